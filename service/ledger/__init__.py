@@ -1,0 +1,1 @@
+"""The ledger: deployments, their steps and backups, in the bot's own PostgreSQL."""

@@ -1,0 +1,159 @@
+"""Reading and writing deployments and their steps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from service.ledger.db import ensure_schema
+
+Row = dict[str, Any]
+MAX_STEP_OUTPUT = 1_000_000  # characters kept per step; the rest is cut with a note
+
+# A deployment's status: queued → running → one of the final ones.
+FINAL_STATUSES = ("succeeded", "up_to_date", "planned", "rolled_back", "failed",
+                  "rollback_failed", "cancelled")
+
+
+class Ledger:
+    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        self.conn = conn
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, url: str, *, migrate: bool = True) -> AsyncIterator[Ledger]:
+        if migrate:
+            await ensure_schema(url)
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
+        try:
+            yield cls(conn)
+        finally:
+            await conn.close()
+
+    async def create_deployment(
+        self, *, repo: str, environment: str, kind: str, commit_sha: str, ref: str = "",
+        trigger: str = "cli", requested_by: str | None = None, pr_number: int | None = None,
+        rollback_of: int | None = None, steps: Sequence[tuple[str, str]] = (),
+        forced_reason: str | None = None, details: dict[str, Any] | None = None,
+    ) -> int:
+        async with self.conn.transaction():
+            row = await (await self.conn.execute(
+                """INSERT INTO ledger.deployments (repo, environment, kind, commit_sha, ref,
+                       trigger, requested_by, pr_number, rollback_of, forced_reason, details)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                (repo, environment, kind, commit_sha, ref, trigger, requested_by, pr_number,
+                 rollback_of, forced_reason, Jsonb(details or {})),
+            )).fetchone()
+            assert row is not None
+            dep_id = int(row["id"])
+            await self.set_steps(dep_id, steps)
+        return dep_id
+
+    async def set_steps(self, deployment_id: int, steps: Sequence[tuple[str, str]]) -> None:
+        for position, (name, title) in enumerate(steps):
+            await self.conn.execute(
+                """INSERT INTO ledger.deployment_steps (deployment_id, name, position, title)
+                   VALUES (%s, %s, %s, %s)
+                   ON CONFLICT (deployment_id, name) DO UPDATE
+                   SET position = EXCLUDED.position, title = EXCLUDED.title""",
+                (deployment_id, name, position, title),
+            )
+
+    async def mark_running(self, deployment_id: int) -> None:
+        await self.conn.execute(
+            "UPDATE ledger.deployments SET status = 'running', started_at = now() WHERE id = %s",
+            (deployment_id,),
+        )
+
+    async def update_step(self, deployment_id: int, name: str, **fields: Any) -> None:
+        allowed = {"status", "message", "started_at", "finished_at", "duration_ms",
+                   "undo_status", "undo_message"}
+        assert set(fields) <= allowed, set(fields) - allowed
+        if not fields:
+            return
+        sets = ", ".join(f"{k} = %({k})s" for k in fields)
+        await self.conn.execute(
+            f"UPDATE ledger.deployment_steps SET {sets} "  # noqa: S608 - keys are checked above
+            "WHERE deployment_id = %(dep)s AND name = %(name)s",
+            {**fields, "dep": deployment_id, "name": name},
+        )
+
+    async def append_output(self, deployment_id: int, name: str, text: str) -> None:
+        await self.conn.execute(
+            """UPDATE ledger.deployment_steps
+               SET output = CASE WHEN length(output) >= %(max)s THEN output
+                                 WHEN length(output) + length(%(text)s) > %(max)s
+                                 THEN left(output || %(text)s, %(max)s)
+                                      || E'\n… output cut: over %(max)s characters'
+                                 ELSE output || %(text)s END
+               WHERE deployment_id = %(dep)s AND name = %(name)s""",
+            {"text": text if text.endswith("\n") else text + "\n", "max": MAX_STEP_OUTPUT,
+             "dep": deployment_id, "name": name},
+        )
+
+    async def merge_details(self, deployment_id: int, details: dict[str, Any]) -> None:
+        await self.conn.execute(
+            "UPDATE ledger.deployments SET details = details || %s WHERE id = %s",
+            (Jsonb(details), deployment_id),
+        )
+
+    async def finish(self, deployment_id: int, *, status: str, failed_step: str | None = None,
+                     reason: str | None = None, stop_the_line: str | None = None) -> None:
+        assert status in FINAL_STATUSES, status
+        await self.conn.execute(
+            """UPDATE ledger.deployments
+               SET status = %s, failed_step = %s, reason = %s, stop_the_line = %s,
+                   finished_at = now()
+               WHERE id = %s""",
+            (status, failed_step, reason or None, stop_the_line or None, deployment_id),
+        )
+
+    async def record_backup(self, *, deployment_id: int | None, repo: str, environment: str,
+                            location: str, size_bytes: int, entries: int,
+                            server_version_num: int, created_at: datetime) -> None:
+        await self.conn.execute(
+            """INSERT INTO ledger.backups (deployment_id, repo, environment, location,
+                   size_bytes, entries, server_version_num, created_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+            (deployment_id, repo, environment, location, size_bytes, entries,
+             server_version_num, created_at),
+        )
+
+    async def get(self, deployment_id: int) -> Row | None:
+        row = await (await self.conn.execute(
+            "SELECT * FROM ledger.deployments WHERE id = %s", (deployment_id,))).fetchone()
+        if row is None:
+            return None
+        row["steps"] = await (await self.conn.execute(
+            "SELECT * FROM ledger.deployment_steps WHERE deployment_id = %s ORDER BY position",
+            (deployment_id,))).fetchall()
+        return row
+
+    async def history(self, *, repo: str | None = None, environment: str | None = None,
+                      status: str | None = None, limit: int = 20) -> list[Row]:
+        return await (await self.conn.execute(
+            """SELECT * FROM ledger.deployments
+               WHERE (%(repo)s::text IS NULL OR repo = %(repo)s)
+                 AND (%(env)s::text IS NULL OR environment = %(env)s)
+                 AND (%(status)s::text IS NULL OR status = %(status)s)
+               ORDER BY id DESC LIMIT %(limit)s""",
+            {"repo": repo, "env": environment, "status": status, "limit": limit},
+        )).fetchall()
+
+    async def last_successful(self, repo: str, environment: str, *,
+                              commit_sha: str | None = None) -> Row | None:
+        """The latest deployment that left `environment` running its commit."""
+        return await (await self.conn.execute(
+            """SELECT * FROM ledger.deployments
+               WHERE repo = %(repo)s AND environment = %(env)s AND kind = 'deploy'
+                 AND status IN ('succeeded', 'up_to_date')
+                 AND (%(sha)s::text IS NULL OR commit_sha = %(sha)s)
+               ORDER BY id DESC LIMIT 1""",
+            {"repo": repo, "env": environment, "sha": commit_sha},
+        )).fetchone()

@@ -1,0 +1,55 @@
+-- deploybot's own records (the ledger), in the bot's database. Postgres is the source of
+-- truth: what is recorded here survives Redis losing its queue (DESIGN.md).
+CREATE SCHEMA IF NOT EXISTS ledger;
+
+CREATE TABLE IF NOT EXISTS ledger.deployments (
+    id            bigserial PRIMARY KEY,
+    repo          text NOT NULL,
+    environment   text NOT NULL,
+    kind          text NOT NULL CHECK (kind IN ('deploy', 'rollback', 'dry_run')),
+    commit_sha    text NOT NULL,
+    ref           text,
+    status        text NOT NULL DEFAULT 'queued',
+    trigger       text NOT NULL DEFAULT 'cli',
+    requested_by  text,
+    pr_number     integer,
+    rollback_of   bigint REFERENCES ledger.deployments (id),
+    failed_step   text,
+    reason        text,
+    stop_the_line text,
+    forced_reason text,
+    details       jsonb NOT NULL DEFAULT '{}'::jsonb,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    started_at    timestamptz,
+    finished_at   timestamptz
+);
+CREATE INDEX IF NOT EXISTS deployments_env_idx
+    ON ledger.deployments (repo, environment, id DESC);
+
+CREATE TABLE IF NOT EXISTS ledger.deployment_steps (
+    deployment_id bigint NOT NULL REFERENCES ledger.deployments (id) ON DELETE CASCADE,
+    name          text NOT NULL,
+    position      integer NOT NULL,
+    title         text NOT NULL DEFAULT '',
+    status        text NOT NULL DEFAULT 'pending',
+    message       text NOT NULL DEFAULT '',
+    output        text NOT NULL DEFAULT '',
+    started_at    timestamptz,
+    finished_at   timestamptz,
+    duration_ms   integer,
+    undo_status   text,
+    undo_message  text,
+    PRIMARY KEY (deployment_id, name)
+);
+
+CREATE TABLE IF NOT EXISTS ledger.backups (
+    id                 bigserial PRIMARY KEY,
+    deployment_id      bigint REFERENCES ledger.deployments (id) ON DELETE SET NULL,
+    repo               text NOT NULL,
+    environment        text NOT NULL,
+    location           text NOT NULL,
+    size_bytes         bigint NOT NULL,
+    entries            integer NOT NULL,
+    server_version_num integer NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now()
+);

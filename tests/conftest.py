@@ -1,0 +1,88 @@
+"""Shared fixtures: every test gets its own PostgreSQL database and Redis key space.
+
+The servers are real (DESIGN.md, Tests). `.ci/test` exports TEST_DATABASE_URL and
+TEST_REDIS_URL after making sure both servers run; the defaults match a developer
+machine with the services on their standard ports.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SHIM = REPO / "service" / "embedded" / "platform_shim.sql"
+
+
+def database_url(name: str) -> str:
+    """The admin URL with its database replaced by `name`."""
+    base, _, query = ADMIN_URL.partition("?")
+    head, _, _ = base.rpartition("/")
+    return f"{head}/{name}" + (f"?{query}" if query else "")
+
+
+def create_database(prefix: str = "t") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def apply_shim(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SHIM.read_text())  # type: ignore[arg-type]  # a trusted file of ours
+
+
+@pytest.fixture
+def fresh_db() -> Iterator[str]:
+    """URL of a new, empty database, dropped after the test."""
+    name = create_database()
+    try:
+        yield database_url(name)
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture
+def shim_db(fresh_db: str) -> str:
+    """A new database prepared like a Supabase project (platform shim applied)."""
+    apply_shim(fresh_db)
+    return fresh_db
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix no other test uses; every key under it is deleted afterwards."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = aioredis.Redis.from_url(REDIS_URL)
+
+    async def _clean() -> None:
+        async for key in client.scan_iter(match=f"{prefix}*"):
+            await client.delete(key)
+        await client.aclose()
+
+    import asyncio
+
+    asyncio.run(_clean())
+
+
+@pytest.fixture
+async def redis_client(redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()

@@ -1,0 +1,2 @@
+"""deploybot's executing side: arq settings, the runbook engine and steps, environment
+drivers and reporters."""

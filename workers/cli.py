@@ -1,0 +1,252 @@
+"""The `deploybot` command line.
+
+Exit codes (stable, for scripts): 0 deployed, up to date or planned; 1 failed and rolled
+back (or failed before changing anything); 2 usage or configuration error; 3 the rollback
+itself failed and a person is needed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from service.config import CONFIG_PATH, Config, ConfigError, parse_config
+from service.config.model import default_config
+from service.embedded import EmbeddedError
+from service.ledger.deployments import Ledger
+from service.pgtools import ToolNotFound
+from service.runtime import bot_database_url
+from service.settings import Settings, SettingsError
+from workers.drivers.interfaces import DatabaseUnavailable
+from workers.environments import EnvironmentError_
+from workers.runbook.events import Outcome
+from workers.source import SourceError, checkout, repo_identity
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NEEDS_PERSON = 0, 1, 2, 3
+EXIT_FOR = {
+    Outcome.SUCCEEDED: EXIT_OK,
+    Outcome.UP_TO_DATE: EXIT_OK,
+    Outcome.PLANNED: EXIT_OK,
+    Outcome.ROLLED_BACK: EXIT_FAILED,
+    Outcome.FAILED: EXIT_FAILED,
+    Outcome.ROLLBACK_FAILED: EXIT_NEEDS_PERSON,
+}
+# Errors a user can cause: a clear message and exit code 2, never a traceback.
+USER_ERRORS = (ConfigError, EnvironmentError_, SourceError, SettingsError, EmbeddedError,
+               ToolNotFound, DatabaseUnavailable)
+
+
+class UsageError(Exception):
+    pass
+
+
+def _default_branch(repo: Path) -> str:
+    for ref in ("refs/remotes/origin/HEAD",):
+        res = subprocess.run(["git", "-C", str(repo), "symbolic-ref", "--short", ref],
+                             capture_output=True, text=True, check=False)
+        if res.returncode == 0 and res.stdout.strip():
+            return res.stdout.strip()
+    for branch in ("main", "master"):
+        res = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", branch],
+                             capture_output=True, check=False)
+        if res.returncode == 0:
+            return branch
+    return "HEAD"
+
+
+def load_repo_config(repo: Path) -> Config:
+    """The configuration as on the default branch — never from the commit being deployed,
+    so a change cannot loosen its own gates (DESIGN.md, Trust)."""
+    branch = _default_branch(repo)
+    res = subprocess.run(["git", "-C", str(repo), "show", f"{branch}:{CONFIG_PATH}"],
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        return default_config()
+    return parse_config(res.stdout, f"{CONFIG_PATH} (on {branch})")
+
+
+async def _deploy(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from workers.deploy import DeployRequest, run_deployment
+    from workers.reporters.console import ConsoleReporter
+
+    repo = Path(args.repo)
+    config = load_repo_config(repo)
+    if config.environment(args.environment) is None:
+        from workers.environments import unknown_environment_message
+
+        raise UsageError(unknown_environment_message(config, args.environment))
+    source = checkout(repo, args.ref, settings.data_dir / "checkouts")
+    req = DeployRequest(repo=repo_identity(repo), environment=args.environment.lower(),
+                        source=source, config=config, dry_run=args.dry_run, trigger="cli")
+    async with Ledger.open(bot_database_url(settings)) as ledger:
+        result = await run_deployment(settings, ledger, req, [ConsoleReporter(console)])
+    console.print(f"deployment #{result.deployment_id} — `deploybot history` lists it",
+                  style="dim")
+    return EXIT_FOR[result.outcome]
+
+
+def _fmt_time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+async def _history(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    async with Ledger.open(bot_database_url(settings)) as ledger:
+        rows = await ledger.history(environment=args.env, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return EXIT_OK
+    if not rows:
+        console.print("no deployments recorded yet" + (f" for {args.env}" if args.env else ""))
+        return EXIT_OK
+    table = Table(title="deployments")
+    for col in ("id", "env", "kind", "commit", "status", "trigger", "started", "took", "note"):
+        table.add_column(col)
+    for r in rows:
+        took = ""
+        if r["started_at"] and r["finished_at"]:
+            took = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}s"
+        table.add_row(str(r["id"]), r["environment"], r["kind"], r["commit_sha"][:12],
+                      r["status"], r["trigger"], _fmt_time(r["started_at"]), took,
+                      (r["failed_step"] + ": " if r["failed_step"] else "") + (r["reason"] or ""))
+    console.print(table)
+    return EXIT_OK
+
+
+async def _status(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from workers.status import environment_status
+
+    repo = Path(args.repo)
+    config = load_repo_config(repo)
+    status = await environment_status(settings, config, args.environment.lower(),
+                                      repo_identity(repo))
+    if args.json:
+        print(json.dumps(status, default=str, indent=2))
+    else:
+        from workers.status import render
+
+        console.print(render(status))
+    return EXIT_OK
+
+
+def _functions_host(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from workers.functions_host.__main__ import main as host_main
+
+    argv = ["--host", args.host, "--port", str(args.port),
+            "--data-dir", str(settings.data_dir)]
+    if args.env:
+        repo = Path(args.repo)
+        from workers.environments import resolve_secrets
+
+        resolved = resolve_secrets(load_repo_config(repo), args.env, settings)
+        import os
+
+        os.environ["DEPLOYBOT_HOST_DATABASE_URL"] = resolved.database_url
+        os.environ["DEPLOYBOT_HOST_ANON_KEY"] = resolved.anon_key
+        argv += ["--database-url-env", "DEPLOYBOT_HOST_DATABASE_URL",
+                 "--anon-key-env", "DEPLOYBOT_HOST_ANON_KEY"]
+    else:
+        argv += ["--database-url-env", args.database_url_env,
+                 "--anon-key-env", args.anon_key_env]
+    host_main(argv)
+    return EXIT_OK
+
+
+def _services(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from service.embedded.postgres import EmbeddedPostgres
+    from service.embedded.redis import EmbeddedRedis
+
+    pg, rd = EmbeddedPostgres(settings.data_dir), EmbeddedRedis(settings.data_dir)
+    if args.action == "start":
+        pg.ensure_running()
+        rd.ensure_running()
+    elif args.action == "stop":
+        stopped = [n for n, ok in (("postgres", pg.stop()), ("redis", rd.stop())) if ok]
+        console.print("stopped: " + (", ".join(stopped) or "nothing was running"))
+        return EXIT_OK
+    for name, server, url in (("postgres", pg, pg.url if pg.port_file.exists() else None),
+                              ("redis", rd, rd.url if rd.port_file.exists() else None)):
+        running = server.is_running()
+        where = url() if (running and url) else ""
+        console.print(f"{name}: {'running' if running else 'stopped'} {where}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="deploybot",
+        description="Run the backend deployment runbook: deploy, roll back, report.",
+        epilog="exit codes: 0 deployed/up to date, 1 failed and rolled back, "
+               "2 usage or configuration error, 3 rollback failed (a person is needed)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("deploy", help="deploy a commit to an environment")
+    d.add_argument("environment")
+    d.add_argument("--ref", default="HEAD", help="branch, tag or commit to deploy (HEAD)")
+    d.add_argument("--dry-run", action="store_true",
+                   help="preflight and the plan only; change nothing")
+    d.add_argument("--repo", default=".", help="the repository to deploy (.)")
+    d.set_defaults(func=_deploy, is_async=True)
+
+    h = sub.add_parser("history", help="list recorded deployments")
+    h.add_argument("--env", help="only this environment")
+    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=_history, is_async=True)
+
+    s = sub.add_parser("status", help="what an environment runs now")
+    s.add_argument("environment")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--repo", default=".")
+    s.set_defaults(func=_status, is_async=True)
+
+    f = sub.add_parser("functions-host", help="serve an environment's active functions")
+    f.add_argument("--env", help="environment whose database and key to use (from config)")
+    f.add_argument("--repo", default=".")
+    f.add_argument("--database-url-env", default="SUPABASE_DB_URL")
+    f.add_argument("--anon-key-env", default="SUPABASE_ANON_KEY")
+    f.add_argument("--host", default="127.0.0.1")
+    f.add_argument("--port", type=int, default=54321)
+    f.set_defaults(func=_functions_host, is_async=False)
+
+    v = sub.add_parser("services", help="the embedded PostgreSQL and Redis")
+    v.add_argument("action", choices=["start", "stop", "status"])
+    v.set_defaults(func=_services, is_async=False)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        settings = Settings.from_env()
+        if args.is_async:
+            code: int = asyncio.run(args.func(args, settings, console))
+        else:
+            code = args.func(args, settings, console)
+    except UsageError as exc:
+        err.print(f"deploybot: {exc}", style="red", highlight=False)
+        return EXIT_USAGE
+    except USER_ERRORS as exc:
+        err.print(f"deploybot: {exc}", style="red", highlight=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("deploybot: interrupted", style="red")
+        return EXIT_FAILED
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Run one deployment end to end: ledger row, environment, engine, reporters, clean-up.
+
+The CLI and the arq worker both come through here, so a deployment is recorded and
+reported the same way whoever asked for it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service.config.model import Config
+from service.ledger.deployments import Ledger
+from service.settings import Settings
+from workers.environments import resolve
+from workers.reporters.fanout import Fanout
+from workers.reporters.ledger import LedgerReporter
+from workers.runbook.context import DeployContext, SourceTree
+from workers.runbook.engine import Engine, StopCheck
+from workers.runbook.events import Outcome, Reporter
+from workers.runbook.plan import deploy_steps
+from workers.runbook.step import Step
+from workers.steps.report import summary
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    repo: str
+    environment: str
+    source: SourceTree
+    config: Config
+    dry_run: bool = False
+    trigger: str = "cli"
+    requested_by: str | None = None
+    pr_number: int | None = None
+    forced_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    deployment_id: int
+    outcome: Outcome
+
+
+async def create_record(ledger: Ledger, req: DeployRequest, steps: Sequence[Step]) -> int:
+    return await ledger.create_deployment(
+        repo=req.repo, environment=req.environment,
+        kind="dry_run" if req.dry_run else "deploy", commit_sha=req.source.commit,
+        ref=req.source.ref, trigger=req.trigger, requested_by=req.requested_by,
+        pr_number=req.pr_number, forced_reason=req.forced_reason,
+        steps=[(s.name, s.title) for s in steps],
+    )
+
+
+async def run_deployment(
+    settings: Settings, ledger: Ledger, req: DeployRequest, reporters: Sequence[Reporter] = (),
+    *, deployment_id: int | None = None, steps: Sequence[Step] | None = None,
+    stop_check: StopCheck | None = None,
+) -> DeployResult:
+    steps = list(steps or deploy_steps())
+    if deployment_id is None:
+        deployment_id = await create_record(ledger, req, steps)
+    try:
+        environment = resolve(req.config, req.environment, settings)
+    except Exception as exc:
+        await ledger.finish(deployment_id, status="failed", reason=str(exc))
+        raise
+    reporter = Fanout([LedgerReporter(ledger, deployment_id), *reporters])
+    ctx = DeployContext(deployment_id=deployment_id, environment=environment,
+                        source=req.source, config=req.config, reporter=reporter,
+                        dry_run=req.dry_run)
+    try:
+        outcome = await Engine(steps, stop_check).run(ctx)
+    finally:
+        if environment.close is not None:
+            await environment.close()
+    await ledger.merge_details(deployment_id, summary(ctx.state))
+    backup = ctx.state.get("backup")
+    if backup is not None:
+        await ledger.record_backup(
+            deployment_id=deployment_id, repo=req.repo, environment=req.environment,
+            location=backup.location, size_bytes=backup.size_bytes, entries=backup.entries,
+            server_version_num=backup.server_version_num, created_at=backup.created_at)
+    return DeployResult(deployment_id, outcome)

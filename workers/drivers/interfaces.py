@@ -1,0 +1,135 @@
+"""The driver interfaces the runbook steps are written against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from service.pgtools import PgTools
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """A migration in the repository: `<version>_<name>.sql` (Supabase CLI rule)."""
+
+    version: str
+    name: str
+    path: Path  # absolute path in the source tree
+    relpath: str  # path inside the repository, for messages and annotations
+    sql: str
+    rollback_path: Path | None = None
+    rollback_relpath: str | None = None
+    rollback_sql: str | None = None
+    rollback_noop: bool = False  # the rollback file is an explicit no-op
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    version: str
+    name: str | None
+    statements: list[str] = field(default_factory=list)
+
+
+class MigrationError(Exception):
+    """A statement of a migration failed; the transaction of that file was rolled back."""
+
+    def __init__(self, migration: MigrationFile, line: int, statement: str, error: str,
+                 sqlstate: str | None = None) -> None:
+        super().__init__(f"{migration.relpath}:{line}: {error}")
+        self.migration = migration
+        self.line = line
+        self.statement = statement
+        self.error = error
+        self.sqlstate = sqlstate
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached after bounded retries (a stop-the-line condition)."""
+
+
+class Database(Protocol):
+    """An environment's database."""
+
+    @property
+    def redacted_url(self) -> str: ...
+
+    async def server_version_num(self) -> int: ...
+
+    def tools(self, server_version_num: int) -> PgTools: ...
+
+    def libpq_env(self) -> dict[str, str]:
+        """Environment for psql/pg_dump/pg_restore: the connection, password included,
+        travels in PG* variables so it never shows on a command line."""
+        ...
+
+    async def applied_migrations(self) -> list[AppliedMigration]: ...
+
+    async def apply_migration(self, migration: MigrationFile, *, lock_timeout_ms: int,
+                              statement_timeout_ms: int = 0) -> None:
+        """Run the file and insert its history row in one transaction (MigrationError)."""
+        ...
+
+    async def revert_migration(self, migration: MigrationFile, *, lock_timeout_ms: int) -> None:
+        """Run the rollback script and delete the history row in one transaction."""
+        ...
+
+    async def fetch(self, query: str, params: dict[str, Any] | None = None,
+                    *, role: str | None = None, claims: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]:
+        """Run one query and return its rows; as `role` with JWT `claims` if given
+        (in a transaction that is rolled back, for RLS checks)."""
+        ...
+
+    async def execute(self, statements: str) -> None:
+        """Run trusted SQL (cleanup of smoke data), committed."""
+        ...
+
+    async def connection_count(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Backup:
+    location: str  # where the dump is (path or URL); no secrets
+    size_bytes: int
+    entries: int  # objects listed by pg_restore --list
+    created_at: datetime
+    server_version_num: int
+
+
+class BackupStore(Protocol):
+    async def create(self, db: Database, label: str) -> Backup:
+        """Dump the database (pg_dump -Fc) and verify it reads back (pg_restore --list)."""
+        ...
+
+    async def restore(self, backup: Backup, db: Database) -> None:
+        """Bring the database's schemas and data back to the backup's state."""
+        ...
+
+
+@dataclass(frozen=True)
+class Release:
+    id: int
+    commit: str
+    slugs: tuple[str, ...]
+    created_at: datetime
+    active: bool = False
+    digest: str = ""  # sha256 of the bundle's content: equal digests, same functions
+
+
+class FunctionReleases(Protocol):
+    """Where an environment's edge-function releases live and which one is active."""
+
+    async def active(self) -> Release | None: ...
+
+    async def get(self, release_id: int) -> Release | None: ...
+
+    async def publish(self, functions_dir: Path, commit: str) -> Release:
+        """Store the functions at `commit` as a new, inactive release."""
+        ...
+
+    async def activate(self, release_id: int | None) -> None:
+        """Make `release_id` the active release (None: no functions), atomically, and tell
+        every function host to switch."""
+        ...

@@ -1,0 +1,74 @@
+"""Record every step event in the ledger, so the history, the dashboard and a recovering
+worker all read what happened from PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from service.ledger.deployments import Ledger
+from workers.runbook.events import Event, EventKind, Outcome
+
+_STATUS = {
+    Outcome.SUCCEEDED: "succeeded",
+    Outcome.UP_TO_DATE: "up_to_date",
+    Outcome.PLANNED: "planned",
+    Outcome.ROLLED_BACK: "rolled_back",
+    Outcome.FAILED: "failed",
+    Outcome.ROLLBACK_FAILED: "rollback_failed",
+}
+
+
+def _at(event: Event) -> datetime:
+    return datetime.fromtimestamp(event.at, UTC)
+
+
+def _ms(event: Event) -> int | None:
+    d = event.data.get("duration")
+    return round(float(d) * 1000) if d is not None else None
+
+
+class LedgerReporter:
+    def __init__(self, ledger: Ledger, deployment_id: int) -> None:
+        self.ledger = ledger
+        self.id = deployment_id
+
+    async def emit(self, event: Event) -> None:
+        k, step = event.kind, event.step
+        led = self.ledger
+        if k is EventKind.DEPLOYMENT_STARTED:
+            titles: dict[str, str] = dict(event.data.get("titles", {}))
+            await led.set_steps(self.id, [(n, titles.get(n, n)) for n in event.data["steps"]])
+            await led.mark_running(self.id)
+        elif k is EventKind.DEPLOYMENT_FINISHED:
+            outcome = Outcome(event.data["outcome"])
+            await led.finish(self.id, status=_STATUS[outcome],
+                             failed_step=event.data.get("failed_step"), reason=event.message,
+                             stop_the_line=event.data.get("stop_the_line"))
+        elif step is None:
+            return
+        elif k is EventKind.STARTED:
+            await led.update_step(self.id, step, status="running", started_at=_at(event))
+        elif k is EventKind.PROGRESS:
+            await led.update_step(self.id, step, message=event.message)
+        elif k is EventKind.OUTPUT:
+            await led.append_output(self.id, step, event.message)
+        elif k in (EventKind.FINISHED, EventKind.SKIPPED, EventKind.FAILED):
+            fields: dict[str, Any] = {
+                "status": {EventKind.FINISHED: "succeeded", EventKind.SKIPPED: "skipped",
+                           EventKind.FAILED: "failed"}[k],
+                "finished_at": _at(event), "duration_ms": _ms(event),
+            }
+            if event.message or k is not EventKind.FINISHED:
+                fields["message"] = event.message
+            await led.update_step(self.id, step, **fields)
+            if k is EventKind.FAILED and event.data.get("output"):
+                await led.append_output(self.id, step, str(event.data["output"]))
+        elif k is EventKind.UNDO_STARTED:
+            await led.update_step(self.id, step, undo_status="running")
+        elif k in (EventKind.UNDO_FINISHED, EventKind.UNDO_FAILED):
+            await led.update_step(
+                self.id, step,
+                undo_status="undone" if k is EventKind.UNDO_FINISHED else "undo_failed",
+                undo_message=event.message,
+            )

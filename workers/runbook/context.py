@@ -1,0 +1,62 @@
+"""What a step gets: the environment, the source tree, a reporter, and shared state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from service.config.model import Config, EnvironmentConfig
+from workers.drivers.interfaces import BackupStore, Database, FunctionReleases
+from workers.runbook.events import Event, EventKind, Reporter
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """The repository at the pinned commit, checked out read-only in `root`."""
+
+    root: Path
+    commit: str
+    ref: str = ""
+
+    def path(self, relpath: str) -> Path:
+        return self.root / relpath
+
+
+@dataclass
+class Environment:
+    """An environment resolved for one deployment: its settings and drivers."""
+
+    name: str
+    config: EnvironmentConfig
+    database: Database
+    backups: BackupStore
+    functions: FunctionReleases
+    anon_key: str = field(repr=False, default="")
+    # Gives the base URL of a function host serving this environment's active release
+    # (started on demand on loopback when the config names none).
+    functions_url: Callable[[], Awaitable[str]] | None = None
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass
+class DeployContext:
+    deployment_id: int
+    environment: Environment
+    source: SourceTree
+    config: Config
+    reporter: Reporter
+    dry_run: bool = False
+    # What steps recorded for later steps and for undo (backup, applied migrations, ...).
+    state: dict[str, Any] = field(default_factory=dict)
+    current_step: str | None = None
+
+    async def output(self, text: str) -> None:
+        """Append log text to the current step."""
+        if text:
+            await self.reporter.emit(Event(EventKind.OUTPUT, self.current_step, text))
+
+    async def progress(self, message: str, **data: Any) -> None:
+        """Replace the current step's one-line status."""
+        await self.reporter.emit(Event(EventKind.PROGRESS, self.current_step, message, data))

@@ -1,0 +1,129 @@
+"""Run steps in order; on failure undo, in reverse, every step that may have changed the
+environment, so it is left as it was before the deployment."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+
+from workers.runbook.context import DeployContext
+from workers.runbook.events import Event, EventKind, Outcome
+from workers.runbook.step import Step, StepFailed, StepSkipped
+
+log = logging.getLogger(__name__)
+
+
+class UpToDate(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a step when the environment already runs the commit: nothing to do."""
+
+
+# Returns a reason when a person asked to stop (e.g. `/rollback` during the deployment).
+StopCheck = Callable[[], Awaitable[str | None]]
+
+
+class Engine:
+    def __init__(self, steps: Sequence[Step], stop_check: StopCheck | None = None) -> None:
+        self.steps = list(steps)
+        self.stop_check = stop_check
+
+    async def run(self, ctx: DeployContext) -> Outcome:
+        emit = ctx.reporter.emit
+        await emit(Event(EventKind.DEPLOYMENT_STARTED, None, ctx.environment.name, {
+            "steps": [s.name for s in self.steps],
+            "titles": {s.name: s.title for s in self.steps},
+            "commit": ctx.source.commit,
+            "dry_run": ctx.dry_run,
+        }))
+        touched: list[Step] = []  # steps whose run began and that know how to undo
+        failure: StepFailed | None = None
+        failed_step: str | None = None
+        up_to_date = False
+        for index, step in enumerate(self.steps):
+            if up_to_date or (ctx.dry_run and not step.read_only):
+                why = "already up to date" if up_to_date else "dry run: changes nothing"
+                await emit(Event(EventKind.SKIPPED, step.name, why))
+                continue
+            if failure is not None:
+                await emit(Event(EventKind.SKIPPED, step.name, f"not run: {failed_step} failed"))
+                continue
+            stop_reason = await self.stop_check() if self.stop_check else None
+            if stop_reason:
+                failure = StepFailed(stop_reason, stop_the_line="stopped by a person")
+                failed_step = step.name
+                await emit(Event(EventKind.FAILED, step.name, stop_reason,
+                                 {"stop_the_line": failure.stop_the_line, "before_start": True}))
+                continue
+            ctx.current_step = step.name
+            started = time.monotonic()
+            await emit(Event(EventKind.STARTED, step.name, step.title, {"index": index}))
+            if step.undo is not None and not ctx.dry_run:
+                touched.append(step)
+            try:
+                await step.run(ctx)
+            except UpToDate as exc:
+                up_to_date = True
+                await emit(Event(EventKind.FINISHED, step.name, str(exc) or "up to date",
+                                 {"duration": time.monotonic() - started}))
+            except StepSkipped as exc:
+                await emit(Event(EventKind.SKIPPED, step.name, str(exc),
+                                 {"duration": time.monotonic() - started}))
+            except StepFailed as exc:
+                failure, failed_step = exc, step.name
+                await emit(Event(EventKind.FAILED, step.name, exc.reason, {
+                    "duration": time.monotonic() - started,
+                    "output": exc.output,
+                    "annotations": exc.annotations,
+                    "stop_the_line": exc.stop_the_line,
+                }))
+            except Exception as exc:  # a bug or an unforeseen error is still a clean stop
+                log.exception("step %s crashed", step.name)
+                failure, failed_step = StepFailed(
+                    f"{type(exc).__name__}: {exc}", output=traceback.format_exc(limit=8),
+                    stop_the_line="unexpected error",
+                ), step.name
+                await emit(Event(EventKind.FAILED, step.name, failure.reason, {
+                    "duration": time.monotonic() - started, "output": failure.output,
+                    "annotations": [], "stop_the_line": failure.stop_the_line,
+                }))
+            else:
+                await emit(Event(EventKind.FINISHED, step.name, "",
+                                 {"duration": time.monotonic() - started}))
+        ctx.current_step = None
+
+        if failure is None:
+            outcome = (Outcome.UP_TO_DATE if up_to_date
+                       else Outcome.PLANNED if ctx.dry_run else Outcome.SUCCEEDED)
+        elif not touched:
+            outcome = Outcome.FAILED
+        else:
+            outcome = await self._undo(ctx, touched)
+        await emit(Event(EventKind.DEPLOYMENT_FINISHED, failed_step,
+                         failure.reason if failure else "", {
+                             "outcome": outcome,
+                             "failed_step": failed_step,
+                             "stop_the_line": failure.stop_the_line if failure else "",
+                         }))
+        return outcome
+
+    async def _undo(self, ctx: DeployContext, touched: list[Step]) -> Outcome:
+        ok = True
+        for step in reversed(touched):
+            assert step.undo is not None
+            ctx.current_step = step.name
+            started = time.monotonic()
+            await ctx.reporter.emit(Event(EventKind.UNDO_STARTED, step.name, f"undo {step.title}"))
+            try:
+                await step.undo(ctx)
+            except Exception as exc:
+                ok = False
+                log.exception("undo of %s failed", step.name)
+                reason = exc.reason if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
+                await ctx.reporter.emit(Event(EventKind.UNDO_FAILED, step.name, reason, {
+                    "duration": time.monotonic() - started}))
+            else:
+                await ctx.reporter.emit(Event(EventKind.UNDO_FINISHED, step.name, "", {
+                    "duration": time.monotonic() - started}))
+        ctx.current_step = None
+        return Outcome.ROLLED_BACK if ok else Outcome.ROLLBACK_FAILED

@@ -1,0 +1,51 @@
+"""A runbook step as data: a name, what it does, and how to undo it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from workers.runbook.events import Annotation
+
+if TYPE_CHECKING:
+    from workers.runbook.context import DeployContext
+
+StepFn = Callable[["DeployContext"], Awaitable[None]]
+
+
+class StepFailed(Exception):
+    """A step found a stop-the-line condition. `reason` is one line a person can act on."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        output: str = "",
+        annotations: Sequence[Annotation] = (),
+        stop_the_line: str = "",
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.output = output
+        self.annotations = list(annotations)
+        # Which runbook stop-the-line condition this is (e.g. "migration error"), if any.
+        self.stop_the_line = stop_the_line
+
+
+class StepSkipped(Exception):
+    """Raised by a step that has nothing to do; the message says why."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str
+    run: StepFn
+    # Undo what `run` changed, using what run recorded in ctx.state. Called for a step that
+    # finished and also for the step that failed (it may have changed part of the world).
+    undo: StepFn | None = None
+    # Runs in a dry run too (it changes nothing).
+    read_only: bool = False
+    # Extra detail for reporters (e.g. the runbook section it automates).
+    runbook: str = field(default="", compare=False)

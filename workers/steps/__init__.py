@@ -1,0 +1,1 @@
+"""The runbook's steps, one module each (DESIGN.md, "The runbook, automated")."""

@@ -1,0 +1,52 @@
+"""report: say what this deployment changed (runbook: post-deployment tasks).
+
+The ledger row, GitHub statuses and notifications are written by reporters from the events;
+this step states the outcome in the log so every reporter shows the same summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.drivers.interfaces import Backup, MigrationFile, Release
+from workers.runbook.context import DeployContext
+from workers.runbook.step import Step
+
+
+def summary(state: dict[str, Any]) -> dict[str, Any]:
+    """What the deployment did, as plain data for the ledger and the reporters."""
+    backup: Backup | None = state.get("backup")
+    new: Release | None = state.get("new_release")
+    prev: Release | None = state.get("previous_release")
+    pending: list[MigrationFile] = state.get("pending", [])
+    applied: list[MigrationFile] = state.get("applied", [])
+    return {
+        "backup": {"location": backup.location, "size_bytes": backup.size_bytes,
+                   "entries": backup.entries} if backup else None,
+        "pending": [m.version for m in pending],
+        "applied": [{"version": m.version, "name": m.name} for m in applied],
+        "release": {"id": new.id, "commit": new.commit, "slugs": list(new.slugs)} if new
+        else None,
+        "previous_release": prev.id if prev else None,
+    }
+
+
+async def run(ctx: DeployContext) -> None:
+    s = summary(ctx.state)
+    if ctx.dry_run:
+        lines = [f"plan for {ctx.environment.name} at {ctx.source.commit[:12]}:"]
+        lines += [f"  would apply {v}" for v in s["pending"]] or ["  no migrations to apply"]
+        await ctx.output("\n".join(lines))
+        return
+    lines = [f"{ctx.environment.name} now runs {ctx.source.commit[:12]}"]
+    if s["applied"]:
+        lines.append("applied: " + ", ".join(f"{a['version']}_{a['name']}" for a in s["applied"]))
+    if s["release"]:
+        lines.append(f"functions: release {s['release']['id']} active "
+                     f"({', '.join(s['release']['slugs'])})")
+    if s["backup"]:
+        lines.append(f"backup: {s['backup']['location']}")
+    await ctx.output("\n".join(lines))
+
+
+REPORT = Step(name="report", title="Report", run=run, read_only=True,
+              runbook="Post-deployment tasks")
