@@ -94,14 +94,20 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}?sslmode=disable"
 
     def _cmd(self, program: str, *args: str, user: str | None) -> subprocess.CompletedProcess[str]:
+        ids: dict[str, object] = {}
+        if user is not None:
+            # Drop root's group too: with gid 0 the group bits of root-owned parents
+            # (e.g. a 0701 /tmp/pytest-of-root) would deny the traversal the x bit allows.
+            entry = pwd.getpwnam(user)
+            ids = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         return subprocess.run(
             [str(self.bindir / program), *args],
             capture_output=True,
             text=True,
-            user=user,
             check=False,
             timeout=120,
             cwd="/",
+            **ids,  # type: ignore[arg-type]
         )
 
     def is_running(self) -> bool:

@@ -53,3 +53,21 @@ CREATE TABLE IF NOT EXISTS ledger.backups (
     server_version_num integer NOT NULL,
     created_at         timestamptz NOT NULL DEFAULT now()
 );
+
+-- Every webhook delivery the intake accepted, keyed by X-GitHub-Delivery (stable across
+-- redeliveries, so a redelivery is recognised and does nothing new).
+CREATE TABLE IF NOT EXISTS ledger.deliveries (
+    id              text PRIMARY KEY,
+    event           text NOT NULL,
+    action          text,
+    installation_id bigint,
+    repo            text,
+    payload         jsonb NOT NULL,
+    status          text NOT NULL DEFAULT 'received',
+    result          text,
+    attempts        integer NOT NULL DEFAULT 0,
+    received_at     timestamptz NOT NULL DEFAULT now(),
+    processed_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS deliveries_unprocessed_idx
+    ON ledger.deliveries (received_at) WHERE status = 'received';

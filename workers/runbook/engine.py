@@ -64,9 +64,13 @@ class Engine:
                 await step.run(ctx)
             except UpToDate as exc:
                 up_to_date = True
+                if touched and touched[-1] is step:
+                    touched.pop()  # it changed nothing
                 await emit(Event(EventKind.FINISHED, step.name, str(exc) or "up to date",
                                  {"duration": time.monotonic() - started}))
             except StepSkipped as exc:
+                if touched and touched[-1] is step:
+                    touched.pop()  # a skipped step changed nothing: nothing to undo
                 await emit(Event(EventKind.SKIPPED, step.name, str(exc),
                                  {"duration": time.monotonic() - started}))
             except StepFailed as exc:

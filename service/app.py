@@ -1,0 +1,76 @@
+"""The web process: webhook intake, health checks (and later the dashboard).
+
+It never runs a step and never calls GitHub inside a request (DESIGN.md)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from service import queue
+from service.ledger.db import ensure_schema
+from service.webhooks.intake import receive
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    database_url: str
+    redis_url: str
+    webhook_secret: str
+    redis_prefix: str = "deploybot:"
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    problems: dict[str, str] = {}
+    try:
+        async with state.db.connection(timeout=2) as conn:
+            await conn.execute("SELECT 1")
+    except Exception as exc:
+        problems["postgres"] = type(exc).__name__
+    try:
+        await state.redis.ping()
+    except Exception as exc:
+        problems["redis"] = type(exc).__name__
+    if problems:
+        return JSONResponse({"ok": False, "unreachable": problems}, status_code=503)
+    return JSONResponse({"ok": True})
+
+
+def create_app(config: WebConfig) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await ensure_schema(config.database_url)
+        pool = AsyncConnectionPool(config.database_url, min_size=1, max_size=10, open=False,
+                                   kwargs={"autocommit": True, "row_factory": dict_row})
+        await pool.open(wait=True, timeout=30)
+        app.state.db = pool
+        app.state.redis = await queue.connect(config.redis_url)
+        app.state.webhook_secret = config.webhook_secret
+        app.state.prefix = config.redis_prefix
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await pool.close()
+
+    return Starlette(
+        routes=[
+            Route("/webhooks", receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,33 @@
+"""Who may run which command: the one authorization rule.
+
+The commenter's permission on the repository (from GitHub, never from the comment) must
+reach what the command needs: `write` to deploy, roll back or lock an ordinary environment,
+and what the configuration says for production (default `maintain`). Reading commands
+need only `read`."""
+
+from __future__ import annotations
+
+from service.commands.grammar import Command
+from service.config.model import Config
+
+LEVELS = ("none", "read", "triage", "write", "maintain", "admin")
+
+
+def rank(permission: str) -> int:
+    return LEVELS.index(permission) if permission in LEVELS else 0
+
+
+def required(command: Command, config: Config) -> str:
+    if command.name in ("wcid", "status", "help"):
+        return "read"
+    if command.name == "cancel":
+        return "triage"  # and only one's own requests: checked where they are withdrawn
+    env = config.environment(command.environment or "")
+    need = env.required_permission if env is not None else "write"
+    if command.force:
+        return "admin"  # overriding a gate (the deploy window) is an admin's call
+    return need
+
+
+def allowed(permission: str, command: Command, config: Config) -> bool:
+    return rank(permission) >= rank(required(command, config))

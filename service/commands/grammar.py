@@ -1,0 +1,148 @@
+"""The command grammar. One place defines every command a comment can carry.
+
+A command is the first line of a comment, starting with `/`, case-insensitive. Anything in
+a code block or a quote is not a command. A command must match exactly: extra words are an
+error the bot explains — it never guesses, and never falls back to another environment."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+ENV_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+DEPLOYMENT_ID_RE = re.compile(r"^#?(\d{1,12})$")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # deploy | rollback | lock | unlock | wcid | status | cancel | help
+    environment: str | None = None
+    noop: bool = False
+    force: bool = False
+    reason: str | None = None  # /lock reason, or the --reason of a forced deploy
+    deployment_id: int | None = None
+    raw: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class ParseError:
+    """The comment addresses the bot but is not a valid command; `message` says how to fix."""
+
+    message: str
+    raw: str = ""
+
+
+USAGE: dict[str, str] = {
+    "deploy": "/deploy <environment> [--noop]",
+    "rollback": "/rollback <environment> [<deployment id>]",
+    "lock": "/lock <environment> [reason]",
+    "unlock": "/unlock <environment>",
+    "wcid": "/wcid",
+    "status": "/status",
+    "cancel": "/cancel",
+    "help": "/help",
+}
+DESCRIPTIONS: dict[str, str] = {
+    "deploy": "deploy this pull request's head commit (--noop: preflight and the plan only)",
+    "rollback": "undo the latest (or the given) deployment of an environment",
+    "lock": "keep an environment for this pull request until /unlock",
+    "unlock": "release your lock on an environment",
+    "wcid": "where can I deploy: environments, locks, queues and current releases",
+    "status": "this pull request's deployments and queued requests",
+    "cancel": "withdraw your queued requests on this pull request",
+    "help": "this list",
+}
+
+
+def first_line(body: str) -> str | None:
+    """The first non-empty line, unless it opens a code block or a quote."""
+    for line in body.replace("\r\n", "\n").split("\n"):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if line.startswith(("    ", "\t")) or stripped.startswith(("```", "~~~", ">", "`")):
+            return None
+        return stripped
+    return None
+
+
+def parse(body: str | None) -> Command | ParseError | None:
+    """None when the comment is not addressed to the bot at all."""
+    if not body:
+        return None
+    line = first_line(body)
+    if line is None or not line.startswith("/") or len(line) < 2 or not line[1].isalpha():
+        return None
+    try:
+        words = shlex.split(line[1:])
+    except ValueError as exc:
+        return ParseError(f"could not read the command ({exc}); check its quotes", line)
+    name, args = words[0].lower(), words[1:]
+    if name not in USAGE:
+        return ParseError(f"unknown command `/{words[0]}`", line)
+    return _parse_args(name, args, line)
+
+
+def _env(name: str, args: list[str], line: str) -> str | ParseError:
+    if not args or args[0].startswith("-"):
+        return ParseError(f"`/{name}` needs an environment: `{USAGE[name]}`", line)
+    env = args[0].lower()
+    if not ENV_RE.match(env):
+        return ParseError(f"`{args[0]}` is not an environment name: `{USAGE[name]}`", line)
+    return env
+
+
+def _parse_args(name: str, args: list[str], line: str) -> Command | ParseError:
+    if name in ("wcid", "status", "cancel", "help"):
+        if args:
+            return ParseError(f"`/{name}` takes no arguments (got `{' '.join(args)}`)", line)
+        return Command(name, raw=line)
+    env = _env(name, args, line)
+    if isinstance(env, ParseError):
+        return env
+    rest = args[1:]
+    if name == "deploy":
+        noop = force = False
+        reason: str | None = None
+        i = 0
+        while i < len(rest):
+            word = rest[i].lower()
+            if word == "--noop":
+                noop = True
+            elif word == "--force":
+                force = True
+            elif word == "--reason" and i + 1 < len(rest) and rest[i + 1].strip():
+                reason = rest[i + 1].strip()
+                i += 1
+            else:
+                return ParseError(f"unexpected `{rest[i]}`: `{USAGE['deploy']}`", line)
+            i += 1
+        if force and not reason:
+            return ParseError('`--force` needs `--reason "why"`, recorded and announced', line)
+        if reason and not force:
+            return ParseError("`--reason` goes with `--force`", line)
+        if noop and force:
+            return ParseError("`--noop` changes nothing, so it needs no `--force`", line)
+        return Command("deploy", env, noop=noop, force=force, reason=reason, raw=line)
+    if name == "rollback":
+        if len(rest) > 1:
+            return ParseError(f"unexpected `{' '.join(rest[1:])}`: `{USAGE['rollback']}`", line)
+        dep_id = None
+        if rest:
+            m = DEPLOYMENT_ID_RE.match(rest[0])
+            if m is None:
+                return ParseError(f"`{rest[0]}` is not a deployment id: `{USAGE['rollback']}`",
+                                  line)
+            dep_id = int(m.group(1))
+        return Command("rollback", env, deployment_id=dep_id, raw=line)
+    if name == "lock":
+        return Command("lock", env, reason=" ".join(rest).strip() or None, raw=line)
+    if rest:  # unlock
+        return ParseError(f"unexpected `{' '.join(rest)}`: `{USAGE['unlock']}`", line)
+    return Command("unlock", env, raw=line)
+
+
+def help_text() -> str:
+    rows = "\n".join(f"| `{USAGE[n]}` | {DESCRIPTIONS[n]} |" for n in USAGE)
+    return "| command | what it does |\n|---|---|\n" + rows

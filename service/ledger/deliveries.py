@@ -1,0 +1,60 @@
+"""Webhook deliveries: recorded by the intake, marked by the worker that handled them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+Row = dict[str, Any]
+
+
+async def record(conn: psycopg.AsyncConnection[Any], *, delivery_id: str, event: str,
+                 action: str | None, installation_id: int | None, repo: str | None,
+                 payload: dict[str, Any]) -> bool:
+    """Store a delivery; False when this id was recorded before (a redelivery)."""
+    cur = await conn.execute(
+        """INSERT INTO ledger.deliveries (id, event, action, installation_id, repo, payload)
+           VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
+        (delivery_id, event, action, installation_id, repo, Jsonb(payload)),
+    )
+    return cur.rowcount == 1
+
+
+async def get(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> Row | None:
+    cur = await conn.execute("SELECT * FROM ledger.deliveries WHERE id = %s", (delivery_id,))
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+async def claim(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> Row | None:
+    """Take a received delivery for handling (count the attempt); None if already handled."""
+    cur = await conn.execute(
+        """UPDATE ledger.deliveries SET attempts = attempts + 1
+           WHERE id = %s AND status = 'received' RETURNING *""",
+        (delivery_id,),
+    )
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+async def finish(conn: psycopg.AsyncConnection[Any], delivery_id: str, status: str,
+                 result: str) -> None:
+    await conn.execute(
+        """UPDATE ledger.deliveries SET status = %s, result = %s, processed_at = now()
+           WHERE id = %s""",
+        (status, result[:2000], delivery_id),
+    )
+
+
+async def unprocessed(conn: psycopg.AsyncConnection[Any], older_than_seconds: float,
+                      limit: int = 500) -> list[str]:
+    """Deliveries acknowledged but not handled yet (Redis may have lost their job)."""
+    cur = await conn.execute(
+        """SELECT id FROM ledger.deliveries
+           WHERE status = 'received' AND received_at < now() - make_interval(secs => %s)
+           ORDER BY received_at LIMIT %s""",
+        (older_than_seconds, limit),
+    )
+    return [r[0] if not isinstance(r, dict) else r["id"] for r in await cur.fetchall()]

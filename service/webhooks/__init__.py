@@ -1,0 +1,1 @@
+"""Webhook intake: verify, record, enqueue, answer — nothing else in the request."""

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from service.config import ConfigError, load_config, parse_config
+from service.config.window import DeployWindow, WindowError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_repository_config_is_valid_and_follows_the_runbook() -> None:
+    config = load_config(REPO)
+    staging, production = config.environments["staging"], config.environments["production"]
+    assert staging.database_url_env == "STAGING_DATABASE_URL"
+    assert production.database_url_env == "PRODUCTION_DATABASE_URL"
+    assert production.required_permission == "maintain" and production.approvals == 1
+    assert staging.watch.latency_p95_ms == 2000 and staging.watch.error_rate == 0.01
+    assert staging.watch.max_connections == 50 and staging.watch.window_seconds == 3600
+    assert staging.watch.auto_rollback and not production.watch.auto_rollback
+
+
+def test_missing_file_gives_the_default(tmp_path: Path) -> None:
+    config = load_config(tmp_path)
+    assert set(config.environments) == {"staging", "production"}
+    assert config.source == "built-in default"
+
+
+def test_every_bad_key_is_named_with_what_is_allowed() -> None:
+    text = """
+environments:
+  staging:
+    databse_url_env: X
+    approvals: -1
+    required_permission: god
+    watch: {window: forever, error_rate: 2}
+  Prod: {}
+paths: {migrations: /etc}
+surprise: 1
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    problems = "\n".join(info.value.problems)
+    assert "environments.staging.databse_url_env: unknown key; allowed: database_url_env" in problems
+    assert "environments.staging.approvals: expected a whole number from 0 to 10, got -1" in problems
+    assert "required_permission: expected one of read, triage, write, maintain, admin" in problems
+    assert "watch.window: expected a duration" in problems
+    assert "watch.error_rate: expected a number from 0 to 1, got 2" in problems
+    assert "environments.Prod: environment names are lower-case" in problems
+    assert "paths.migrations: expected a relative path" in problems
+    assert "surprise: unknown key" in problems
+    assert str(info.value).startswith(".github/deploybot.yml: invalid configuration")
+
+
+@pytest.mark.parametrize("text", ["[", "a: [1, 2", "environments: 3", "- 1\n- 2", "\x00"])
+def test_broken_yaml_is_a_config_error_not_a_traceback(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_config(text)
+
+
+def test_requires_staging_must_name_an_environment() -> None:
+    with pytest.raises(ConfigError, match="no environment named 'qa'"):
+        parse_config("environments:\n  production: {requires_staging: qa}\n")
+
+
+def test_deploy_window() -> None:
+    w = DeployWindow.parse("Mon-Thu 09:00-16:00 America/Toronto")
+    # 2026-11-25 is a Wednesday; 15:00 UTC is 10:00 in Toronto
+    assert w.contains(datetime(2026, 11, 25, 15, 0, tzinfo=UTC))
+    assert not w.contains(datetime(2026, 11, 25, 22, 0, tzinfo=UTC))  # 17:00 local
+    assert not w.contains(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))  # Friday
+    wrap = DeployWindow.parse("Fri-Mon 10:00-12:00 UTC")
+    assert wrap.days == {4, 5, 6, 0}
+    for bad in ("Mon-Thu", "Mon-Funday 09:00-16:00 UTC", "Mon 16:00-09:00 UTC",
+                "Mon 09:00-16:00 Mars/Base"):
+        with pytest.raises(WindowError):
+            DeployWindow.parse(bad)
