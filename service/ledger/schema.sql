@@ -71,3 +71,60 @@ CREATE TABLE IF NOT EXISTS ledger.deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_unprocessed_idx
     ON ledger.deliveries (received_at) WHERE status = 'received';
+
+-- Deployment requests: what people (or merges) asked for, kept until done. The queue of an
+-- environment is its requests in 'queued' state, oldest first.
+CREATE TABLE IF NOT EXISTS ledger.requests (
+    id              bigserial PRIMARY KEY,
+    repo            text NOT NULL,
+    installation_id bigint,
+    environment     text NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('deploy', 'rollback', 'dry_run')),
+    commit_sha      text NOT NULL,
+    ref             text,
+    pr_number       integer,
+    requested_by    text,
+    trigger         text NOT NULL,
+    comment_id      bigint,
+    delivery_id     text,
+    rollback_target bigint,
+    forced_reason   text,
+    status          text NOT NULL DEFAULT 'queued'
+                    CHECK (status IN ('queued', 'running', 'done', 'cancelled', 'superseded')),
+    deployment_id   bigint REFERENCES ledger.deployments (id),
+    note            text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    started_at      timestamptz,
+    finished_at     timestamptz
+);
+CREATE INDEX IF NOT EXISTS requests_queue_idx
+    ON ledger.requests (repo, environment, id) WHERE status IN ('queued', 'running');
+-- A delivery creates at most one request, however often it is redelivered or retried.
+CREATE UNIQUE INDEX IF NOT EXISTS requests_delivery_idx
+    ON ledger.requests (delivery_id, environment) WHERE delivery_id IS NOT NULL;
+
+-- One deployment at a time per environment: a lease with an expiry and a fencing token.
+-- A worker that dies stops renewing; once expired, the next taker gets a larger token and
+-- the old holder can no longer renew or write.
+CREATE SEQUENCE IF NOT EXISTS ledger.lease_tokens;
+CREATE TABLE IF NOT EXISTS ledger.leases (
+    repo        text NOT NULL,
+    environment text NOT NULL,
+    request_id  bigint,
+    holder      text,
+    token       bigint NOT NULL,
+    acquired_at timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL,
+    PRIMARY KEY (repo, environment)
+);
+
+-- Sticky locks taken with /lock: an environment kept for one owner until /unlock.
+CREATE TABLE IF NOT EXISTS ledger.locks (
+    repo        text NOT NULL,
+    environment text NOT NULL,
+    owner       text NOT NULL,
+    pr_number   integer,
+    reason      text,
+    since       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (repo, environment)
+);

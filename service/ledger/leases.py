@@ -1,0 +1,78 @@
+"""Environment leases: at most one deployment per environment, never a stuck lock.
+
+A lease expires unless its holder renews it; the fencing token grows with every new holder,
+so a worker that paused past its expiry finds its token stale and stops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+DEFAULT_TTL = 60.0  # seconds; holders renew every third of it
+
+
+@dataclass(frozen=True)
+class Lease:
+    repo: str
+    environment: str
+    token: int
+    holder: str
+    request_id: int | None
+
+
+async def acquire(conn: psycopg.AsyncConnection[Any], repo: str, environment: str, *,
+                  holder: str, request_id: int | None, ttl: float = DEFAULT_TTL
+                  ) -> Lease | None:
+    """Take the lease if it is free or expired; None while someone else holds it."""
+    cur = await conn.execute(
+        """INSERT INTO ledger.leases AS l (repo, environment, request_id, holder, token,
+                                          expires_at)
+           VALUES (%(repo)s, %(env)s, %(req)s, %(holder)s, nextval('ledger.lease_tokens'),
+                   now() + make_interval(secs => %(ttl)s))
+           ON CONFLICT (repo, environment) DO UPDATE
+           SET request_id = EXCLUDED.request_id, holder = EXCLUDED.holder,
+               token = EXCLUDED.token, acquired_at = now(), expires_at = EXCLUDED.expires_at
+           WHERE l.expires_at < now()
+           RETURNING token""",
+        {"repo": repo, "env": environment, "req": request_id, "holder": holder, "ttl": ttl},
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    token = row["token"] if isinstance(row, dict) else row[0]
+    return Lease(repo, environment, int(token), holder, request_id)
+
+
+async def renew(conn: psycopg.AsyncConnection[Any], lease: Lease, ttl: float = DEFAULT_TTL
+                ) -> bool:
+    """Extend the lease; False when it was lost (expired and taken, or released)."""
+    cur = await conn.execute(
+        """UPDATE ledger.leases SET expires_at = now() + make_interval(secs => %s)
+           WHERE repo = %s AND environment = %s AND token = %s AND expires_at > now()""",
+        (ttl, lease.repo, lease.environment, lease.token),
+    )
+    return cur.rowcount == 1
+
+
+async def release(conn: psycopg.AsyncConnection[Any], lease: Lease) -> None:
+    await conn.execute(
+        "DELETE FROM ledger.leases WHERE repo = %s AND environment = %s AND token = %s",
+        (lease.repo, lease.environment, lease.token),
+    )
+
+
+async def holder(conn: psycopg.AsyncConnection[Any], repo: str, environment: str
+                 ) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        """SELECT *, expires_at < now() AS expired FROM ledger.leases
+           WHERE repo = %s AND environment = %s""", (repo, environment))
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+async def expired(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
+    """Leases whose holder stopped renewing (a dead worker): the reconciler recovers them."""
+    cur = await conn.execute("SELECT * FROM ledger.leases WHERE expires_at < now()")
+    return [dict(r) for r in await cur.fetchall()]

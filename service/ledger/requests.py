@@ -1,0 +1,145 @@
+"""Deployment requests and the per-environment queue, kept in PostgreSQL.
+
+A busy environment queues requests instead of asking people to try again. A newer request
+from the same pull request for the same environment replaces its older queued one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    repo: str
+    environment: str
+    kind: str
+    commit_sha: str
+    trigger: str
+    installation_id: int | None = None
+    ref: str | None = None
+    pr_number: int | None = None
+    requested_by: str | None = None
+    comment_id: int | None = None
+    delivery_id: str | None = None
+    rollback_target: int | None = None
+    forced_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    id: int
+    superseded: list[int]
+    existing: bool  # the same delivery had created it already (a redelivery or a retry)
+
+
+async def create(conn: psycopg.AsyncConnection[Any], req: NewRequest) -> Created:
+    async with conn.transaction():
+        if req.delivery_id is not None:
+            cur = await conn.execute(
+                "SELECT id FROM ledger.requests WHERE delivery_id = %s AND environment = %s",
+                (req.delivery_id, req.environment))
+            row = await cur.fetchone()
+            if row is not None:
+                return Created(int(_get(row, "id")), [], True)
+        superseded: list[int] = []
+        if req.pr_number is not None:
+            cur = await conn.execute(
+                """UPDATE ledger.requests SET status = 'superseded', finished_at = now(),
+                          note = 'replaced by a newer request from the same pull request'
+                   WHERE repo = %s AND environment = %s AND pr_number = %s
+                     AND status = 'queued' RETURNING id""",
+                (req.repo, req.environment, req.pr_number))
+            superseded = [int(_get(r, "id")) for r in await cur.fetchall()]
+        cur = await conn.execute(
+            """INSERT INTO ledger.requests (repo, installation_id, environment, kind,
+                   commit_sha, ref, pr_number, requested_by, trigger, comment_id,
+                   delivery_id, rollback_target, forced_reason)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (req.repo, req.installation_id, req.environment, req.kind, req.commit_sha,
+             req.ref, req.pr_number, req.requested_by, req.trigger, req.comment_id,
+             req.delivery_id, req.rollback_target, req.forced_reason))
+        row = await cur.fetchone()
+        assert row is not None
+        return Created(int(_get(row, "id")), superseded, False)
+
+
+def _get(row: Any, key: str) -> Any:
+    return row[key] if isinstance(row, dict) else row[0]
+
+
+async def get(conn: psycopg.AsyncConnection[Any], request_id: int) -> Row | None:
+    cur = await conn.execute("SELECT * FROM ledger.requests WHERE id = %s", (request_id,))
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+async def position(conn: psycopg.AsyncConnection[Any], request_id: int) -> int:
+    """1 for the next to run; how many requests of its environment go first, plus one."""
+    cur = await conn.execute(
+        """SELECT count(*) AS n FROM ledger.requests o, ledger.requests r
+           WHERE r.id = %s AND o.repo = r.repo AND o.environment = r.environment
+             AND o.status IN ('queued', 'running') AND o.id < r.id""", (request_id,))
+    row = await cur.fetchone()
+    return int(_get(row, "n")) + 1
+
+
+async def oldest_queued(conn: psycopg.AsyncConnection[Any], repo: str, environment: str
+                        ) -> Row | None:
+    cur = await conn.execute(
+        """SELECT * FROM ledger.requests WHERE repo = %s AND environment = %s
+             AND status = 'queued' ORDER BY id LIMIT 1""", (repo, environment))
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+async def start(conn: psycopg.AsyncConnection[Any], request_id: int, deployment_id: int
+                ) -> bool:
+    cur = await conn.execute(
+        """UPDATE ledger.requests SET status = 'running', started_at = now(),
+                  deployment_id = %s
+           WHERE id = %s AND status = 'queued'""", (deployment_id, request_id))
+    return cur.rowcount == 1
+
+
+async def finish(conn: psycopg.AsyncConnection[Any], request_id: int, note: str = "") -> None:
+    await conn.execute(
+        """UPDATE ledger.requests SET status = 'done', finished_at = now(),
+                  note = coalesce(nullif(%s, ''), note)
+           WHERE id = %s AND status IN ('queued', 'running')""", (note, request_id))
+
+
+async def cancel(conn: psycopg.AsyncConnection[Any], repo: str, pr_number: int,
+                 requested_by: str) -> list[Row]:
+    """Withdraw a person's queued requests on a pull request; running ones are not touched."""
+    cur = await conn.execute(
+        """UPDATE ledger.requests SET status = 'cancelled', finished_at = now(),
+                  note = 'cancelled by ' || %s
+           WHERE repo = %s AND pr_number = %s AND requested_by = %s AND status = 'queued'
+           RETURNING *""", (requested_by, repo, pr_number, requested_by))
+    return [dict(r) for r in await cur.fetchall()]
+
+
+async def active(conn: psycopg.AsyncConnection[Any], repo: str, environment: str | None = None
+                 ) -> list[Row]:
+    """Running and queued requests, in queue order."""
+    cur = await conn.execute(
+        """SELECT * FROM ledger.requests WHERE repo = %s
+             AND (%s::text IS NULL OR environment = %s) AND status IN ('queued', 'running')
+           ORDER BY environment, id""", (repo, environment, environment))
+    return [dict(r) for r in await cur.fetchall()]
+
+
+async def stale_queued(conn: psycopg.AsyncConnection[Any], older_than_seconds: float
+                       ) -> list[Row]:
+    """Oldest queued request of each environment that has waited a while: the reconciler
+    makes sure a job exists for it (Redis may have lost it)."""
+    cur = await conn.execute(
+        """SELECT DISTINCT ON (repo, environment) * FROM ledger.requests
+           WHERE status = 'queued' AND created_at < now() - make_interval(secs => %s)
+           ORDER BY repo, environment, id""", (older_than_seconds,))
+    return [dict(r) for r in await cur.fetchall()]
