@@ -1,0 +1,17 @@
+-- Phase 1 / 007: enable leaked password protection.
+--
+-- Documentation only: this file has no statements, on purpose.
+--
+-- Leaked password protection (rejecting passwords found in the
+-- HaveIBeenPwned corpus) is a setting of Supabase Auth (GoTrue), not of the
+-- database, so no SQL can switch it on. It is enabled:
+--   * on a Supabase project: Dashboard → Authentication → Policies →
+--     "Leaked Password Protection" (runbook, Production Step 5), or through the
+--     Management API (PATCH /v1/projects/{ref}/config/auth,
+--     {"password_hibp_enabled": true}) — the deploy bot's auth-config step
+--     checks it and can enable it on request;
+--   * elsewhere (the embedded default has no Auth server): recorded as a
+--     manual confirmation by the deploy bot.
+--
+-- The file is kept so the runbook's list of Phase 1 migrations and the
+-- migration history agree. Its rollback is an explicit no-op.

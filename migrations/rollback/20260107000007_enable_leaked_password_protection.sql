@@ -1,0 +1,6 @@
+-- Rollback of 20260107000007_enable_leaked_password_protection.sql
+-- deploybot:rollback no-op
+--
+-- 007 has no statements (leaked password protection is an Auth setting, not a
+-- database one), so there is nothing to undo in the database. Turning the
+-- setting off again, if ever wanted, is a dashboard / Management API action.
