@@ -87,8 +87,7 @@ def resolve(config: Config, name: str, settings: Settings) -> Environment:
         if host is None:
             host = FunctionHostProcess(database_url=r.database_url, anon_key=r.anon_key,
                                        data_dir=settings.data_dir)
-            await host.start()
-        return host.url
+        return await host.ensure_started()  # restarts a host that died mid-deployment
 
     async def close() -> None:
         if host is not None:
