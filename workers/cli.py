@@ -57,7 +57,7 @@ def _default_branch(repo: Path) -> str:
             return res.stdout.strip()
     for branch in ("main", "master"):
         res = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", branch],
-                             capture_output=True, check=False)
+                             capture_output=True, text=True, check=False)
         if res.returncode == 0:
             return branch
     return "HEAD"
@@ -160,6 +160,36 @@ def _functions_host(args: argparse.Namespace, settings: Settings, console: Conso
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    import uvicorn
+
+    from service.app import WebConfig, create_app
+    from service.runtime import redis_url
+    from service.settings import github_app_from_env
+
+    app_settings = github_app_from_env()
+    web = WebConfig(database_url=bot_database_url(settings), redis_url=redis_url(settings),
+                    webhook_secret=app_settings.webhook_secret,
+                    redis_prefix=settings.redis_prefix)
+    uvicorn.run(create_app(web), host=args.host, port=args.port, log_level="info",
+                proxy_headers=True)
+    return EXIT_OK
+
+
+def _worker(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from arq.worker import Worker
+
+    from service.runtime import redis_url
+    from service.settings import github_app_from_env
+    from workers.arq_settings import worker_settings
+
+    app_settings = github_app_from_env()
+    kwargs = worker_settings(settings, app_settings, bot_database_url(settings),
+                             redis_url(settings), reconcile_every=args.reconcile_every)
+    Worker(**kwargs).run()
+    return EXIT_OK
+
+
 def _services(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from service.embedded.postgres import EmbeddedPostgres
     from service.embedded.redis import EmbeddedRedis
@@ -217,6 +247,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--host", default="127.0.0.1")
     f.add_argument("--port", type=int, default=54321)
     f.set_defaults(func=_functions_host, is_async=False)
+
+    w = sub.add_parser("serve", help="run the web process (webhooks, dashboard)")
+    w.add_argument("--host", default="127.0.0.1")
+    w.add_argument("--port", type=int, default=8000)
+    w.set_defaults(func=_serve, is_async=False)
+
+    k = sub.add_parser("worker", help="run a worker process (arq)")
+    k.add_argument("--reconcile-every", type=int, default=30, metavar="SECONDS",
+                   help="how often the reconciler runs (30)")
+    k.set_defaults(func=_worker, is_async=False)
 
     v = sub.add_parser("services", help="the embedded PostgreSQL and Redis")
     v.add_argument("action", choices=["start", "stop", "status"])

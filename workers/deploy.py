@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from service.config.model import Config
 from service.ledger.deployments import Ledger
@@ -54,7 +55,8 @@ async def create_record(ledger: Ledger, req: DeployRequest, steps: Sequence[Step
 async def run_deployment(
     settings: Settings, ledger: Ledger, req: DeployRequest, reporters: Sequence[Reporter] = (),
     *, deployment_id: int | None = None, steps: Sequence[Step] | None = None,
-    stop_check: StopCheck | None = None,
+    stop_check: StopCheck | None = None, initial_state: dict[str, Any] | None = None,
+    rollback_of: int | None = None,
 ) -> DeployResult:
     steps = list(steps or deploy_steps())
     if deployment_id is None:
@@ -67,13 +69,15 @@ async def run_deployment(
     reporter = Fanout([LedgerReporter(ledger, deployment_id), *reporters])
     ctx = DeployContext(deployment_id=deployment_id, environment=environment,
                         source=req.source, config=req.config, reporter=reporter,
-                        dry_run=req.dry_run)
+                        dry_run=req.dry_run, state=dict(initial_state or {}))
     try:
         outcome = await Engine(steps, stop_check).run(ctx)
     finally:
         if environment.close is not None:
             await environment.close()
     await ledger.merge_details(deployment_id, summary(ctx.state))
+    if rollback_of is not None and outcome is Outcome.SUCCEEDED:
+        await ledger.merge_details(rollback_of, {"rolled_back_by": deployment_id})
     backup = ctx.state.get("backup")
     if backup is not None:
         await ledger.record_backup(

@@ -23,7 +23,7 @@ from workers.drivers.functions import PostgresFunctionReleases
 from workers.runbook.context import Environment
 
 
-class EnvironmentError_(ValueError):  # noqa: N801 - avoid shadowing the builtin name
+class EnvironmentError_(ValueError):
     """The environment cannot be used as configured; the message says how to fix it."""
 
 

@@ -27,7 +27,8 @@ async def environment_status(settings: Settings, config: Config, name: str,
         if env.close is not None:
             await env.close()
     async with Ledger.open(bot_database_url(settings)) as ledger:
-        last = (await ledger.history(repo=repo, environment=name, limit=1) or [None])[0]
+        recent = await ledger.history(repo=repo, environment=name, limit=1)
+        last = recent[0] if recent else None
         good = await ledger.last_successful(repo, name)
     return {
         "environment": name,

@@ -54,4 +54,4 @@ def ensure_database(admin_url: str, url_for: str, name: str, *, shim: bool) -> s
 def apply_shim(url: str) -> None:
     """Make a plain PostgreSQL database look like a Supabase project (idempotent)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SHIM_PATH.read_text())  # type: ignore[arg-type]  # our own trusted SQL
+        conn.execute(SHIM_PATH.read_text())

@@ -44,7 +44,8 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 def free_port(preferred: int) -> int:
-    for port in [preferred, *range(preferred + 1, preferred + 200)]:
+    candidates: list[int] = [preferred, *range(preferred + 1, preferred + 200)]
+    for port in candidates:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -61,7 +62,8 @@ def _run_as() -> str | None:
         pwd.getpwnam(SERVICE_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+             SERVICE_USER],
             check=True,
             capture_output=True,
         )
@@ -88,18 +90,20 @@ class EmbeddedPostgres:
 
     @property
     def port(self) -> int:
-        return int(self.port_file.read_text().strip())
+        port: int = int(self.port_file.read_text().strip())
+        return port
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}?sslmode=disable"
 
     def _cmd(self, program: str, *args: str, user: str | None) -> subprocess.CompletedProcess[str]:
-        ids: dict[str, object] = {}
+        uid = gid = None
+        groups: list[int] | None = None
         if user is not None:
             # Drop root's group too: with gid 0 the group bits of root-owned parents
             # (e.g. a 0701 /tmp/pytest-of-root) would deny the traversal the x bit allows.
             entry = pwd.getpwnam(user)
-            ids = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+            uid, gid, groups = entry.pw_uid, entry.pw_gid, []
         return subprocess.run(
             [str(self.bindir / program), *args],
             capture_output=True,
@@ -107,7 +111,9 @@ class EmbeddedPostgres:
             check=False,
             timeout=120,
             cwd="/",
-            **ids,  # type: ignore[arg-type]
+            user=uid,
+            group=gid,
+            extra_groups=groups,
         )
 
     def is_running(self) -> bool:
@@ -150,18 +156,21 @@ class EmbeddedPostgres:
                 str(self.root / "server.log"), "-o", options, "start", user=user,
             )
             if res.returncode != 0:
-                log = (self.root / "server.log").read_text()[-2000:] if (
-                    self.root / "server.log").exists() else ""
-                raise EmbeddedError(f"embedded PostgreSQL did not start: {res.stderr.strip()}\n{log}")
+                logfile = self.root / "server.log"
+                log = logfile.read_text()[-2000:] if logfile.exists() else ""
+                raise EmbeddedError(
+                    f"embedded PostgreSQL did not start: {res.stderr.strip()}\n{log}")
             deadline = time.monotonic() + 30
             while not self.is_running():
                 if time.monotonic() > deadline:
-                    raise EmbeddedError("embedded PostgreSQL started but does not accept connections")
+                    raise EmbeddedError(
+                        "embedded PostgreSQL started but does not accept connections")
                 time.sleep(0.1)
         return self.url()
 
     def stop(self) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():
             return False
-        res = self._cmd("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop", user=_run_as())
+        res = self._cmd("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop",
+                        user=_run_as())
         return res.returncode == 0

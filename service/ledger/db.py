@@ -20,6 +20,6 @@ async def ensure_schema(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
         try:
-            await conn.execute(SCHEMA.read_text())  # type: ignore[arg-type]  # our own SQL
+            await conn.execute(SCHEMA.read_text())
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))

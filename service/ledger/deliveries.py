@@ -28,12 +28,19 @@ async def get(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> Row | Non
     return dict(row) if row is not None else None
 
 
+CLAIM_TIMEOUT = 600.0  # a worker that claimed a delivery and died frees it after this
+
+
 async def claim(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> Row | None:
-    """Take a received delivery for handling (count the attempt); None if already handled."""
+    """Take a delivery for handling (count the attempt); None if it is handled or being
+    handled by a live worker."""
     cur = await conn.execute(
-        """UPDATE ledger.deliveries SET attempts = attempts + 1
-           WHERE id = %s AND status = 'received' RETURNING *""",
-        (delivery_id,),
+        """UPDATE ledger.deliveries
+           SET attempts = attempts + 1, status = 'handling', claimed_at = now()
+           WHERE id = %s AND (status = 'received' OR (status = 'handling'
+                 AND claimed_at < now() - make_interval(secs => %s)))
+           RETURNING *""",
+        (delivery_id, CLAIM_TIMEOUT),
     )
     row = await cur.fetchone()
     return dict(row) if row is not None else None
@@ -48,13 +55,22 @@ async def finish(conn: psycopg.AsyncConnection[Any], delivery_id: str, status: s
     )
 
 
+async def release(conn: psycopg.AsyncConnection[Any], delivery_id: str, note: str) -> None:
+    """Give a delivery back after a failed attempt, for the reconciler to retry."""
+    await conn.execute(
+        "UPDATE ledger.deliveries SET status = 'received', result = %s WHERE id = %s",
+        (note[:2000], delivery_id))
+
+
 async def unprocessed(conn: psycopg.AsyncConnection[Any], older_than_seconds: float,
                       limit: int = 500) -> list[str]:
-    """Deliveries acknowledged but not handled yet (Redis may have lost their job)."""
+    """Deliveries acknowledged but not handled (Redis may have lost their job, or the
+    worker handling them died)."""
     cur = await conn.execute(
         """SELECT id FROM ledger.deliveries
-           WHERE status = 'received' AND received_at < now() - make_interval(secs => %s)
+           WHERE (status = 'received' AND received_at < now() - make_interval(secs => %s))
+              OR (status = 'handling' AND claimed_at < now() - make_interval(secs => %s))
            ORDER BY received_at LIMIT %s""",
-        (older_than_seconds, limit),
+        (older_than_seconds, CLAIM_TIMEOUT, limit),
     )
     return [r[0] if not isinstance(r, dict) else r["id"] for r in await cur.fetchall()]

@@ -79,7 +79,7 @@ class Ledger:
             return
         sets = ", ".join(f"{k} = %({k})s" for k in fields)
         await self.conn.execute(
-            f"UPDATE ledger.deployment_steps SET {sets} "  # noqa: S608 - keys are checked above
+            f"UPDATE ledger.deployment_steps SET {sets} "
             "WHERE deployment_id = %(dep)s AND name = %(name)s",
             {**fields, "dep": deployment_id, "name": name},
         )
@@ -153,6 +153,7 @@ class Ledger:
             """SELECT * FROM ledger.deployments
                WHERE repo = %(repo)s AND environment = %(env)s AND kind = 'deploy'
                  AND status IN ('succeeded', 'up_to_date')
+                 AND NOT details ? 'rolled_back_by'
                  AND (%(sha)s::text IS NULL OR commit_sha = %(sha)s)
                ORDER BY id DESC LIMIT 1""",
             {"repo": repo, "env": environment, "sha": commit_sha},

@@ -143,3 +143,34 @@ async def stale_queued(conn: psycopg.AsyncConnection[Any], older_than_seconds: f
            WHERE status = 'queued' AND created_at < now() - make_interval(secs => %s)
            ORDER BY repo, environment, id""", (older_than_seconds,))
     return [dict(r) for r in await cur.fetchall()]
+
+
+async def set_github_ids(conn: psycopg.AsyncConnection[Any], request_id: int, *,
+                         check_run_id: int | None = None,
+                         gh_deployment_id: int | None = None) -> None:
+    await conn.execute(
+        """UPDATE ledger.requests
+           SET check_run_id = coalesce(%s, check_run_id),
+               gh_deployment_id = coalesce(%s, gh_deployment_id)
+           WHERE id = %s""", (check_run_id, gh_deployment_id, request_id))
+
+
+async def by_check_run(conn: psycopg.AsyncConnection[Any], repo: str, check_run_id: int
+                       ) -> Row | None:
+    cur = await conn.execute(
+        "SELECT * FROM ledger.requests WHERE repo = %s AND check_run_id = %s "
+        "ORDER BY id DESC LIMIT 1", (repo, check_run_id))
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+async def exists_for_commit(conn: psycopg.AsyncConnection[Any], repo: str, environment: str,
+                            commit_sha: str) -> bool:
+    """A deploy of this commit is queued, running, or done: a merge and its push event
+    must not deploy the same commit twice."""
+    cur = await conn.execute(
+        """SELECT 1 FROM ledger.requests WHERE repo = %s AND environment = %s
+             AND commit_sha = %s AND kind = 'deploy' AND trigger IN ('merge', 'push')
+             AND status IN ('queued', 'running', 'done') LIMIT 1""",
+        (repo, environment, commit_sha))
+    return await cur.fetchone() is not None

@@ -67,10 +67,11 @@ CREATE TABLE IF NOT EXISTS ledger.deliveries (
     result          text,
     attempts        integer NOT NULL DEFAULT 0,
     received_at     timestamptz NOT NULL DEFAULT now(),
+    claimed_at      timestamptz,
     processed_at    timestamptz
 );
 CREATE INDEX IF NOT EXISTS deliveries_unprocessed_idx
-    ON ledger.deliveries (received_at) WHERE status = 'received';
+    ON ledger.deliveries (received_at) WHERE status IN ('received', 'handling');
 
 -- Deployment requests: what people (or merges) asked for, kept until done. The queue of an
 -- environment is its requests in 'queued' state, oldest first.
@@ -92,6 +93,8 @@ CREATE TABLE IF NOT EXISTS ledger.requests (
     status          text NOT NULL DEFAULT 'queued'
                     CHECK (status IN ('queued', 'running', 'done', 'cancelled', 'superseded')),
     deployment_id   bigint REFERENCES ledger.deployments (id),
+    check_run_id    bigint,
+    gh_deployment_id bigint,
     note            text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     started_at      timestamptz,

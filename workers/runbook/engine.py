@@ -15,7 +15,7 @@ from workers.runbook.step import Step, StepFailed, StepSkipped
 log = logging.getLogger(__name__)
 
 
-class UpToDate(Exception):  # noqa: N818 - a signal, not an error
+class UpToDate(Exception):
     """Raised by a step when the environment already runs the commit: nothing to do."""
 
 
@@ -123,7 +123,8 @@ class Engine:
             except Exception as exc:
                 ok = False
                 log.exception("undo of %s failed", step.name)
-                reason = exc.reason if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
+                reason = (exc.reason if isinstance(exc, StepFailed)
+                          else f"{type(exc).__name__}: {exc}")
                 await ctx.reporter.emit(Event(EventKind.UNDO_FAILED, step.name, reason, {
                     "duration": time.monotonic() - started}))
             else:

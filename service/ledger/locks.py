@@ -1,0 +1,54 @@
+"""Sticky locks (/lock, /unlock): an environment kept for one pull request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+
+async def lock_of(conn: psycopg.AsyncConnection[Any], repo: str, environment: str
+                  ) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        "SELECT * FROM ledger.locks WHERE repo = %s AND environment = %s", (repo, environment))
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+async def take(conn: psycopg.AsyncConnection[Any], repo: str, environment: str, *,
+               owner: str, pr_number: int | None, reason: str | None) -> dict[str, Any]:
+    """Take the lock, or return the current holder's row when someone else has it."""
+    cur = await conn.execute(
+        """INSERT INTO ledger.locks AS l (repo, environment, owner, pr_number, reason)
+           VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (repo, environment) DO UPDATE SET reason = EXCLUDED.reason
+           WHERE l.pr_number IS NOT DISTINCT FROM EXCLUDED.pr_number
+           RETURNING *""", (repo, environment, owner, pr_number, reason))
+    row = await cur.fetchone()
+    if row is not None:
+        return dict(row)
+    held = await lock_of(conn, repo, environment)
+    assert held is not None
+    return held
+
+
+async def release(conn: psycopg.AsyncConnection[Any], repo: str, environment: str,
+                  pr_number: int | None = None) -> bool:
+    cur = await conn.execute(
+        """DELETE FROM ledger.locks WHERE repo = %s AND environment = %s
+             AND (%s::int IS NULL OR pr_number = %s)""",
+        (repo, environment, pr_number, pr_number))
+    return cur.rowcount == 1
+
+
+async def release_for_pr(conn: psycopg.AsyncConnection[Any], repo: str, pr_number: int
+                         ) -> list[str]:
+    cur = await conn.execute(
+        "DELETE FROM ledger.locks WHERE repo = %s AND pr_number = %s RETURNING environment",
+        (repo, pr_number))
+    return [r["environment"] if isinstance(r, dict) else r[0] for r in await cur.fetchall()]
+
+
+async def all_locks(conn: psycopg.AsyncConnection[Any], repo: str) -> list[dict[str, Any]]:
+    cur = await conn.execute("SELECT * FROM ledger.locks WHERE repo = %s", (repo,))
+    return [dict(r) for r in await cur.fetchall()]

@@ -1,0 +1,38 @@
+"""/cancel: withdraw one's own queued requests on this pull request."""
+
+from __future__ import annotations
+
+import logging
+
+from service.ledger import requests
+from workers import messages
+from workers.commands.base import CommandRequest
+
+log = logging.getLogger(__name__)
+
+
+async def run_cancel(req: CommandRequest) -> str:
+    async with req.ctx.db.connection() as conn:
+        cancelled = await requests.cancel(conn, req.repo, req.pr_number, req.user)
+    for row in cancelled:
+        try:
+            if row["check_run_id"]:
+                await req.client.update_check_run(
+                    req.repo, row["check_run_id"], status="completed", conclusion="cancelled",
+                    output={"title": "Cancelled", "summary": f"Cancelled by @{req.user}."})
+            if row["gh_deployment_id"]:
+                await req.client.create_deployment_status(
+                    req.repo, row["gh_deployment_id"], state="inactive",
+                    description=f"cancelled by {req.user}")
+        except Exception:  # the cancel itself is recorded; reporting may lag
+            log.warning("could not report cancelled request %s", row["id"], exc_info=True)
+    if not cancelled:
+        await req.react("confused")
+        await req.reply(messages.refusal(
+            req.user, "you have no queued request on this pull request.",
+            "A running deployment is not cancelled: `/rollback <environment>` undoes it."))
+        return "nothing to cancel"
+    await req.react("+1")
+    listed = ", ".join(f"{r['kind']} to `{r['environment']}`" for r in cancelled)
+    await req.reply(messages.reply(f"@{req.user} withdrawn: {listed}."))
+    return f"cancelled {len(cancelled)}"

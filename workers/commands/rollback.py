@@ -1,0 +1,43 @@
+"""/rollback <env> [<deployment>]: undo the latest (or the given) successful deployment of an
+environment, reported like a deployment with its own check run and GitHub deployment."""
+
+from __future__ import annotations
+
+from service.ledger import requests
+from service.ledger.deployments import Ledger
+from workers import messages
+from workers.accept import accept
+from workers.commands.base import CommandRequest
+
+
+async def run_rollback(req: CommandRequest) -> str:
+    env = await req.environment()
+    if env is None:
+        return "unknown environment"
+    async with req.ctx.db.connection() as conn:
+        ledger = Ledger(conn)
+        if req.command.deployment_id is not None:
+            target = await ledger.get(req.command.deployment_id)
+            if target is None or target["repo"] != req.repo or target["environment"] != env.name:
+                return await req.refuse(
+                    f"there is no deployment #{req.command.deployment_id} of `{env.name}` here.",
+                    f"`/status` lists this pull request's deployments; `/rollback {env.name}` "
+                    "undoes the latest.")
+            if target["status"] != "succeeded" or target["kind"] != "deploy":
+                return await req.refuse(
+                    f"deployment #{target['id']} is `{target['status']}`: only a deployment "
+                    "that succeeded has something to undo.")
+        else:
+            target = await ledger.last_successful(req.repo, env.name)
+            if target is None or target["status"] != "succeeded":
+                return await req.refuse(f"`{env.name}` has no successful deployment to undo.")
+    await req.react("eyes")
+    accepted = await accept(req.ctx, req.client, req.config, requests.NewRequest(
+        repo=req.repo, environment=env.name, kind="rollback",
+        commit_sha=target["commit_sha"], trigger="comment",
+        installation_id=req.installation_id, pr_number=req.pr_number,
+        requested_by=req.user, comment_id=req.comment_id, delivery_id=req.delivery_id,
+        rollback_target=int(target["id"])))
+    if accepted.position > 1 and not accepted.existing:
+        await req.reply(messages.queued(req.user, env.name, accepted.position, accepted.running))
+    return f"rollback request {accepted.request_id} of deployment {target['id']}"

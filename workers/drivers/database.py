@@ -1,0 +1,470 @@
+"""An environment's PostgreSQL database, with migration history kept like the Supabase CLI.
+
+History: `supabase_migrations.schema_migrations(version text primary key, statements
+text[], name text)`, created like the CLI creates it; hosted projects carry more columns,
+so only those three are ever written.
+
+Speed: a migration file goes to the server in one simple-query message (BEGIN, the
+timeouts, the file as written, the history row, COMMIT): one round trip per file, and the
+server's own parser decides where statements end. Only when that fails do we run the
+file's statements one by one, in a transaction that is rolled back, to find the statement
+and line that failed. Files with their own BEGIN/COMMIT run statement by statement, those
+left out (running them would commit without the history row). A file ending inside a
+string or comment is refused: the server would swallow what we append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+
+from service import pgtools
+from service.pgtools import PgTools
+from workers.drivers.interfaces import (
+    AppliedMigration,
+    DatabaseUnavailable,
+    MigrationError,
+    MigrationFile,
+)
+from workers.runbook.migration_files import is_transaction_control
+from workers.runbook.sql_split import SplitResult, Statement, split
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[Any]
+
+HISTORY_SCHEMA = "supabase_migrations"
+HISTORY_TABLE = f"{HISTORY_SCHEMA}.schema_migrations"
+# The CLI's own DDL: it adds the columns one by one, so a table made by an older CLI gets
+# them too; IF NOT EXISTS keeps a hosted project's table (and its extra columns) as it is.
+HISTORY_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA};
+CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (version text NOT NULL PRIMARY KEY);
+ALTER TABLE {HISTORY_TABLE} ADD COLUMN IF NOT EXISTS statements text[];
+ALTER TABLE {HISTORY_TABLE} ADD COLUMN IF NOT EXISTS name text;
+"""
+_HISTORY_READY = f"""
+SELECT count(*) = 3 FROM pg_catalog.pg_attribute
+WHERE attrelid = to_regclass('{HISTORY_TABLE}')
+  AND attname IN ('version', 'statements', 'name') AND NOT attisdropped
+"""
+
+# conninfo keywords → the libpq environment variables that carry them.
+_LIBPQ_ENV = {
+    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE",
+    "user": "PGUSER", "password": "PGPASSWORD", "passfile": "PGPASSFILE",
+    "service": "PGSERVICE", "options": "PGOPTIONS", "application_name": "PGAPPNAME",
+    "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY", "sslcrl": "PGSSLCRL", "sslcrldir": "PGSSLCRLDIR",
+    "sslsni": "PGSSLSNI", "sslcompression": "PGSSLCOMPRESSION",
+    "sslnegotiation": "PGSSLNEGOTIATION", "requirepeer": "PGREQUIREPEER",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+    "gssencmode": "PGGSSENCMODE", "krbsrvname": "PGKRBSRVNAME", "gsslib": "PGGSSLIB",
+    "channel_binding": "PGCHANNELBINDING", "connect_timeout": "PGCONNECT_TIMEOUT",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "load_balance_hosts": "PGLOADBALANCEHOSTS", "require_auth": "PGREQUIREAUTH",
+}
+_DEFAULT_CONNECT_TIMEOUT = 10  # seconds; libpq waits forever by default
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What the server said when a statement failed."""
+
+    error: str  # message, with DETAIL / HINT / CONTEXT lines when the server gave them
+    sqlstate: str | None
+
+
+def redact(url: str) -> str:
+    """The URL as `postgresql://user:***@host:port/db?…`: never the password."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparseable database URL>"
+    user = quote(str(params.pop("user", "")), safe="")
+    password = params.pop("password", None)
+    host = str(params.pop("host", ""))
+    port = str(params.pop("port", ""))
+    dbname = quote(str(params.pop("dbname", "")), safe="")
+    auth = f"{user}{':***' if password is not None else ''}@" if user or password else ""
+    query: list[tuple[str, str]] = []
+    if host.startswith("/") or "," in host:
+        query.append(("host", host))  # unix socket directory or several hosts
+        host = ""
+        if port:
+            query.append(("port", port))
+            port = ""
+    netloc = f"{auth}{host}{':' + port if port else ''}"
+    query += sorted((k, str(v)) for k, v in params.items())
+    qs = "&".join(f"{k}={quote(v, safe='/,')}" for k, v in query)
+    return f"postgresql://{netloc}/{dbname}{'?' + qs if qs else ''}"
+
+
+def _failure(exc: psycopg.Error) -> _Failure:
+    diag = exc.diag
+    primary = diag.message_primary or str(exc).strip() or type(exc).__name__
+    lines = [primary]
+    for label, value in (("DETAIL", diag.message_detail), ("HINT", diag.message_hint),
+                         ("CONTEXT", diag.context)):
+        if value:
+            lines.append(f"{label}: {value.strip()}")
+    return _Failure("\n".join(lines), diag.sqlstate)
+
+
+def _setup_sql(lock_timeout_ms: int, statement_timeout_ms: int) -> str:
+    # SET LOCAL: the settings end with the transaction, whatever happens.
+    parts = [f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"]
+    if statement_timeout_ms:
+        parts.append(f"SET LOCAL statement_timeout = '{int(statement_timeout_ms)}ms'")
+    return ";\n".join(parts) + ";\n"
+
+
+class PostgresDatabase:
+    """The Database protocol (workers/drivers/interfaces.py) on one PostgreSQL connection,
+    opened on first use with bounded retries and reopened when it breaks. Calls are
+    serialised; `aclose()` (or `async with`) closes it."""
+
+    def __init__(self, url: str, *, connect_retries: int = 5, retry_delay: float = 0.5) -> None:
+        self._url = url
+        self._redacted = redact(url)
+        self._connect_retries = max(1, connect_retries)
+        self._retry_delay = retry_delay
+        self._conn: Conn | None = None
+        self._lock = asyncio.Lock()
+        self._history_ready = False
+
+    def __repr__(self) -> str:  # the URL may hold a password
+        return f"PostgresDatabase({self._redacted!r})"
+
+    async def __aenter__(self) -> PostgresDatabase:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            await conn.close()
+
+    # -- connection ---------------------------------------------------------------------
+
+    @property
+    def redacted_url(self) -> str:
+        return self._redacted
+
+    def libpq_env(self) -> dict[str, str]:
+        params = conninfo_to_dict(self._url)
+        return {_LIBPQ_ENV[k]: str(v) for k, v in params.items()
+                if k in _LIBPQ_ENV and v is not None}
+
+    def tools(self, server_version_num: int) -> PgTools:
+        return pgtools.for_server(server_version_num)
+
+    async def _connect(self) -> Conn:
+        """A new connection, with bounded retries and exponential backoff."""
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in conninfo_to_dict(self._url):
+            kwargs["connect_timeout"] = _DEFAULT_CONNECT_TIMEOUT
+        reason = ""
+        for attempt in range(self._connect_retries):
+            if attempt:
+                await asyncio.sleep(self._retry_delay * 2 ** (attempt - 1))
+            try:
+                return await psycopg.AsyncConnection.connect(self._url, **kwargs)
+            except psycopg.OperationalError as exc:
+                reason = self._scrub(" ".join(str(exc).split()) or type(exc).__name__)
+                log.info("connecting to %s failed (attempt %d): %s", self._redacted,
+                         attempt + 1, reason)
+        raise DatabaseUnavailable(
+            f"cannot reach {self._redacted} after {self._connect_retries} attempts: {reason}")
+
+    def _scrub(self, text: str) -> str:
+        password = conninfo_to_dict(self._url).get("password")
+        return text.replace(str(password), "***") if password else text
+
+    async def _connection(self) -> Conn:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            self._conn = conn = await self._connect()
+        return conn
+
+    def _lost(self, conn: Conn) -> bool:
+        if conn.closed or conn.broken:
+            self._conn = None
+            return True
+        return False
+
+    async def _read(self, op: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run a read-only operation; once more on a new connection if the old one broke."""
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                return await op(conn)
+            except psycopg.OperationalError as exc:
+                if not self._lost(conn):
+                    raise
+                log.info("connection to %s lost (%s); reconnecting", self._redacted,
+                         self._scrub(str(exc).strip()))
+            conn = await self._connection()
+            try:
+                return await op(conn)
+            except psycopg.OperationalError as exc:
+                if self._lost(conn):
+                    raise DatabaseUnavailable(
+                        f"lost the connection to {self._redacted}: "
+                        f"{self._scrub(str(exc).strip())}") from exc
+                raise
+
+    # -- queries --------------------------------------------------------------------------
+
+    async def server_version_num(self) -> int:
+        async def op(conn: Conn) -> int:
+            return conn.info.server_version
+        return await self._read(op)
+
+    async def fetch(self, query: str, params: dict[str, Any] | None = None,
+                    *, role: str | None = None, claims: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]:
+        async def op(conn: Conn) -> list[dict[str, Any]]:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                if role is None and claims is None:
+                    await cur.execute(query.encode(), params)
+                    return await cur.fetchall() if cur.description else []
+                # Like PostgREST: role and JWT claims are transaction-local, and the whole
+                # transaction is rolled back so an RLS check leaves nothing behind.
+                payload = dict(claims or {})
+                if role is not None:
+                    payload.setdefault("role", role)
+                async with conn.transaction(force_rollback=True):
+                    await cur.execute(
+                        "SELECT set_config('request.jwt.claims', %(claims)s, true)",
+                        {"claims": json.dumps(payload)})
+                    if role is not None:
+                        await cur.execute("SELECT set_config('role', %(role)s, true)",
+                                          {"role": role})
+                    await cur.execute(query.encode(), params)
+                    return await cur.fetchall() if cur.description else []
+        return await self._read(op)
+
+    async def execute(self, statements: str) -> None:
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                # One simple-query message: the statements commit together or not at all.
+                await conn.execute(statements.encode())
+            except psycopg.OperationalError as exc:
+                if self._lost(conn):
+                    raise DatabaseUnavailable(
+                        f"lost the connection to {self._redacted}: "
+                        f"{self._scrub(str(exc).strip())}") from exc
+                raise
+
+    async def connection_count(self) -> int:
+        rows = await self.fetch(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()")
+        return int(rows[0]["n"])
+
+    # -- migration history ------------------------------------------------------------------
+
+    async def applied_migrations(self) -> list[AppliedMigration]:
+        async def op(conn: Conn) -> list[AppliedMigration]:
+            cur = await conn.execute(f"SELECT to_regclass('{HISTORY_TABLE}') IS NOT NULL")
+            row = await cur.fetchone()
+            if not row or not row[0]:
+                return []
+            cur = await conn.execute(
+                f"SELECT version, name, statements FROM {HISTORY_TABLE} ORDER BY version")
+            return [AppliedMigration(v, n, list(s or [])) for v, n, s in await cur.fetchall()]
+        return await self._read(op)
+
+    async def _history_sql(self, conn: Conn) -> str:
+        """DDL for the history table when it is missing or incomplete, else ""."""
+        if self._history_ready:
+            return ""
+        cur = await conn.execute(_HISTORY_READY)
+        row = await cur.fetchone()
+        return "" if row and row[0] else HISTORY_DDL
+
+    async def apply_migration(self, migration: MigrationFile, *, lock_timeout_ms: int,
+                              statement_timeout_ms: int = 0) -> None:
+        parsed = split(migration.sql)
+        statements = parsed.statements
+        insert = sql.SQL(
+            "INSERT INTO {} (version, name, statements) VALUES ({}, {}, ARRAY[{}]::text[])"
+        ).format(
+            sql.SQL(HISTORY_TABLE), sql.Literal(migration.version), sql.Literal(migration.name),
+            # As the Supabase CLI stores them: comments before a statement included.
+            sql.SQL(", ").join(sql.Literal(s.source) for s in statements))
+        await self._transact(migration, migration, parsed, insert, lock_timeout_ms,
+                             statement_timeout_ms, applying=True)
+        self._history_ready = True
+
+    async def revert_migration(self, migration: MigrationFile, *, lock_timeout_ms: int) -> None:
+        script = "" if migration.rollback_noop else (migration.rollback_sql or "")
+        parsed = split(script)
+        if not migration.rollback_noop and not parsed.statements:
+            raise MigrationError(migration, 1, "", (
+                f"{migration.relpath} has no rollback script to run; add "
+                f"{migration.rollback_relpath or 'its rollback file'} (or mark it "
+                f"`-- deploybot:rollback no-op`)"))
+        # Errors point into the rollback file.
+        rollback = MigrationFile(
+            version=migration.version, name=migration.name,
+            path=migration.rollback_path or migration.path,
+            relpath=migration.rollback_relpath or migration.relpath, sql=script)
+        delete = sql.SQL("DELETE FROM {} WHERE version = {}").format(
+            sql.SQL(HISTORY_TABLE), sql.Literal(migration.version))
+        await self._transact(migration, rollback, parsed, delete, lock_timeout_ms, 0,
+                             applying=False)
+
+    async def _transact(self, migration: MigrationFile, script: MigrationFile,
+                        parsed: SplitResult, history_change: sql.Composed,
+                        lock_timeout_ms: int, statement_timeout_ms: int, *,
+                        applying: bool) -> None:
+        """Run `script.sql` (split as `parsed`) and `history_change` in one transaction,
+        or raise MigrationError (rolled back) / DatabaseUnavailable."""
+        if parsed.unterminated:
+            # The server would take the rest of the file, and anything we append, as part
+            # of it.
+            raise MigrationError(script, parsed.unterminated_line, "", (
+                f"unterminated {parsed.unterminated}: it runs to the end of the file; "
+                f"close it"), "42601")
+        to_run = [s for s in parsed.statements if not is_transaction_control(s.sql)]
+        verbatim = len(to_run) == len(parsed.statements)
+        setup = _setup_sql(lock_timeout_ms, statement_timeout_ms)
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                history = await self._history_sql(conn) if applying else ""
+                tail = history_change.as_string(conn)
+                if verbatim:
+                    failure = await self._apply_whole(conn, script.sql, setup, history, tail)
+                    if failure is None:
+                        return
+                    await self._raise_located(conn, script, to_run, setup, history, failure)
+                failed = await self._run_statements(conn, to_run, setup, history, tail,
+                                                    commit=True)
+                if failed is not None:
+                    raise self._migration_error(script, *failed)
+            except psycopg.OperationalError as exc:
+                if not self._lost(conn):
+                    raise
+                await self._after_lost_connection(migration, exc, applying=applying)
+            except asyncio.CancelledError:
+                # Mid-transaction and no way to know where: drop the connection, and the
+                # server rolls the transaction back.
+                self._conn = None
+                conn.pgconn.finish()
+                raise
+
+    async def _apply_whole(self, conn: Conn, text: str, setup: str, history: str,
+                           insert_sql: str) -> _Failure | None:
+        # The newline ends a trailing -- comment; the lone ';' ends a last statement
+        # written without one.
+        message = f"BEGIN;\n{setup}{history}{text}\n;\n{insert_sql};\nCOMMIT;"
+        try:
+            await conn.execute(message.encode())
+        except psycopg.Error as exc:
+            if conn.closed or conn.broken:
+                raise
+            # The server skipped the rest of the message; the transaction is aborted.
+            await conn.execute(b"ROLLBACK")
+            return _failure(exc)
+        return None
+
+    async def _raise_located(self, conn: Conn, migration: MigrationFile,
+                             to_run: Sequence[Statement], setup: str, history: str,
+                             failure: _Failure) -> None:
+        """Find the statement that failed by running them one by one in a transaction that
+        is rolled back; raise MigrationError for it."""
+        failed = await self._run_statements(conn, to_run, setup, history, "", commit=False)
+        if failed is not None:
+            statement, rerun = failed
+            # Same error again: the rerun's text is as good; a different one (a timeout
+            # that did not recur the same way): keep what the real run said.
+            use = rerun if rerun.sqlstate == failure.sqlstate else failure
+            raise self._migration_error(migration, statement, use)
+        # Every statement passed on its own: the history row failed (the version is
+        # already there), or a transient failure did not recur.
+        raise self._migration_error(migration, Statement("", 1, 0, ""), failure)
+
+    async def _run_statements(self, conn: Conn, to_run: Sequence[Statement], setup: str,
+                              history: str, insert_sql: str, *, commit: bool
+                              ) -> tuple[Statement, _Failure] | None:
+        """Run the statements one by one in one transaction; the failing one, or None."""
+        await conn.execute(f"BEGIN;\n{setup}{history}".encode())
+        for statement in to_run:
+            try:
+                await conn.execute(statement.sql.encode())
+            except psycopg.Error as exc:
+                if conn.closed or conn.broken:
+                    raise
+                await conn.execute(b"ROLLBACK")
+                return statement, _failure(exc)
+        if not commit:
+            await conn.execute(b"ROLLBACK")
+            return None
+        try:
+            await conn.execute(insert_sql.encode())
+            await conn.execute(b"COMMIT")
+        except psycopg.Error as exc:
+            if conn.closed or conn.broken:
+                raise
+            await conn.execute(b"ROLLBACK")
+            return Statement("", 1, 0, ""), _failure(exc)
+        return None
+
+    def _migration_error(self, migration: MigrationFile, statement: Statement,
+                         failure: _Failure) -> MigrationError:
+        error = failure.error
+        if not statement.sql:  # not one of the file's statements
+            error += (f"\n(while recording version {migration.version} in {HISTORY_TABLE}: "
+                      f"that version is already recorded; give the file a new version)"
+                      if failure.sqlstate == "23505" else
+                      "\n(no statement of the file failed when they were run again one by "
+                      "one: the failure did not recur)")
+        return MigrationError(migration, statement.line, statement.sql, error,
+                              failure.sqlstate)
+
+    async def _after_lost_connection(self, migration: MigrationFile,
+                                     exc: psycopg.OperationalError, *, applying: bool) -> None:
+        """The connection died mid-transaction: find out from a new one whether the
+        transaction committed (its history row tells), else stop the line."""
+        reason = self._scrub(" ".join(str(exc).split()))
+        what = "applying" if applying else "reverting"
+        try:
+            conn = await self._connection()
+            cur = await conn.execute(f"SELECT to_regclass('{HISTORY_TABLE}') IS NOT NULL")
+            row = await cur.fetchone()
+            recorded = False
+            if row and row[0]:
+                cur = await conn.execute(
+                    f"SELECT EXISTS (SELECT FROM {HISTORY_TABLE} WHERE version = %s)",
+                    (migration.version,))
+                row = await cur.fetchone()
+                recorded = bool(row and row[0])
+        except (DatabaseUnavailable, psycopg.OperationalError) as again:
+            raise DatabaseUnavailable(
+                f"lost the connection to {self._redacted} while {what} "
+                f"{migration.relpath}, and cannot tell whether it committed: {reason}; "
+                f"then: {self._scrub(' '.join(str(again).split()))}") from exc
+        if recorded == applying:
+            return  # it committed after all
+        raise DatabaseUnavailable(
+            f"lost the connection to {self._redacted} while {what} {migration.relpath} "
+            f"(it was not committed): {reason}") from exc

@@ -1,0 +1,50 @@
+"""The deployed source and the configuration, fetched from GitHub.
+
+The code comes from the repository tarball at the pinned commit; the configuration from the
+default branch, never from the pull request (DESIGN.md, Trust)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from service.config import CONFIG_PATH, Config, parse_config
+from service.config.model import default_config
+from workers.runbook.context import SourceTree
+from workers.source import extract_tarball
+
+
+async def load_config(client: Any, repo: str, default_branch: str) -> Config:
+    text = await client.get_file_content(repo, CONFIG_PATH, ref=default_branch)
+    if text is None:
+        return default_config()
+    return parse_config(text, f"{CONFIG_PATH} (on {default_branch})")
+
+
+async def fetch_source(client: Any, repo: str, sha: str, cache_dir: Path) -> SourceTree:
+    """The tree of `repo` at `sha`, unpacked once under `cache_dir` and shared after that."""
+    dest = cache_dir / repo.replace("/", "__") / sha
+    if (dest / ".deploybot-complete").exists():
+        return SourceTree(dest, sha, sha)
+    data: bytes = await client.download_tarball(repo, sha)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+    def unpack() -> None:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=dest.parent))
+        try:
+            extract_tarball(data, tmp, strip_top=True)
+            (tmp / ".deploybot-complete").write_text(sha)
+            try:
+                os.rename(tmp, dest)
+            except OSError:  # another worker unpacked the same commit first
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    await asyncio.to_thread(unpack)
+    return SourceTree(dest, sha, sha)

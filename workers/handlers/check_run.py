@@ -1,0 +1,79 @@
+"""Check-run buttons (Retry, Roll back, Deploy to production) and re-runs.
+
+A button is a request like a comment: the same authorization and the same gates apply."""
+
+from __future__ import annotations
+
+from service.commands import authorization
+from service.commands.grammar import Command
+from service.config import ConfigError
+from service.ledger import requests
+from service.ledger.deployments import Ledger
+from workers.accept import accept
+from workers.github_source import load_config
+from workers.jobs.context import WorkerContext
+from workers.router import Delivery, router
+
+ACTIONS = {"retry", "rollback", "deploy-production"}
+
+
+async def _rerun(ctx: WorkerContext, d: Delivery, check_run_id: int, identifier: str) -> str:
+    assert d.installation_id is not None and d.repo is not None
+    client = ctx.github.installation(d.installation_id)
+    async with ctx.db.connection() as conn:
+        original = await requests.by_check_run(conn, d.repo, check_run_id)
+    if original is None:
+        return f"check run {check_run_id} is not one of ours"
+    user = str((d.payload.get("sender") or {}).get("login") or "")
+    default_branch = str((d.payload.get("repository") or {}).get("default_branch") or "main")
+    try:
+        config = await load_config(client, d.repo, default_branch)
+    except ConfigError as exc:
+        return f"invalid configuration: {exc.problems[0]}"
+    environment, kind, target = original["environment"], original["kind"], None
+    if identifier == "deploy-production":
+        production = next((e.name for e in config.environments.values() if e.production), None)
+        if production is None:
+            return "no production environment configured"
+        environment, kind = production, "deploy"
+    elif identifier == "rollback":
+        kind = "rollback"
+        async with ctx.db.connection() as conn:
+            dep = await Ledger(conn).get(original["deployment_id"]) if original[
+                "deployment_id"] else None
+        if dep is None or dep["status"] != "succeeded":
+            return "nothing to roll back"
+        target = int(dep["id"])
+    command = Command("rollback" if kind == "rollback" else "deploy", environment)
+    permission = await client.get_collaborator_permission(d.repo, user)
+    if not authorization.allowed(permission, command, config):
+        need = authorization.required(command, config)
+        return f"refused: {user} has {permission}, needs {need}"
+    accepted = await accept(ctx, client, config, requests.NewRequest(
+        repo=d.repo, environment=environment, kind=kind, commit_sha=original["commit_sha"],
+        trigger="button", installation_id=d.installation_id, ref=original["ref"],
+        pr_number=original["pr_number"], requested_by=user, delivery_id=d.id,
+        rollback_target=target))
+    return f"{identifier}: request {accepted.request_id}"
+
+
+@router.register("check_run", "requested_action")
+async def on_requested_action(ctx: WorkerContext, d: Delivery) -> str:
+    identifier = str((d.payload.get("requested_action") or {}).get("identifier") or "")
+    run = d.payload.get("check_run") or {}
+    if identifier not in ACTIONS or d.installation_id is None or d.repo is None:
+        return f"unknown action {identifier!r}"
+    return await _rerun(ctx, d, int(run["id"]), identifier)
+
+
+@router.register("check_run", "rerequested")
+async def on_rerequested(ctx: WorkerContext, d: Delivery) -> str:
+    run = d.payload.get("check_run") or {}
+    if d.installation_id is None or d.repo is None or "id" not in run:
+        return "incomplete payload"
+    return await _rerun(ctx, d, int(run["id"]), "retry")
+
+
+@router.register("check_suite", "rerequested")
+async def on_suite_rerequested(ctx: WorkerContext, d: Delivery) -> str:
+    return "re-run the deploybot check run itself to retry a deployment"

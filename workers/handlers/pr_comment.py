@@ -1,0 +1,78 @@
+"""issue_comment.created on a pull request: parse the command, authorize, run it.
+
+Edited and deleted comments never trigger (only `created` is routed here); comments by bots,
+this one included, are ignored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from service.commands import authorization, grammar
+from service.config import ConfigError
+from workers import messages
+from workers.commands import RUNNERS
+from workers.commands.base import CommandRequest
+from workers.github_source import load_config
+from workers.jobs.context import WorkerContext
+from workers.router import Delivery, router
+
+
+def _is_bot(user: dict[str, object]) -> bool:
+    login = str(user.get("login") or "")
+    return user.get("type") == "Bot" or login.endswith("[bot]")
+
+
+@router.register("issue_comment", "created")
+async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
+    p = d.payload
+    issue, comment = p.get("issue") or {}, p.get("comment") or {}
+    if "pull_request" not in issue:
+        return "comment on an issue, not a pull request"
+    user = comment.get("user") or {}
+    if _is_bot(user):
+        return "comment by a bot"
+    body = comment.get("body") or ""
+    if messages.BOT_MARKER in body:
+        return "one of our own comments"
+    parsed = grammar.parse(body)
+    if parsed is None:
+        return "no command"
+    if d.installation_id is None or d.repo is None:
+        return "no installation or repository in the payload"
+    client = ctx.github.installation(d.installation_id)
+    login = str(user.get("login"))
+    comment_id = int(comment["id"])
+    pr_number = int(issue["number"])
+    if isinstance(parsed, grammar.ParseError):
+        await client.add_reaction_to_comment(d.repo, comment_id, "confused")
+        await client.create_comment(d.repo, pr_number, messages.refusal(
+            login, messages.PARSE_ERROR.format(message=parsed.message)))
+        return f"not a valid command: {parsed.message}"
+    repo_info = p.get("repository") or {}
+    default_branch = str(repo_info.get("default_branch") or "main")
+    try:
+        config = await load_config(client, d.repo, default_branch)
+    except ConfigError as exc:
+        await client.add_reaction_to_comment(d.repo, comment_id, "confused")
+        problems = "\n".join(f"- {x}" for x in exc.problems)
+        await client.create_comment(d.repo, pr_number, messages.refusal(
+            login, f"`{exc.source}` is invalid, so I cannot run commands until it is fixed:",
+            problems))
+        return "invalid configuration"
+    permission = await client.get_collaborator_permission(d.repo, login)
+    if not authorization.allowed(permission, parsed, config):
+        need = authorization.required(parsed, config)
+        await client.add_reaction_to_comment(d.repo, comment_id, "confused")
+        await client.create_comment(d.repo, pr_number, messages.refusal(
+            login, f"`/{parsed.name}` needs **{need}** permission on this repository"
+            + (f" for `{parsed.environment}`" if parsed.environment else "")
+            + f"; you have **{permission}**.",
+            "Ask a repository admin for access, or ask someone who has it."))
+        return f"refused: {login} has {permission}, needs {need}"
+    req = CommandRequest(
+        ctx=ctx, client=client, repo=d.repo, installation_id=d.installation_id,
+        pr_number=pr_number, comment_id=comment_id,
+        comment_created_at=datetime.fromisoformat(
+            str(comment["created_at"]).replace("Z", "+00:00")),
+        user=login, permission=permission, command=parsed, config=config, delivery_id=d.id)
+    return await RUNNERS[parsed.name](req)

@@ -1,0 +1,1 @@
+"""arq jobs: handle a delivery, run a request, reconcile."""

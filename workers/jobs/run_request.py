@@ -1,0 +1,166 @@
+"""Job: run one queued request when its environment is free.
+
+The environment lease makes runs of one environment strictly one at a time; the queue in
+PostgreSQL keeps their order. When a run ends, the next queued request of that environment
+is enqueued, so nobody has to ask again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from service import queue
+from service.ledger import leases, requests
+from service.ledger.deployments import Ledger
+from workers.deploy import DeployRequest, run_deployment
+from workers.github_source import fetch_source, load_config
+from workers.jobs.context import WorkerContext
+from workers.reporters.github_check_run import CheckRunReporter
+from workers.reporters.github_comment import SummaryCommentReporter
+from workers.reporters.github_deployment import DeploymentStatusReporter
+from workers.runbook.events import Outcome, Reporter
+from workers.runbook.rollback_plan import RollbackRefused, prepare_rollback
+
+log = logging.getLogger(__name__)
+
+
+async def kick_next(ctx: WorkerContext, repo: str, environment: str) -> int | None:
+    """Make sure the oldest queued request of the environment has a job."""
+    async with ctx.db.connection() as conn:
+        nxt = await requests.oldest_queued(conn, repo, environment)
+    if nxt is None:
+        return None
+    await queue.enqueue(ctx.redis, ctx.prefix, "run_request",
+                        queue.request_job_id(ctx.prefix, nxt["id"], _attempt()), nxt["id"])
+    return int(nxt["id"])
+
+
+def _attempt() -> int:
+    # A new job id each time we kick: a finished job's id stays taken while arq keeps its
+    # result, and the request itself is guarded in PostgreSQL (only 'queued' runs).
+    import time
+
+    return int(time.time() * 1000)
+
+
+class Heartbeat:
+    """Renews the lease while a deployment runs; a lost lease stops the run."""
+
+    def __init__(self, ctx: WorkerContext, lease: leases.Lease) -> None:
+        self.ctx, self.lease = ctx, lease
+        self.lost = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.ctx.lease_ttl / 3)
+            try:
+                async with self.ctx.db.connection() as conn:
+                    if not await leases.renew(conn, self.lease, self.ctx.lease_ttl):
+                        self.lost = True
+                        return
+            except Exception:  # a blip: the next beat retries well before expiry
+                log.warning("lease renewal failed", exc_info=True)
+
+    async def stop_check(self) -> str | None:
+        if self.lost:
+            return "this worker lost the environment lease (it paused too long); stopping"
+        return None
+
+    def __enter__(self) -> Heartbeat:
+        self._task = asyncio.create_task(self._beat())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+async def run_request(arq_ctx: dict[str, Any], request_id: int) -> str:
+    ctx: WorkerContext = arq_ctx["deploybot"]
+    async with ctx.db.connection() as conn:
+        req = await requests.get(conn, request_id)
+        if req is None or req["status"] != "queued":
+            return f"request {request_id} is {req['status'] if req else 'unknown'}"
+        oldest = await requests.oldest_queued(conn, req["repo"], req["environment"])
+        if oldest is not None and oldest["id"] != request_id:
+            await kick_next(ctx, req["repo"], req["environment"])
+            return f"waiting behind request {oldest['id']}"
+        lease = await leases.acquire(conn, req["repo"], req["environment"],
+                                     holder=ctx.worker_id, request_id=request_id,
+                                     ttl=ctx.lease_ttl)
+    if lease is None:
+        return f"{req['environment']} is busy; request {request_id} waits its turn"
+    try:
+        outcome = await _execute(ctx, req, lease)
+    finally:
+        async with ctx.db.connection() as conn:
+            await requests.finish(conn, request_id)
+            await leases.release(conn, lease)
+        await kick_next(ctx, req["repo"], req["environment"])
+    return f"request {request_id}: {outcome}"
+
+
+async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease) -> str:
+    repo, env_name = req["repo"], req["environment"]
+    client = ctx.github.installation(req["installation_id"])
+    info = await client.get_repo(repo)
+    config = await load_config(client, repo, str(info.get("default_branch") or "main"))
+    source = await fetch_source(client, repo, req["commit_sha"],
+                                ctx.settings.data_dir / "checkouts")
+    env = config.environment(env_name)
+    dreq = DeployRequest(repo=repo, environment=env_name, source=source, config=config,
+                         dry_run=req["kind"] == "dry_run", trigger=req["trigger"],
+                         requested_by=req["requested_by"], pr_number=req["pr_number"],
+                         forced_reason=req["forced_reason"])
+    async with ctx.db.connection() as conn:
+        ledger = Ledger(conn)
+        steps = None
+        state: dict[str, Any] = {}
+        rollback_of = req["rollback_target"] if req["kind"] == "rollback" else None
+        refused = None
+        if rollback_of is not None:
+            try:
+                steps, state = await prepare_rollback(ledger, rollback_of)
+            except RollbackRefused as exc:
+                refused = str(exc)
+        deployment_id = await ledger.create_deployment(
+            repo=repo, environment=env_name, kind=req["kind"], commit_sha=req["commit_sha"],
+            ref=req["ref"] or "", trigger=req["trigger"], requested_by=req["requested_by"],
+            pr_number=req["pr_number"], rollback_of=rollback_of,
+            forced_reason=req["forced_reason"])
+        await requests.start(conn, req["id"], deployment_id)
+        log_url = ctx.log_url(deployment_id)
+        if refused is not None:
+            await ledger.finish(deployment_id, status="failed", reason=refused)
+            if req["check_run_id"]:
+                with contextlib.suppress(Exception):
+                    await client.update_check_run(
+                        repo, req["check_run_id"], status="completed", conclusion="failure",
+                        output={"title": "Rollback refused", "summary": refused})
+            return f"refused: {refused}"
+        reporters: list[Reporter] = []
+        if req["check_run_id"]:
+            reporters.append(CheckRunReporter(
+                client, repo, req["check_run_id"], log_url=log_url,
+                production_env=bool(env and env.production),
+                has_production=any(e.production for e in config.environments.values())))
+        if req["gh_deployment_id"]:
+            reporters.append(DeploymentStatusReporter(client, repo, req["gh_deployment_id"],
+                                                      log_url=log_url))
+        if req["pr_number"]:
+            reporters.append(SummaryCommentReporter(client, repo, req["pr_number"], req["id"],
+                                                    log_url=log_url))
+        with Heartbeat(ctx, lease) as beat:
+            result = await run_deployment(ctx.settings, ledger, dreq, reporters,
+                                          deployment_id=deployment_id, steps=steps,
+                                          stop_check=beat.stop_check,
+                                          initial_state=state, rollback_of=rollback_of)
+    if req["comment_id"]:
+        good = result.outcome in (Outcome.SUCCEEDED, Outcome.UP_TO_DATE, Outcome.PLANNED)
+        with contextlib.suppress(Exception):  # a reaction is a courtesy
+            await client.add_reaction_to_comment(repo, req["comment_id"],
+                                                 "rocket" if good else "confused")
+    return result.outcome.value

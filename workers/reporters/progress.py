@@ -1,0 +1,90 @@
+"""The state of a deployment as reporters see it, folded from the engine's events.
+
+Reporters that publish snapshots (a check run, a summary comment, a dashboard page) keep a
+Progress and render it; they never need the engine's internals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workers.runbook.events import Annotation, Event, EventKind, Outcome
+
+
+@dataclass
+class StepState:
+    name: str
+    title: str
+    status: str = "pending"  # pending running succeeded skipped failed
+    note: str = ""
+    output: str = ""
+    duration: float | None = None
+    undo: str = ""  # "" | running | undone | undo_failed
+    undo_note: str = ""
+
+
+@dataclass
+class Progress:
+    environment: str = ""
+    commit: str = ""
+    dry_run: bool = False
+    steps: dict[str, StepState] = field(default_factory=dict)
+    outcome: Outcome | None = None
+    reason: str = ""
+    failed_step: str | None = None
+    stop_the_line: str = ""
+    annotations: list[Annotation] = field(default_factory=list)
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def apply(self, event: Event) -> None:
+        k = event.kind
+        if k is EventKind.DEPLOYMENT_STARTED:
+            titles = dict(event.data.get("titles", {}))
+            self.environment = event.message
+            self.commit = str(event.data.get("commit", ""))
+            self.dry_run = bool(event.data.get("dry_run"))
+            self.steps = {n: StepState(n, titles.get(n, n)) for n in event.data["steps"]}
+            self.started_at = event.at
+            return
+        if k is EventKind.DEPLOYMENT_FINISHED:
+            self.outcome = Outcome(event.data["outcome"])
+            self.reason = event.message
+            self.failed_step = event.data.get("failed_step")
+            self.stop_the_line = str(event.data.get("stop_the_line") or "")
+            self.finished_at = event.at
+            return
+        step = self.steps.get(event.step or "")
+        if step is None:
+            return
+        if k is EventKind.STARTED:
+            step.status = "running"
+        elif k is EventKind.PROGRESS:
+            step.note = event.message
+        elif k is EventKind.OUTPUT:
+            step.output += event.message if event.message.endswith("\n") else event.message + "\n"
+        elif k in (EventKind.FINISHED, EventKind.SKIPPED, EventKind.FAILED):
+            step.status = {EventKind.FINISHED: "succeeded", EventKind.SKIPPED: "skipped",
+                           EventKind.FAILED: "failed"}[k]
+            step.duration = event.data.get("duration")
+            step.note = event.message
+            if k is EventKind.FAILED:
+                out = str(event.data.get("output") or "")
+                if out:
+                    step.output += out if out.endswith("\n") else out + "\n"
+                self.annotations.extend(event.data.get("annotations") or [])
+        elif k is EventKind.UNDO_STARTED:
+            step.undo = "running"
+        elif k is EventKind.UNDO_FINISHED:
+            step.undo = "undone"
+        elif k is EventKind.UNDO_FAILED:
+            step.undo, step.undo_note = "undo_failed", event.message
+
+    @property
+    def running(self) -> StepState | None:
+        return next((s for s in self.steps.values() if s.status == "running"), None)
+
+    @property
+    def elapsed(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.finished_at or self.started_at) - self.started_at

@@ -1,0 +1,202 @@
+"""Runbook "Apply migrations": pending migrations in version order, each file with its
+history row in one transaction. Undo reverts what this deployment applied with the rollback
+scripts, newest first, and restores the backup when a script is missing or fails."""
+
+from __future__ import annotations
+
+import time
+
+from workers.drivers.interfaces import (
+    Backup,
+    DatabaseUnavailable,
+    MigrationError,
+    MigrationFile,
+)
+from workers.runbook.context import DeployContext
+from workers.runbook.events import Annotation
+from workers.runbook.migration_files import discover, pending
+from workers.runbook.step import Step, StepFailed, StepSkipped
+
+MIGRATION_ERROR = "migration error"
+DATABASE_DOWN = "database connection issues"
+# ctx.state key: the migration being applied when the database went away.
+IN_DOUBT = "migrate_in_doubt"
+
+
+def _seconds(duration: float) -> str:
+    return f"{duration * 1000:.0f} ms" if duration < 1 else f"{duration:.2f} s"
+
+
+async def _pending(ctx: DeployContext) -> list[MigrationFile]:
+    todo: list[MigrationFile] | None = ctx.state.get("pending")
+    if todo is not None:
+        return todo
+    paths = ctx.config.paths
+    migrations = discover(ctx.source.root, paths.migrations, paths.rollbacks)
+    try:
+        applied = await ctx.environment.database.applied_migrations()
+    except DatabaseUnavailable as exc:
+        raise StepFailed(str(exc), stop_the_line=DATABASE_DOWN) from exc
+    return pending(migrations, applied)
+
+
+async def run(ctx: DeployContext) -> None:
+    todo = await _pending(ctx)
+    if not todo:
+        raise StepSkipped("no pending migrations")
+    db = ctx.environment.database
+    settings = ctx.environment.config
+    applied: list[MigrationFile] = ctx.state.setdefault("applied", [])
+    for index, migration in enumerate(todo, 1):
+        await ctx.progress(f"applying {migration.relpath} ({index}/{len(todo)})",
+                           file=migration.relpath, index=index, total=len(todo))
+        started = time.monotonic()
+        try:
+            await db.apply_migration(migration, lock_timeout_ms=settings.lock_timeout_ms,
+                                     statement_timeout_ms=settings.statement_timeout_ms)
+        except MigrationError as exc:
+            raise _failed(exc, applied) from exc
+        except DatabaseUnavailable as exc:
+            # The connection may have died around the COMMIT: undo checks the history.
+            ctx.state[IN_DOUBT] = migration
+            raise StepFailed(str(exc), output=_committed(applied),
+                             stop_the_line=DATABASE_DOWN) from exc
+        applied.append(migration)
+        await ctx.output(f"applied {migration.relpath} in "
+                         f"{_seconds(time.monotonic() - started)}\n")
+    await ctx.progress(f"applied {len(todo)} migration{'s' if len(todo) != 1 else ''}")
+
+
+def _committed(applied: list[MigrationFile]) -> str:
+    if not applied:
+        return "No migration of this deployment was committed.\n"
+    names = "\n".join(f"  {m.relpath}" for m in applied)
+    return f"Committed by this deployment before the failure (undo reverts them):\n{names}\n"
+
+
+def _failed(exc: MigrationError, applied: list[MigrationFile]) -> StepFailed:
+    m = exc.migration
+    first_line = exc.error.splitlines()[0] if exc.error else "failed"
+    statement = exc.statement or "(the history row, not a statement of the file)"
+    output = (
+        f"{m.relpath}:{exc.line} failed{f' (SQLSTATE {exc.sqlstate})' if exc.sqlstate else ''}"
+        f"; the file's transaction was rolled back.\n\n"
+        f"Statement:\n{statement}\n\nError:\n{exc.error}\n\n{_committed(applied)}"
+    )
+    return StepFailed(
+        f"{m.relpath}:{exc.line}: {first_line}",
+        output=output,
+        annotations=[Annotation(m.relpath, max(1, exc.line), exc.error,
+                                title=f"migration {m.version} failed")],
+        stop_the_line=MIGRATION_ERROR,
+    )
+
+
+async def undo(ctx: DeployContext) -> None:
+    applied: list[MigrationFile] = ctx.state.setdefault("applied", [])
+    await _settle_in_doubt(ctx, applied)
+    if not applied:
+        await ctx.output("nothing to undo: this deployment committed no migration\n")
+        return
+    db = ctx.environment.database
+    lock_timeout_ms = ctx.environment.config.lock_timeout_ms
+    total = len(applied)
+    while applied:
+        migration = applied[-1]
+        await ctx.progress(f"reverting {migration.relpath} "
+                           f"({total - len(applied) + 1}/{total})", file=migration.relpath)
+        why = _cannot_revert(migration)
+        if why is None:
+            started = time.monotonic()
+            try:
+                await db.revert_migration(migration, lock_timeout_ms=lock_timeout_ms)
+            except MigrationError as exc:
+                why = (f"its rollback failed at {exc.migration.relpath}:{exc.line}: "
+                       f"{exc.error.splitlines()[0] if exc.error else 'error'}")
+            except DatabaseUnavailable as exc:
+                why = f"the database is unreachable: {exc}"
+            else:
+                applied.pop()
+                how = ("no-op rollback: history row deleted" if migration.rollback_noop
+                       else f"with {migration.rollback_relpath}")
+                await ctx.output(f"reverted {migration.relpath} ({how}) in "
+                                 f"{_seconds(time.monotonic() - started)}\n")
+                continue
+        await _restore_backup(ctx, migration, why)
+        return
+    await ctx.progress(f"reverted {total} migration{'s' if total != 1 else ''}")
+
+
+async def _settle_in_doubt(ctx: DeployContext, applied: list[MigrationFile]) -> None:
+    """The database went away while a file was being applied: revert that file too if
+    its history row is there. If the database is still unreachable nobody can tell, and
+    saying "rolled back" would be a guess."""
+    migration: MigrationFile | None = ctx.state.get(IN_DOUBT)
+    if migration is None:
+        return
+    try:
+        recorded = {a.version for a in await ctx.environment.database.applied_migrations()}
+    except DatabaseUnavailable as exc:
+        done = ", ".join(m.relpath for m in applied) or "none"
+        raise StepFailed(
+            f"cannot check whether {migration.relpath} committed: {exc}; a person is "
+            f"needed: when the database is back, look for version {migration.version} in "
+            f"supabase_migrations.schema_migrations and undo it and this deployment's "
+            f"other migrations ({done})", stop_the_line=DATABASE_DOWN) from exc
+    del ctx.state[IN_DOUBT]
+    if migration.version in recorded:
+        await ctx.output(f"{migration.relpath} did commit before the connection was lost\n")
+        applied.append(migration)
+
+
+def _cannot_revert(m: MigrationFile) -> str | None:
+    if m.rollback_noop:
+        return None
+    if m.rollback_sql is None:
+        return "it has no rollback script"
+    return None
+
+
+async def _restore_backup(ctx: DeployContext, migration: MigrationFile, why: str) -> None:
+    """The rollback scripts cannot finish the job: bring back the pre-deployment backup."""
+    applied: list[MigrationFile] = ctx.state["applied"]
+    left = ", ".join(m.relpath for m in applied)
+    backup: Backup | None = ctx.state.get("backup")
+    if backup is None:
+        raise StepFailed(
+            f"cannot revert {migration.relpath}: {why}, and there is no backup to restore; "
+            f"a person is needed to undo {left} by hand",
+            output=f"Still applied by this deployment: {left}\n",
+            stop_the_line=MIGRATION_ERROR)
+    await ctx.output(f"cannot revert {migration.relpath}: {why}; restoring the backup "
+                     f"{backup.location} taken at {backup.created_at.isoformat()}\n")
+    await ctx.progress(f"restoring backup {backup.location}")
+    db = ctx.environment.database
+    started = time.monotonic()
+    try:
+        await ctx.environment.backups.restore(backup, db)
+        remaining = {a.version for a in await db.applied_migrations()}
+    except Exception as exc:
+        raise StepFailed(
+            f"cannot revert {migration.relpath} ({why}) and restoring the backup "
+            f"{backup.location} failed: {exc}; a person is needed",
+            output=f"Still applied by this deployment, as far as we know: {left}\n",
+            stop_the_line=MIGRATION_ERROR) from exc
+    still = [m.relpath for m in applied if m.version in remaining]
+    if still:
+        raise StepFailed(
+            f"restored the backup {backup.location}, but the history still lists "
+            f"{', '.join(still)}; a person is needed to check the database",
+            stop_the_line=MIGRATION_ERROR)
+    await ctx.output(f"restored the backup {backup.location} in "
+                     f"{_seconds(time.monotonic() - started)}: undid {left}\n")
+    applied.clear()
+
+
+MIGRATE = Step(
+    name="migrate",
+    title="Apply migrations",
+    run=run,
+    undo=undo,
+    runbook="Apply migrations",
+)

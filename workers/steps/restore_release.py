@@ -1,0 +1,33 @@
+"""restore-release: reactivate the function release that was active before the deployment
+being undone (runbook: "Rollback to previous version")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.runbook.context import DeployContext
+from workers.runbook.step import Step, StepSkipped
+
+
+async def run(ctx: DeployContext) -> None:
+    target: dict[str, Any] = ctx.state["rollback_target"]
+    functions = ctx.environment.functions
+    active = await functions.active()
+    if target.get("release") is None or active is None or active.id != target["release"]:
+        raise StepSkipped("the deployment's function release is not active: nothing to undo")
+    ctx.state["release_before_rollback"] = active.id
+    prev = target.get("previous_release")
+    await functions.activate(prev)
+    await ctx.output(f"reactivated {'release ' + str(prev) if prev else 'no release'} "
+                     f"(was release {active.id})")
+
+
+async def undo(ctx: DeployContext) -> None:
+    before = ctx.state.get("release_before_rollback")
+    if before is not None:
+        await ctx.environment.functions.activate(before)
+        await ctx.output(f"reactivated release {before} again")
+
+
+RESTORE_RELEASE = Step(name="restore-release", title="Restore the previous functions",
+                       run=run, undo=undo, runbook="If Edge Function fails")

@@ -1,0 +1,51 @@
+"""revert: run the rollback scripts of an earlier deployment's migrations, newest first.
+
+Undo (when a later step of the rollback fails, or a script fails here) restores the backup
+taken at the start of this rollback, so a half-done rollback never stays."""
+
+from __future__ import annotations
+
+import time
+
+from workers.drivers.interfaces import Backup, DatabaseUnavailable, MigrationError, MigrationFile
+from workers.runbook.context import DeployContext
+from workers.runbook.events import Annotation
+from workers.runbook.step import Step, StepFailed, StepSkipped
+
+
+async def run(ctx: DeployContext) -> None:
+    todo: list[MigrationFile] = ctx.state.get("to_revert", [])
+    if not todo:
+        raise StepSkipped("no migrations to revert")
+    db = ctx.environment.database
+    reverted: list[MigrationFile] = ctx.state.setdefault("reverted", [])
+    for m in todo:
+        await ctx.progress(f"reverting {m.relpath}")
+        started = time.monotonic()
+        try:
+            await db.revert_migration(m, lock_timeout_ms=ctx.environment.config.lock_timeout_ms)
+        except MigrationError as exc:
+            raise StepFailed(f"rollback script of {m.relpath} failed: {exc}",
+                             output=exc.statement,
+                             annotations=[Annotation(exc.migration.relpath, exc.line,
+                                                     exc.error, "rollback failed")],
+                             stop_the_line="migration error") from exc
+        except DatabaseUnavailable as exc:
+            raise StepFailed(str(exc), stop_the_line="database connection issues") from exc
+        reverted.append(m)
+        await ctx.output(f"reverted {m.relpath} in {time.monotonic() - started:.2f} s")
+
+
+async def undo(ctx: DeployContext) -> None:
+    if not ctx.state.get("reverted"):
+        return
+    backup: Backup | None = ctx.state.get("backup")
+    if backup is None:
+        raise StepFailed("the rollback stopped half-way and there is no backup to restore: "
+                         "a person is needed")
+    await ctx.output(f"restoring {backup.location} to undo the partial rollback")
+    await ctx.environment.backups.restore(backup, ctx.environment.database)
+
+
+REVERT = Step(name="revert", title="Revert migrations", run=run, undo=undo,
+              runbook="Rollback plan")
