@@ -51,6 +51,7 @@ def extract_tarball(data: bytes, dest: Path, *, strip_top: bool) -> None:
 def checkout(repo: Path, ref: str, cache_dir: Path) -> SourceTree:
     """The tree of `ref` in `repo` under `cache_dir/<sha>` (reused when already there)."""
     sha = resolve_commit(repo, ref)
+    cache_dir = cache_dir.resolve()  # steps run tools with the tree as their working dir
     dest = cache_dir / sha
     if not (dest / ".deploybot-complete").exists():
         cache_dir.mkdir(parents=True, exist_ok=True)

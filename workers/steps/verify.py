@@ -67,6 +67,8 @@ async def run(ctx: DeployContext) -> None:
                f"RLS tests passed")
     await ctx.output("\n".join([*lines, *(f"psql: {e}" for e in report.errors), summary]) + "\n")
     problems = report.problems()
+    if report.plan is None and stderr.strip():  # psql could not even start the suite
+        problems.append(f"psql: {stderr.strip().splitlines()[-1]}")
     if proc.returncode not in (0, None) and not problems:
         problems = [f"psql exited {proc.returncode}: {stderr.strip() or 'no message'}"]
     if problems:
