@@ -39,7 +39,8 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         e = os.environ if env is None else env
         return cls(
-            data_dir=Path(e.get("DEPLOYBOT_DATA_DIR", ".deploybot")),
+            # Absolute: tools run with other working directories, and paths get recorded.
+            data_dir=Path(e.get("DEPLOYBOT_DATA_DIR", ".deploybot")).resolve(),
             database_url=e.get("DATABASE_URL") or None,
             redis_url=e.get("REDIS_URL") or None,
             redis_prefix=e.get("DEPLOYBOT_REDIS_PREFIX", "deploybot:"),

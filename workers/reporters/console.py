@@ -93,7 +93,7 @@ class ConsoleReporter:
             view.status = {EventKind.FINISHED: "succeeded", EventKind.SKIPPED: "skipped",
                            EventKind.FAILED: "failed"}[k]
             view.duration = event.data.get("duration")
-            view.note = event.message
+            view.note = event.message or view.note
             if k is EventKind.FAILED:
                 self._line(f"✗ {view.title}: {event.message}", "red")
                 out = str(event.data.get("output") or "")

@@ -66,7 +66,7 @@ class Progress:
             step.status = {EventKind.FINISHED: "succeeded", EventKind.SKIPPED: "skipped",
                            EventKind.FAILED: "failed"}[k]
             step.duration = event.data.get("duration")
-            step.note = event.message
+            step.note = event.message or step.note
             if k is EventKind.FAILED:
                 out = str(event.data.get("output") or "")
                 if out:
