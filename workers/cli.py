@@ -94,6 +94,58 @@ async def _deploy(args: argparse.Namespace, settings: Settings, console: Console
     return EXIT_FOR[result.outcome]
 
 
+async def _rollback(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from workers.deploy import DeployRequest, run_deployment
+    from workers.reporters.console import ConsoleReporter
+    from workers.runbook.rollback_plan import RollbackRefused, prepare_rollback
+
+    repo = Path(args.repo)
+    config = load_repo_config(repo)
+    env = args.environment.lower()
+    if config.environment(env) is None:
+        from workers.environments import unknown_environment_message
+
+        raise UsageError(unknown_environment_message(config, env))
+    ident = repo_identity(repo)
+    async with Ledger.open(bot_database_url(settings)) as ledger:
+        good = [d for d in await ledger.history(repo=ident, environment=env,
+                                                 status="succeeded", limit=100)
+                if d["kind"] == "deploy" and not d["details"].get("rolled_back_by")]
+        if args.to is not None:
+            if not any(d["id"] == args.to for d in good) and (
+                    await ledger.get(args.to)) is None:
+                raise UsageError(f"there is no deployment #{args.to}; "
+                                 "`deploybot history` lists them")
+            targets = [d for d in good if d["id"] > args.to]
+        else:
+            targets = good[:1]
+        if not targets:
+            console.print(f"nothing to roll back on {env}"
+                          + (f" after #{args.to}" if args.to is not None else ""))
+            return EXIT_OK
+        code = EXIT_OK
+        for target in targets:  # newest first
+            try:
+                steps, state = await prepare_rollback(ledger, int(target["id"]))
+            except RollbackRefused as exc:
+                raise UsageError(str(exc)) from None
+            source = checkout(repo, target["commit_sha"], settings.data_dir / "checkouts")
+            req = DeployRequest(repo=ident, environment=env, source=source, config=config,
+                                trigger="cli")
+            dep_id = await ledger.create_deployment(
+                repo=ident, environment=env, kind="rollback", commit_sha=source.commit,
+                trigger="cli", rollback_of=int(target["id"]))
+            console.print(f"rolling back deployment #{target['id']} "
+                          f"({target['commit_sha'][:12]})", style="bold")
+            result = await run_deployment(settings, ledger, req, [ConsoleReporter(console)],
+                                          deployment_id=dep_id, steps=steps,
+                                          initial_state=state, rollback_of=int(target["id"]))
+            code = EXIT_FOR[result.outcome]
+            if code != EXIT_OK:
+                break
+    return code
+
+
 def _fmt_time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
 
@@ -114,9 +166,12 @@ async def _history(args: argparse.Namespace, settings: Settings, console: Consol
         took = ""
         if r["started_at"] and r["finished_at"]:
             took = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}s"
+        note = (r["failed_step"] + ": " if r["failed_step"] else "") + (r["reason"] or "")
+        if r["details"].get("rolled_back_by"):
+            note = f"rolled back by #{r['details']['rolled_back_by']}"
         table.add_row(str(r["id"]), r["environment"], r["kind"], r["commit_sha"][:12],
                       r["status"], r["trigger"], _fmt_time(r["started_at"]), took,
-                      (r["failed_step"] + ": " if r["failed_step"] else "") + (r["reason"] or ""))
+                      note if len(note) <= 60 else note[:59] + "…")
     console.print(table)
     return EXIT_OK
 
@@ -226,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="preflight and the plan only; change nothing")
     d.add_argument("--repo", default=".", help="the repository to deploy (.)")
     d.set_defaults(func=_deploy, is_async=True)
+
+    r = sub.add_parser("rollback", help="undo the latest deployment (or all after --to)")
+    r.add_argument("environment")
+    r.add_argument("--to", type=int, metavar="DEPLOYMENT_ID",
+                   help="undo every deployment after this one, newest first")
+    r.add_argument("--repo", default=".")
+    r.set_defaults(func=_rollback, is_async=True)
 
     h = sub.add_parser("history", help="list recorded deployments")
     h.add_argument("--env", help="only this environment")

@@ -20,7 +20,7 @@ import base64
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -86,9 +86,12 @@ def _split(repo: str) -> dict[str, str]:
 
 
 def _iso(value: datetime | str | None) -> str | None:
+    """GitHub's timestamp form, YYYY-MM-DDTHH:MM:SSZ (a naive datetime is taken as UTC)."""
     if value is None or isinstance(value, str):
         return value
-    return value.isoformat().replace("+00:00", "Z")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _drop_none(body: Mapping[str, Any]) -> JSON:

@@ -55,6 +55,7 @@ class ConsoleReporter:
     outcome: Outcome | None = None
     reason: str = ""
     _live: Live | None = None
+    rollback_of: int | None = None
 
     async def emit(self, event: Event) -> None:
         k = event.kind
@@ -62,6 +63,9 @@ class ConsoleReporter:
             titles = dict(event.data.get("titles", {}))
             self.steps = {n: _StepView(n, titles.get(n, n)) for n in event.data["steps"]}
             head = f"deploying {str(event.data.get('commit', ''))[:12]} to {event.message}"
+            self.rollback_of = event.data.get("rollback_of")
+            if self.rollback_of:
+                head = f"rolling back deployment #{self.rollback_of} on {event.message}"
             if event.data.get("dry_run"):
                 head = f"dry run of {str(event.data.get('commit', ''))[:12]} on {event.message}"
             self.console.print(Text(head, style="bold"))
@@ -138,6 +142,8 @@ class ConsoleReporter:
         parts: list[RenderableType] = [table]
         if self.outcome is not None:
             text, style = OUTCOME_TEXT[self.outcome]
+            if self.rollback_of and self.outcome is Outcome.SUCCEEDED:
+                text = f"rolled back deployment #{self.rollback_of}"
             line = Text(text, style=style)
             if self.reason and self.outcome not in (Outcome.SUCCEEDED, Outcome.UP_TO_DATE):
                 line.append(f"\nreason: {self.reason}", style="")

@@ -37,6 +37,9 @@ def fmt_duration(seconds: float | None) -> str:
 
 def headline(p: Progress) -> str:
     text = HEADLINES[p.outcome].format(sha=p.commit[:7], env=p.environment)
+    if p.rollback_of:
+        text = text.replace("Deploying", f"Rolling back #{p.rollback_of} of").replace(
+            "Deployed", f"Rolled back #{p.rollback_of} of").replace(" to **", " on **")
     if p.outcome is not None and p.elapsed is not None:
         text += f" in {fmt_duration(p.elapsed)}"
     return text

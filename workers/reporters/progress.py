@@ -27,6 +27,7 @@ class Progress:
     environment: str = ""
     commit: str = ""
     dry_run: bool = False
+    rollback_of: int | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
     outcome: Outcome | None = None
     reason: str = ""
@@ -43,6 +44,7 @@ class Progress:
             self.environment = event.message
             self.commit = str(event.data.get("commit", ""))
             self.dry_run = bool(event.data.get("dry_run"))
+            self.rollback_of = event.data.get("rollback_of")
             self.steps = {n: StepState(n, titles.get(n, n)) for n in event.data["steps"]}
             self.started_at = event.at
             return

@@ -35,6 +35,7 @@ class Engine:
             "titles": {s.name: s.title for s in self.steps},
             "commit": ctx.source.commit,
             "dry_run": ctx.dry_run,
+            "rollback_of": (ctx.state.get("rollback_target") or {}).get("id"),
         }))
         touched: list[Step] = []  # steps whose run began and that know how to undo
         failure: StepFailed | None = None

@@ -37,6 +37,18 @@ async def run(ctx: DeployContext) -> None:
         lines += [f"  would apply {v}" for v in s["pending"]] or ["  no migrations to apply"]
         await ctx.output("\n".join(lines))
         return
+    target = ctx.state.get("rollback_target")
+    if target is not None:
+        reverted = ctx.state.get("reverted", [])
+        lines = [f"undid deployment #{target['id']} of {ctx.source.commit[:12]} on "
+                 f"{ctx.environment.name}: {len(reverted)} migration(s) reverted"]
+        if ctx.state.get("release_before_rollback") is not None:
+            prev = target.get("previous_release")
+            lines.append(f"functions: {'release ' + str(prev) if prev else 'none'} active again")
+        if s["backup"]:
+            lines.append(f"backup taken first: {s['backup']['location']}")
+        await ctx.output("\n".join(lines))
+        return
     lines = [f"{ctx.environment.name} now runs {ctx.source.commit[:12]}"]
     if s["applied"]:
         lines.append("applied: " + ", ".join(f"{a['version']}_{a['name']}" for a in s["applied"]))
