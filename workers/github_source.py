@@ -27,7 +27,7 @@ async def load_config(client: Any, repo: str, default_branch: str) -> Config:
 
 async def fetch_source(client: Any, repo: str, sha: str, cache_dir: Path) -> SourceTree:
     """The tree of `repo` at `sha`, unpacked once under `cache_dir` and shared after that."""
-    dest = cache_dir.resolve() / repo.replace("/", "__") / sha
+    dest = cache_dir / repo.replace("/", "__") / sha  # data_dir is absolute (settings)
     if (dest / ".deploybot-complete").exists():
         return SourceTree(dest, sha, sha)
     data: bytes = await client.download_tarball(repo, sha)
