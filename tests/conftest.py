@@ -44,7 +44,7 @@ def drop_database(name: str) -> None:
 
 def apply_shim(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SHIM.read_text())  # type: ignore[arg-type]  # a trusted file of ours
+        conn.execute(SHIM.read_text())  # a trusted file of ours
 
 
 @pytest.fixture
@@ -86,3 +86,10 @@ async def redis_client(redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(REDIS_URL)
     yield client
     await client.aclose()
+
+# The test GitHub server (our own Starlette app on loopback) and an App client pointed at it.
+from tests.github_server.fixtures import (  # noqa: E402, F401
+    github_app,
+    github_app_keys,
+    github_server,
+)

@@ -239,6 +239,12 @@ class InstallationClient:
                                         {**_split(repo), "pull_number": number})
         return data
 
+    async def get_commit(self, repo: str, ref: str) -> JSON:
+        """GET …/commits/{ref}: `commit.committer.date`, `parents`, … of a SHA or branch."""
+        data: JSON = await self._r.json("GET", "/repos/{owner}/{repo}/commits/{ref}",
+                                        {**_split(repo), "ref": ref})
+        return data
+
     async def list_pull_reviews(self, repo: str, number: int) -> list[JSON]:
         return await self._r.paginate("/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
                                       {**_split(repo), "pull_number": number})

@@ -1,0 +1,109 @@
+"""`deploybot deploy` end to end on real PostgreSQL: the runbook example passes, a second
+deploy is up to date, and a failure at any step leaves the environment exactly as before."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.fixture_repo import branch_with, make_repo
+from workers.cli import main
+from workers.runbook.snapshot import EnvironmentSnapshot, diff, snapshot
+
+BROKEN_MIGRATION = """\
+-- adds a column, then fails on line 4
+alter table public.quotes add column note text;
+
+select no_such_function();
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    names = [create_database("bot"), create_database("stg")]
+    bot, staging = (database_url(n) for n in names)
+    apply_shim(staging)
+    monkeypatch.setenv("DATABASE_URL", bot)
+    monkeypatch.setenv("STAGING_DATABASE_URL", staging)
+    monkeypatch.setenv("STAGING_ANON_KEY", "anon-key-for-tests")
+    monkeypatch.setenv("DEPLOYBOT_DATA_DIR", str(tmp_path / "data"))
+    repo = make_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    try:
+        yield {"bot": bot, "staging": staging, "repo": str(repo)}
+    finally:
+        for n in names:
+            drop_database(n)
+
+
+def state(url: str) -> EnvironmentSnapshot:
+    return asyncio.run(snapshot(url))
+
+
+def deploy(*args: str) -> int:
+    return main(["deploy", "staging", *args])
+
+
+def test_runbook_example_deploys_and_redeploy_is_up_to_date(
+        env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert deploy() == 0
+    out = capsys.readouterr().out
+    assert "deployed" in out and "smoke" in out
+    with psycopg.connect(env["staging"]) as conn:
+        total = conn.execute("select total from public.quotes").fetchall()
+        history = conn.execute(
+            "select count(*) from supabase_migrations.schema_migrations").fetchone()
+    assert [str(t[0]) for t in total] == ["24.00"]  # the smoke test's quote, stored
+    assert history == (8,)
+    assert deploy() == 0
+    assert "already up to date" in capsys.readouterr().out
+    assert main(["history", "--env", "staging", "--json"]) == 0
+    statuses = [d["status"] for d in json.loads(capsys.readouterr().out)]
+    assert statuses == ["up_to_date", "succeeded"]
+
+
+FAILURES = {
+    # step: files that make exactly that step fail
+    "preflight": {"migrations/20260201000000_no_rollback.sql": "select 1;\n"},
+    "migrate": {"migrations/20260201000000_broken.sql": BROKEN_MIGRATION,
+                "migrations/rollback/20260201000000_broken.sql":
+                    "alter table public.quotes drop column if exists note;\n"},
+    "functions": {"functions/calculate-quote/__init__.py": "raise RuntimeError('boom')\n"},
+    "verify": {
+        "migrations/20260201000000_open_quotes.sql":
+            "create policy quotes_all on public.quotes for select to authenticated "
+            "using (true);\n",  # every customer would see every quote
+        "migrations/rollback/20260201000000_open_quotes.sql":
+            "drop policy if exists quotes_all on public.quotes;\n"},
+    "smoke": {"functions/calculate-quote/pricing.py": None},  # filled below: wrong price
+}
+
+
+def _wrong_price(repo: Path) -> str:
+    text = (repo / "functions/calculate-quote/pricing.py").read_text()
+    assert 'Decimal("5.00")' in text
+    return text.replace('Decimal("5.00")', 'Decimal("6.00")', 1)
+
+
+@pytest.mark.parametrize("step", list(FAILURES))
+def test_a_failure_at_each_step_leaves_staging_exactly_as_before(
+        step: str, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert deploy() == 0
+    before = state(env["staging"])
+    files = dict(FAILURES[step])
+    if step == "smoke":
+        files = {"functions/calculate-quote/pricing.py": _wrong_price(Path(env["repo"]))}
+    sha = branch_with(Path(env["repo"]), f"break-{step}", files)  # type: ignore[arg-type]
+    capsys.readouterr()
+    code = deploy("--ref", sha)
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "✗ " in out and step in out
+    after = state(env["staging"])
+    assert diff(before, after, sequences=False) == []
