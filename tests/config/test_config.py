@@ -43,8 +43,10 @@ surprise: 1
     with pytest.raises(ConfigError) as info:
         parse_config(text)
     problems = "\n".join(info.value.problems)
-    assert "environments.staging.databse_url_env: unknown key; allowed: database_url_env" in problems
-    assert "environments.staging.approvals: expected a whole number from 0 to 10, got -1" in problems
+    assert ("environments.staging.databse_url_env: unknown key; allowed: database_url_env"
+            in problems)
+    assert ("environments.staging.approvals: expected a whole number from 0 to 10, got -1"
+            in problems)
     assert "required_permission: expected one of read, triage, write, maintain, admin" in problems
     assert "watch.window: expected a duration" in problems
     assert "watch.error_rate: expected a number from 0 to 1, got 2" in problems

@@ -102,7 +102,7 @@ async def test_a_crashing_step_is_a_clean_failure() -> None:
 
     steps = [step("b", world), Step("x", "X", boom)]
     assert await Engine(steps).run(make_ctx(rec)) is Outcome.ROLLED_BACK
-    failed = [e for e in rec.events if e.kind is EventKind.FAILED][0]
+    failed = next(e for e in rec.events if e.kind is EventKind.FAILED)
     assert "ZeroDivisionError" in failed.message and world == []
 
 
