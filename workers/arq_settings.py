@@ -22,7 +22,8 @@ from workers.jobs.run_request import run_request
 
 def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: str,
                     redis_url: str, *, reconcile_every: int = 30,
-                    public_url: str | None = None) -> dict[str, Any]:
+                    public_url: str | None = None, lease_ttl: float = 60.0,
+                    github_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Keyword arguments for arq's Worker."""
 
     async def startup(arq_ctx: dict[str, Any]) -> None:
@@ -31,10 +32,10 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
                                    kwargs={"autocommit": True, "row_factory": dict_row})
         await pool.open(wait=True, timeout=30)
         github = GitHubApp(app.app_id, app.private_key, app.api_url, redis=arq_ctx["redis"],
-                           redis_prefix=settings.redis_prefix)
+                           redis_prefix=settings.redis_prefix, **(github_options or {}))
         arq_ctx["deploybot"] = WorkerContext(
             settings=settings, db=pool, redis=arq_ctx["redis"], github=github,
-            database_url=database_url,
+            database_url=database_url, lease_ttl=lease_ttl,
             public_url=(public_url or os.environ.get("DEPLOYBOT_PUBLIC_URL", "")).rstrip("/"))
 
     async def shutdown(arq_ctx: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,8 @@ from service.commands.grammar import Command
 from service.config.model import Config, EnvironmentConfig
 from workers import messages
 from workers.jobs.context import WorkerContext
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,7 +35,12 @@ class CommandRequest:
         await self.client.create_comment(self.repo, self.pr_number, body)
 
     async def react(self, content: str) -> None:
-        await self.client.add_reaction_to_comment(self.repo, self.comment_id, content)
+        """A reaction is a courtesy: failing to add one must not stop the command."""
+        try:
+            await self.client.add_reaction_to_comment(self.repo, self.comment_id, content)
+        except Exception:
+            log.warning("could not react %s to comment %s", content, self.comment_id,
+                        exc_info=True)
 
     async def refuse(self, problem: str, fix: str = "") -> str:
         await self.react("confused")

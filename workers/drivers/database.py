@@ -27,6 +27,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from service import pgtools
@@ -37,7 +38,7 @@ from workers.drivers.interfaces import (
     MigrationError,
     MigrationFile,
 )
-from workers.runbook.migration_files import is_transaction_control
+from workers.runbook.migration_files import is_transaction_abort, is_transaction_control
 from workers.runbook.sql_split import SplitResult, Statement, split
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,9 @@ class PostgresDatabase:
         conn = self._conn
         if conn is None or conn.closed or conn.broken:
             self._conn = conn = await self._connect()
+        elif conn.info.transaction_status != TransactionStatus.IDLE:
+            # Left over by a call that was interrupted: nothing else uses the connection.
+            await conn.execute(b"ROLLBACK")
         return conn
 
     def _lost(self, conn: Conn) -> bool:
@@ -253,7 +257,7 @@ class PostgresDatabase:
                 async with conn.transaction(force_rollback=True):
                     await cur.execute(
                         "SELECT set_config('request.jwt.claims', %(claims)s, true)",
-                        {"claims": json.dumps(payload)})
+                        {"claims": json.dumps(payload, default=str)})
                     if role is not None:
                         await cur.execute("SELECT set_config('role', %(role)s, true)",
                                           {"role": role})
@@ -344,6 +348,11 @@ class PostgresDatabase:
             raise MigrationError(script, parsed.unterminated_line, "", (
                 f"unterminated {parsed.unterminated}: it runs to the end of the file; "
                 f"close it"), "42601")
+        abort = next((s for s in parsed.statements if is_transaction_abort(s.sql)), None)
+        if abort is not None:
+            raise MigrationError(script, abort.line, abort.sql, (
+                f"`{abort.sql}` would abort the transaction the file runs in, halfway "
+                f"through; remove it (ROLLBACK TO SAVEPOINT is fine)"))
         to_run = [s for s in parsed.statements if not is_transaction_control(s.sql)]
         verbatim = len(to_run) == len(parsed.statements)
         setup = _setup_sql(lock_timeout_ms, statement_timeout_ms)

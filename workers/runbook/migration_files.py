@@ -33,8 +33,15 @@ _NOT_IN_TRANSACTION = re.compile(
     r"|drop\s+database\b|create\s+tablespace\b|drop\s+tablespace\b)",
     re.IGNORECASE | re.DOTALL,
 )
+# A statement that starts with BEGIN is always a transaction's start (a PL/pgSQL BEGIN
+# lives inside a quoted body, BEGIN ATOMIC inside CREATE FUNCTION).
 _TRANSACTION_CONTROL = re.compile(
-    r"^(?:begin|start\s+transaction|commit|end)(?:\s+(?:work|transaction))?\s*$",
+    r"^(?:(?:begin|start\s+transaction)\b.*"
+    r"|(?:commit|end)(?:\s+(?:work|transaction))?(?:\s+and\s+(?:no\s+)?chain)?\s*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_TRANSACTION_ABORT = re.compile(
+    r"^(?:rollback|abort)(?:\s+(?:work|transaction))?(?:\s+and\s+(?:no\s+)?chain)?\s*$",
     re.IGNORECASE,
 )
 
@@ -67,6 +74,12 @@ def is_transaction_control(statement: str) -> bool:
     """BEGIN / START TRANSACTION / COMMIT / END: redundant in a file we run in one
     transaction, and harmful if run (COMMIT would commit without the history row)."""
     return bool(_TRANSACTION_CONTROL.match(statement))
+
+
+def is_transaction_abort(statement: str) -> bool:
+    """ROLLBACK / ABORT (not ROLLBACK TO SAVEPOINT): would throw away the file's own
+    transaction halfway; such a file is refused."""
+    return bool(_TRANSACTION_ABORT.match(statement))
 
 
 def version_key(version: str) -> tuple[int, int, str]:
@@ -262,6 +275,10 @@ def _statement_problem(m: MigrationFile, s: Statement) -> list[LintProblem]:
             f"`{_head(s.sql)}` cannot run inside a transaction block, and each migration "
             f"file runs in one transaction with its history row; do it outside the "
             f"migrations (or use the non-concurrent form)"))]
+    if is_transaction_abort(s.sql):
+        return [LintProblem(m.relpath, s.line, (
+            f"`{s.sql}` would abort the transaction the file runs in, halfway through, and "
+            f"the file is refused; remove it (ROLLBACK TO SAVEPOINT is fine)"))]
     if is_transaction_control(s.sql):
         return [LintProblem(m.relpath, s.line, (
             f"`{s.sql}` is ignored: each migration file already runs in one transaction "

@@ -77,7 +77,7 @@ def _committed(applied: list[MigrationFile]) -> str:
 def _failed(exc: MigrationError, applied: list[MigrationFile]) -> StepFailed:
     m = exc.migration
     first_line = exc.error.splitlines()[0] if exc.error else "failed"
-    statement = exc.statement or "(the history row, not a statement of the file)"
+    statement = exc.statement or "(not one statement of the file: see the error)"
     output = (
         f"{m.relpath}:{exc.line} failed{f' (SQLSTATE {exc.sqlstate})' if exc.sqlstate else ''}"
         f"; the file's transaction was rolled back.\n\n"

@@ -1,0 +1,111 @@
+"""The whole bot for end-to-end tests: the real web process over HTTP, a real arq worker on
+real Redis, real PostgreSQL, and the test GitHub server standing in for GitHub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from arq.worker import Worker
+
+from service.app import WebConfig, create_app
+from service.settings import GitHubAppSettings, Settings
+from service.webhooks.signature import sign
+from tests.conftest import REDIS_URL
+from tests.github_server.fixtures import FAST_RETRY
+from tests.github_server.server import GitHubTestServer
+from tests.http_server import serve
+from workers.arq_settings import worker_settings
+
+PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "github-payloads"
+SECRET = "webhook-secret-for-tests"
+REPO = "octo/backend"
+
+
+@dataclass
+class Bot:
+    url: str
+    github: GitHubTestServer
+    worker: Worker
+
+    async def send(self, event: str, payload: dict[str, Any],
+                   delivery: str | None = None) -> httpx.Response:
+        body = json.dumps(payload).encode()
+        async with httpx.AsyncClient() as client:
+            return await client.post(f"{self.url}/webhooks", content=body, headers={
+                "X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": sign(SECRET, body)})
+
+
+def comment_payload(body: str, *, pr: int, user: str = "alice", comment_id: int | None = None,
+                    created_at: datetime | None = None, installation_id: int = 1,
+                    repo: str = REPO, user_type: str = "User") -> dict[str, Any]:
+    """A PR comment built from the real `issue_comment.created` payload."""
+    data: dict[str, Any] = json.loads(
+        (PAYLOADS / "issue_comment" / "created.payload.json").read_text())
+    owner, name = repo.split("/")
+    data["repository"].update({"full_name": repo, "name": name, "default_branch": "main"})
+    data["repository"]["owner"]["login"] = owner
+    data["installation"] = {"id": installation_id}
+    data["issue"]["number"] = pr
+    data["issue"]["pull_request"] = {"url": f"https://api.github.com/repos/{repo}/pulls/{pr}"}
+    data["comment"].update({
+        "id": comment_id or int(time.time() * 1000) % 10**9, "body": body,
+        "created_at": (created_at or datetime.now(UTC) + timedelta(seconds=1)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")})
+    data["comment"]["user"].update({"login": user, "type": user_type})
+    data["sender"] = {**data["comment"]["user"]}
+    return data
+
+
+def post_comment(github: GitHubTestServer, body: str, *, pr: int, user: str = "alice",
+                 user_type: str = "User") -> dict[str, Any]:
+    """Write a comment on the test server (as GitHub would hold it) and return the
+    `issue_comment.created` payload GitHub would deliver for it."""
+    comment = github.state.add_comment(REPO, pr, body, user_login=user)
+    return comment_payload(body, pr=pr, user=user, comment_id=int(comment["id"]),
+                           user_type=user_type)
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 90.0,
+                   what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.asynccontextmanager
+async def running_bot(github: GitHubTestServer, bot_db: str, prefix: str, data_dir: Path,
+                      *, lease_ttl: float = 60.0) -> AsyncIterator[Bot]:
+    settings = Settings(data_dir=data_dir, database_url=bot_db, redis_url=REDIS_URL,
+                        redis_prefix=prefix)
+    app = GitHubAppSettings(app_id=str(github.app_id), private_key=github.private_key,
+                            webhook_secret=SECRET, api_url=github.url)
+    kwargs = worker_settings(settings, app, bot_db, REDIS_URL, reconcile_every=1,
+                             lease_ttl=lease_ttl, github_options={"retry": FAST_RETRY})
+    kwargs["handle_signals"] = False
+    worker = Worker(**kwargs)
+    task = asyncio.create_task(worker.main())
+    with serve(create_app(WebConfig(bot_db, REDIS_URL, SECRET, prefix))) as url:
+        github.set_webhook_target(f"{url}/webhooks", SECRET)
+        try:
+            yield Bot(url, github, worker)
+        finally:
+            await worker.close()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
