@@ -77,9 +77,9 @@ def post_comment(github: GitHubTestServer, body: str, *, pr: int, user: str = "a
                            user_type=user_type)
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 90.0,
+async def wait_for(predicate: Callable[[], Any], limit: float = 90.0,
                    what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         value = predicate()
         if value:
