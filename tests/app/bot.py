@@ -109,3 +109,47 @@ async def running_bot(github: GitHubTestServer, bot_db: str, prefix: str, data_d
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _load(event: str, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((PAYLOADS / event / name).read_text())
+    return data
+
+
+def _as_repo(data: dict[str, Any], repo: str, installation_id: int) -> dict[str, Any]:
+    owner, name = repo.split("/")
+    data["repository"].update({"full_name": repo, "name": name, "default_branch": "main"})
+    data["repository"]["owner"]["login"] = owner
+    data["installation"] = {"id": installation_id}
+    return data
+
+
+def merged_payload(number: int, merge_sha: str, *, user: str = "alice", base: str = "main",
+                   repo: str = REPO, installation_id: int = 1) -> dict[str, Any]:
+    """`pull_request.closed` with `merged: true`, built from the real closed payload (the
+    stored payloads hold no merged pull request)."""
+    data = _as_repo(_load("pull_request", "closed.payload.json"), repo, installation_id)
+    data["number"] = number
+    pr = data["pull_request"]
+    pr.update({"number": number, "merged": True, "merge_commit_sha": merge_sha,
+               "merged_by": {"login": user, "type": "User"}})
+    pr["base"]["ref"] = base
+    return data
+
+
+def push_payload(sha: str, *, branch: str = "main", user: str = "alice", repo: str = REPO,
+                 installation_id: int = 1) -> dict[str, Any]:
+    data = _as_repo(_load("push", "payload.json"), repo, installation_id)
+    data.update({"ref": f"refs/heads/{branch}", "after": sha, "deleted": False})
+    data["pusher"] = {"name": user}
+    return data
+
+
+def button_payload(check_run_id: int, identifier: str, *, user: str = "alice",
+                   repo: str = REPO, installation_id: int = 1) -> dict[str, Any]:
+    data = _as_repo(_load("check_run", "requested_action.payload.json"), repo,
+                    installation_id)
+    data["check_run"]["id"] = check_run_id
+    data["requested_action"] = {"identifier": identifier}
+    data["sender"] = {"login": user, "type": "User"}
+    return data
