@@ -84,14 +84,47 @@ async def _deploy(args: argparse.Namespace, settings: Settings, console: Console
         from workers.environments import unknown_environment_message
 
         raise UsageError(unknown_environment_message(config, args.environment))
+    if args.force and not args.reason:
+        raise UsageError('--force needs --reason "why": it is recorded and announced')
     source = checkout(repo, args.ref, settings.data_dir / "checkouts")
-    req = DeployRequest(repo=repo_identity(repo), environment=args.environment.lower(),
-                        source=source, config=config, dry_run=args.dry_run, trigger="cli")
+    env = config.environment(args.environment)
+    assert env is not None
+    req = DeployRequest(repo=repo_identity(repo), environment=env.name,
+                        source=source, config=config, dry_run=args.dry_run, trigger="cli",
+                        forced_reason=args.reason if args.force else None)
     async with Ledger.open(bot_database_url(settings)) as ledger:
-        result = await run_deployment(settings, ledger, req, [ConsoleReporter(console)])
+        state = {}
+        announce = None
+        if env.production:
+            from workers.gates.gather import gather
+            from workers.notify import console_announcer
+
+            state["gate_facts"] = await gather(ledger, env, repo=req.repo,
+                                               commit=source.commit,
+                                               forced_reason=req.forced_reason)
+            announce = console_announcer(lambda text: console.print(text, highlight=False),
+                                         env)
+        result = await run_deployment(settings, ledger, req, [ConsoleReporter(console)],
+                                      initial_state=state, announce=announce)
     console.print(f"deployment #{result.deployment_id} — `deploybot history` lists it",
                   style="dim")
     return EXIT_FOR[result.outcome]
+
+
+async def _confirm(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from service.ledger import confirmations
+
+    repo = Path(args.repo)
+    config = load_repo_config(repo)
+    if config.environment(args.environment) is None:
+        from workers.environments import unknown_environment_message
+
+        raise UsageError(unknown_environment_message(config, args.environment))
+    async with Ledger.open(bot_database_url(settings)) as ledger:
+        await confirmations.record(ledger.conn, repo_identity(repo), args.environment.lower(),
+                                   args.item, args.by)
+    console.print(f"recorded: {args.item} confirmed for {args.environment} by {args.by}")
+    return EXIT_OK
 
 
 async def _rollback(args: argparse.Namespace, settings: Settings, console: Console) -> int:
@@ -280,7 +313,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dry-run", action="store_true",
                    help="preflight and the plan only; change nothing")
     d.add_argument("--repo", default=".", help="the repository to deploy (.)")
+    d.add_argument("--force", action="store_true",
+                   help="override the checklist items only GitHub or the clock can confirm "
+                        "(approvals, checks, deploy window); needs --reason")
+    d.add_argument("--reason", help="why --force is needed (recorded and announced)")
     d.set_defaults(func=_deploy, is_async=True)
+
+    c = sub.add_parser("confirm", help="record a checklist item confirmed by hand")
+    c.add_argument("environment")
+    c.add_argument("item", choices=["leaked-password-protection"])
+    c.add_argument("--by", required=True, help="who confirms it")
+    c.add_argument("--repo", default=".")
+    c.set_defaults(func=_confirm, is_async=True)
 
     r = sub.add_parser("rollback", help="undo the latest deployment (or all after --to)")
     r.add_argument("environment")

@@ -5,7 +5,7 @@ reported the same way whoever asked for it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,9 @@ class DeployResult:
     outcome: Outcome
 
 
-async def create_record(ledger: Ledger, req: DeployRequest, steps: Sequence[Step]) -> int:
+async def create_record(ledger: Ledger, req: DeployRequest,
+                        steps: Sequence[Step] | None = None) -> int:
+    steps = steps or deploy_steps(req.config.environment(req.environment))
     return await ledger.create_deployment(
         repo=req.repo, environment=req.environment,
         kind="dry_run" if req.dry_run else "deploy", commit_sha=req.source.commit,
@@ -56,9 +58,9 @@ async def run_deployment(
     settings: Settings, ledger: Ledger, req: DeployRequest, reporters: Sequence[Reporter] = (),
     *, deployment_id: int | None = None, steps: Sequence[Step] | None = None,
     stop_check: StopCheck | None = None, initial_state: dict[str, Any] | None = None,
-    rollback_of: int | None = None,
+    rollback_of: int | None = None, announce: Callable[[str], Awaitable[None]] | None = None,
 ) -> DeployResult:
-    steps = list(steps or deploy_steps())
+    steps = list(steps or deploy_steps(req.config.environment(req.environment)))
     if deployment_id is None:
         deployment_id = await create_record(ledger, req, steps)
     try:
@@ -69,7 +71,8 @@ async def run_deployment(
     reporter = Fanout([LedgerReporter(ledger, deployment_id), *reporters])
     ctx = DeployContext(deployment_id=deployment_id, environment=environment,
                         source=req.source, config=req.config, reporter=reporter,
-                        dry_run=req.dry_run, state=dict(initial_state or {}))
+                        dry_run=req.dry_run, state=dict(initial_state or {}),
+                        announce=announce)
     try:
         outcome = await Engine(steps, stop_check).run(ctx)
     finally:

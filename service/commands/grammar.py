@@ -10,18 +10,20 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+CONFIRMABLE = ("leaked-password-protection",)
 ENV_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 DEPLOYMENT_ID_RE = re.compile(r"^#?(\d{1,12})$")
 
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # deploy | rollback | lock | unlock | wcid | status | cancel | help
+    name: str  # deploy | rollback | lock | unlock | confirm | wcid | status | cancel | help
     environment: str | None = None
     noop: bool = False
     force: bool = False
     reason: str | None = None  # /lock reason, or the --reason of a forced deploy
     deployment_id: int | None = None
+    item: str | None = None  # what /confirm confirms
     raw: str = field(default="", compare=False)
 
 
@@ -38,6 +40,7 @@ USAGE: dict[str, str] = {
     "rollback": "/rollback <environment> [<deployment id>]",
     "lock": "/lock <environment> [reason]",
     "unlock": "/unlock <environment>",
+    "confirm": "/confirm <environment> leaked-password-protection",
     "wcid": "/wcid",
     "status": "/status",
     "cancel": "/cancel",
@@ -48,6 +51,7 @@ DESCRIPTIONS: dict[str, str] = {
     "rollback": "undo the latest (or the given) deployment of an environment",
     "lock": "keep an environment for this pull request until /unlock",
     "unlock": "release your lock on an environment",
+    "confirm": "record that a checklist item nothing can check is done (recorded with your name)",
     "wcid": "where can I deploy: environments, locks, queues and current releases",
     "status": "this pull request's deployments and queued requests",
     "cancel": "withdraw your queued requests on this pull request",
@@ -138,6 +142,11 @@ def _parse_args(name: str, args: list[str], line: str) -> Command | ParseError:
         return Command("rollback", env, deployment_id=dep_id, raw=line)
     if name == "lock":
         return Command("lock", env, reason=" ".join(rest).strip() or None, raw=line)
+    if name == "confirm":
+        if len(rest) != 1 or rest[0].lower() not in CONFIRMABLE:
+            return ParseError(f"`/confirm` confirms one of: {', '.join(CONFIRMABLE)} — "
+                              f"`{USAGE['confirm']}`", line)
+        return Command("confirm", env, item=rest[0].lower(), raw=line)
     if rest:  # unlock
         return ParseError(f"unexpected `{' '.join(rest)}`: `{USAGE['unlock']}`", line)
     return Command("unlock", env, raw=line)

@@ -46,6 +46,7 @@ class EnvironmentConfig:
     watch: WatchConfig = field(default_factory=WatchConfig)
     supabase_project_ref: str | None = None
     lead: str | None = None  # who is mentioned on escalation (@user or @org/team)
+    slack_webhook_env: str | None = None  # env var holding a Slack incoming-webhook URL
 
 
 @dataclass(frozen=True)

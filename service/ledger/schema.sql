@@ -131,3 +131,14 @@ CREATE TABLE IF NOT EXISTS ledger.locks (
     since       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (repo, environment)
 );
+
+-- Checklist items a person confirms by hand where nothing can check them (e.g. leaked
+-- password protection on a database that is not a Supabase project).
+CREATE TABLE IF NOT EXISTS ledger.confirmations (
+    repo         text NOT NULL,
+    environment  text NOT NULL,
+    item         text NOT NULL,
+    confirmed_by text NOT NULL,
+    confirmed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (repo, environment, item)
+);

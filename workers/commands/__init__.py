@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from workers.commands.base import CommandRunner
 from workers.commands.cancel import run_cancel
+from workers.commands.confirm import run_confirm
 from workers.commands.deploy import run_deploy
 from workers.commands.help import run_help
 from workers.commands.lock import run_lock, run_unlock
@@ -17,6 +18,7 @@ RUNNERS: dict[str, CommandRunner] = {
     "rollback": run_rollback,
     "lock": run_lock,
     "unlock": run_unlock,
+    "confirm": run_confirm,
     "wcid": run_wcid,
     "status": run_status,
     "cancel": run_cancel,

@@ -10,6 +10,8 @@ from service.ledger.locks import lock_of
 from workers import messages
 from workers.accept import accept
 from workers.commands.base import CommandRequest
+from workers.gates.precheck import precheck
+from workers.gates.result import checklist
 
 
 def _parse_time(value: str) -> datetime:
@@ -47,6 +49,14 @@ async def run_deploy(req: CommandRequest) -> str:
             f"`{env.name}` is locked by @{lock['owner']} for #{lock['pr_number']}"
             + (f" ({lock['reason']})" if lock["reason"] else "") + ".",
             f"Ask them to `/unlock {env.name}` there, then comment again.")
+    if env.production and not req.command.noop:
+        results, missing = await precheck(req.ctx, req.client, env, repo=req.repo, commit=sha,
+                                          pr_number=req.pr_number,
+                                          forced_reason=req.command.reason)
+        if missing:
+            return await req.refuse(
+                f"`{env.name}` was not touched: {len(missing)} item(s) of the pre-production "
+                "checklist do not hold.", checklist(results))
     await req.react("eyes")
     accepted = await accept(req.ctx, req.client, req.config, requests.NewRequest(
         repo=req.repo, environment=env.name,

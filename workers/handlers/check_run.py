@@ -9,7 +9,10 @@ from service.commands.grammar import Command
 from service.config import ConfigError
 from service.ledger import requests
 from service.ledger.deployments import Ledger
+from workers import messages
 from workers.accept import accept
+from workers.gates.precheck import precheck
+from workers.gates.result import checklist
 from workers.github_source import load_config
 from workers.jobs.context import WorkerContext
 from workers.router import Delivery, router
@@ -49,6 +52,17 @@ async def _rerun(ctx: WorkerContext, d: Delivery, check_run_id: int, identifier:
     if not authorization.allowed(permission, command, config):
         need = authorization.required(command, config)
         return f"refused: {user} has {permission}, needs {need}"
+    env = config.environment(environment)
+    if env is not None and env.production and kind == "deploy":
+        _, missing = await precheck(ctx, client, env, repo=d.repo,
+                                    commit=original["commit_sha"],
+                                    pr_number=original["pr_number"], forced_reason=None)
+        if missing:
+            if original["pr_number"]:
+                await client.create_comment(d.repo, original["pr_number"], messages.refusal(
+                    user, f"`{env.name}` was not touched: the pre-production checklist does "
+                    "not hold.", checklist(missing)))
+            return f"refused: {missing[0].key} gate"
     accepted = await accept(ctx, client, config, requests.NewRequest(
         repo=d.repo, environment=environment, kind=kind, commit_sha=original["commit_sha"],
         trigger="button", installation_id=d.installation_id, ref=original["ref"],

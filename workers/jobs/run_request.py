@@ -14,13 +14,17 @@ from typing import Any
 from service import queue
 from service.ledger import leases, requests
 from service.ledger.deployments import Ledger
+from workers import messages
 from workers.deploy import DeployRequest, run_deployment
+from workers.gates.gather import gather
 from workers.github_source import fetch_source, load_config
 from workers.jobs.context import WorkerContext
+from workers.notify import github_announcer
 from workers.reporters.github_check_run import CheckRunReporter
 from workers.reporters.github_comment import SummaryCommentReporter
 from workers.reporters.github_deployment import DeploymentStatusReporter
 from workers.runbook.events import Outcome, Reporter
+from workers.runbook.plan import deploy_steps
 from workers.runbook.rollback_plan import RollbackRefused, prepare_rollback
 
 log = logging.getLogger(__name__)
@@ -126,11 +130,12 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
                 steps, state = await prepare_rollback(ledger, rollback_of)
             except RollbackRefused as exc:
                 refused = str(exc)
+        plan = steps or deploy_steps(env)
         deployment_id = await ledger.create_deployment(
             repo=repo, environment=env_name, kind=req["kind"], commit_sha=req["commit_sha"],
             ref=req["ref"] or "", trigger=req["trigger"], requested_by=req["requested_by"],
             pr_number=req["pr_number"], rollback_of=rollback_of,
-            forced_reason=req["forced_reason"])
+            forced_reason=req["forced_reason"], steps=[(x.name, x.title) for x in plan])
         await requests.start(conn, req["id"], deployment_id)
         log_url = ctx.log_url(deployment_id)
         if refused is not None:
@@ -153,11 +158,19 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
         if req["pr_number"]:
             reporters.append(SummaryCommentReporter(client, repo, req["pr_number"], req["id"],
                                                     log_url=log_url))
+        announce = None
+        if env is not None and env.production and req["kind"] != "rollback":
+            state["gate_facts"] = await gather(
+                ledger, env, repo=repo, commit=req["commit_sha"], client=client,
+                pr_number=req["pr_number"], forced_reason=req["forced_reason"])
+            announce = github_announcer(client, repo, req["pr_number"], env,
+                                        messages.BOT_MARKER)
         with Heartbeat(ctx, lease) as beat:
             result = await run_deployment(ctx.settings, ledger, dreq, reporters,
-                                          deployment_id=deployment_id, steps=steps,
+                                          deployment_id=deployment_id, steps=plan,
                                           stop_check=beat.stop_check,
-                                          initial_state=state, rollback_of=rollback_of)
+                                          initial_state=state, rollback_of=rollback_of,
+                                          announce=announce)
     if req["comment_id"]:
         good = result.outcome in (Outcome.SUCCEEDED, Outcome.UP_TO_DATE, Outcome.PLANNED)
         with contextlib.suppress(Exception):  # a reaction is a courtesy

@@ -51,6 +51,9 @@ class DeployContext:
     # What steps recorded for later steps and for undo (backup, applied migrations, ...).
     state: dict[str, Any] = field(default_factory=dict)
     current_step: str | None = None
+    # Tells the team before anything changes (runbook: "Team notified of deployment
+    # window"); the caller decides where (a PR comment, Slack, the terminal).
+    announce: Callable[[str], Awaitable[None]] | None = None
 
     async def output(self, text: str) -> None:
         """Append log text to the current step."""

@@ -1,0 +1,159 @@
+"""The runbook's pre-production checklist, one function per item.
+
+Staging deployment successful; all smoke tests pass on staging; RLS tests pass on staging;
+approvals; required checks; deploy window; database backup taken (configured); rollback plan
+(a rollback for every pending migration — judged in the gates step, where the environment's
+history is at hand); team notified (done by the gates step itself); leaked password
+protection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from service.config.model import EnvironmentConfig
+from service.config.window import DeployWindow
+from workers.gates.facts import GateFacts
+from workers.gates.result import GateResult
+
+OK_CONCLUSIONS = {"success", "neutral", "skipped"}
+
+
+def staging_passed(env: EnvironmentConfig, f: GateFacts) -> GateResult:
+    title = "Staging deployment successful, smoke and RLS tests passed there"
+    if env.requires_staging is None:
+        return GateResult("staging", title, True, "not required for this environment")
+    where = f"`{env.requires_staging}`"
+    fix = f"Deploy `{f.commit[:7]}` to {where} first (`/deploy {env.requires_staging}`)."
+    d = f.staging
+    if d is None:
+        return GateResult("staging", title, False,
+                          f"`{f.commit[:7]}` has not been deployed to {where}", fix)
+    steps: dict[str, str] = d.get("steps", {})
+    if d["status"] not in ("succeeded", "up_to_date"):
+        return GateResult("staging", title, False,
+                          f"the last deployment of `{f.commit[:7]}` to {where} (#{d['id']}) "
+                          f"is {d['status']}", fix)
+    missing = [s for s in ("verify", "smoke") if steps.get(s) != "succeeded"]
+    if missing and d["status"] == "succeeded":
+        return GateResult("staging", title, False,
+                          f"#{d['id']} did not pass {' and '.join(missing)} on {where}", fix)
+    return GateResult("staging", title, True,
+                      f"#{d['id']} on {where}: RLS and smoke tests passed")
+
+
+def approvals(env: EnvironmentConfig, f: GateFacts) -> GateResult:
+    need = env.approvals
+    title = f"Approved ({need} approval{'s' if need != 1 else ''}, no changes requested)"
+    if need == 0:
+        return GateResult("approvals", title, True, "no approval required")
+    if f.reviews is None:
+        return GateResult("approvals", title, False,
+                          "reviews cannot be read here (no pull request or no GitHub)",
+                          "Deploy from the pull request's comments, or (admins) "
+                          "`--force --reason`.")
+    latest: dict[str, str] = {}
+    for r in f.reviews:  # oldest first: the last word of each reviewer counts
+        login = str((r.get("user") or {}).get("login") or "")
+        if r.get("state") in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED") and login and (
+                login != f.pr_author):
+            latest[login] = str(r["state"])
+    blocking = sorted(u for u, s in latest.items() if s == "CHANGES_REQUESTED")
+    approved = sorted(u for u, s in latest.items() if s == "APPROVED")
+    if blocking:
+        return GateResult("approvals", title, False,
+                          "changes requested by " + ", ".join(f"@{u}" for u in blocking),
+                          "Address the review, and ask them to approve.")
+    if len(approved) < need:
+        return GateResult("approvals", title, False,
+                          f"{len(approved)} of {need} approval(s)"
+                          + (" (" + ", ".join(f"@{u}" for u in approved) + ")" if approved
+                             else ""),
+                          "Ask a reviewer to approve the pull request.")
+    return GateResult("approvals", title, True,
+                      "approved by " + ", ".join(f"@{u}" for u in approved))
+
+
+def checks_green(env: EnvironmentConfig, f: GateFacts) -> GateResult:
+    title = "Required status checks green"
+    if f.combined_status is None or f.check_runs is None:
+        return GateResult("checks", title, False, "checks cannot be read here (no GitHub)",
+                          "Deploy from the pull request, or (admins) `--force --reason`.")
+    bad: list[str] = []
+    waiting: list[str] = []
+    for s in f.combined_status.get("statuses", []):
+        if s.get("state") == "pending":
+            waiting.append(str(s.get("context")))
+        elif s.get("state") != "success":
+            bad.append(f"{s.get('context')} ({s.get('state')})")
+    for run in f.check_runs:
+        name = str(run.get("name") or "")
+        if name.startswith("deploybot/"):
+            continue  # our own deployments are not checks of the code
+        if run.get("status") != "completed":
+            waiting.append(name)
+        elif run.get("conclusion") not in OK_CONCLUSIONS:
+            bad.append(f"{name} ({run.get('conclusion')})")
+    if bad:
+        return GateResult("checks", title, False, "failing: " + ", ".join(bad),
+                          "Fix the failing checks on this commit.")
+    if waiting:
+        return GateResult("checks", title, False, "still running: " + ", ".join(waiting),
+                          "Wait for them to finish, then comment again.")
+    return GateResult("checks", title, True, "all green")
+
+
+def deploy_window(env: EnvironmentConfig, f: GateFacts) -> GateResult:
+    if env.deploy_window is None:
+        return GateResult("window", "Inside the deploy window", True, "no window configured")
+    window = DeployWindow.parse(env.deploy_window)
+    title = f"Inside the deploy window ({window.text})"
+    local = f.now.astimezone(window.tz)
+    if window.contains(f.now):
+        return GateResult("window", title, True, f"now is {local:%a %H:%M} {window.tz.key}")
+    return GateResult("window", title, False, f"now is {local:%a %H:%M} {window.tz.key}",
+                      "Wait for the window, or (admins) `--force --reason \"why\"` — "
+                      "recorded and announced.", forced=bool(f.forced_reason))
+
+
+def backup_configured(env: EnvironmentConfig, f: GateFacts) -> GateResult:
+    title = "Database backup taken before changes"
+    if env.backup:
+        return GateResult("backup", title, True, "a verified pg_dump runs before migrations")
+    return GateResult("backup", title, False, f"backups are off for `{env.name}`",
+                      f"Remove `backup: false` from environments.{env.name} in "
+                      "`.github/deploybot.yml`.")
+
+
+def leaked_password_protection(env: EnvironmentConfig, f: GateFacts) -> GateResult:
+    title = "Leaked password protection enabled"
+    if f.hibp_enabled is True:
+        return GateResult("hibp", title, True, "enabled (Supabase Management API)")
+    if f.hibp_enabled is False:
+        return GateResult("hibp", title, False, "disabled on the Supabase project",
+                          "Enable it: Authentication → Policies → Leaked Password Protection "
+                          "(or `deploybot auth-config " + env.name + " --enable`).")
+    if f.hibp_confirmation is not None:
+        c = f.hibp_confirmation
+        return GateResult("hibp", title, True,
+                          f"confirmed by @{c['confirmed_by']} on {c['confirmed_at']:%Y-%m-%d}")
+    why = f.hibp_error or "not a Supabase project and not confirmed yet"
+    return GateResult("hibp", title, False, why,
+                      f"Comment `/confirm {env.name} leaked-password-protection` once it is "
+                      "enabled (recorded).")
+
+
+Gate = Callable[[EnvironmentConfig, GateFacts], GateResult]
+# In the runbook's order; rollback scripts and the announcement are judged by the gates step.
+GATES: list[Gate] = [staging_passed, approvals, checks_green, deploy_window,
+                     backup_configured, leaked_password_protection]
+
+
+def evaluate(env: EnvironmentConfig, facts: GateFacts) -> list[GateResult]:
+    results = [gate(env, facts) for gate in GATES]
+    if facts.source == "cli" and facts.forced_reason:
+        # The emergency path without GitHub: an operator's --force --reason stands in for
+        # what only GitHub can tell (approvals, checks), recorded and announced.
+        results = [GateResult(r.key, r.title, r.ok, r.reason, r.fix, forced=True)
+                   if not r.ok and r.key in ("approvals", "checks", "window") else r
+                   for r in results]
+    return results

@@ -1,0 +1,32 @@
+"""What the gates are judged on, gathered before they are evaluated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class GateFacts:
+    environment: str
+    commit: str
+    now: datetime
+    # The latest deployment of the same commit to the environment it must pass first, with
+    # its steps ({name: status}); None when there is none.
+    staging: dict[str, Any] | None = None
+    staging_env: str | None = None
+    # Pull-request facts; None where they cannot be known (the CLI has no GitHub).
+    pr_number: int | None = None
+    pr_author: str | None = None
+    reviews: list[dict[str, Any]] | None = None
+    combined_status: dict[str, Any] | None = None
+    check_runs: list[dict[str, Any]] | None = None
+    # Leaked password protection: True/False from the Supabase Management API, or a
+    # recorded confirmation {by, at}; None when neither is known.
+    hibp_enabled: bool | None = None
+    hibp_confirmation: dict[str, Any] | None = None
+    hibp_error: str | None = None
+    forced_reason: str | None = None
+    source: str = "github"  # "github" or "cli"
+    notes: list[str] = field(default_factory=list)

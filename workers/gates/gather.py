@@ -1,0 +1,61 @@
+"""Gather the facts the gates judge: from the ledger, from GitHub, from Supabase."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from service.config.model import EnvironmentConfig
+from service.ledger import confirmations
+from service.ledger.deployments import Ledger
+from workers.gates.facts import GateFacts
+from workers.gates.supabase_auth import SupabaseAuthError, hibp_enabled
+
+
+async def staging_record(ledger: Ledger, repo: str, environment: str, commit: str
+                         ) -> dict[str, Any] | None:
+    cur = await ledger.conn.execute(
+        """SELECT id FROM ledger.deployments
+           WHERE repo = %s AND environment = %s AND commit_sha = %s AND kind = 'deploy'
+             AND status IN ('succeeded', 'up_to_date')
+           ORDER BY id DESC LIMIT 1""", (repo, environment, commit))
+    row = await cur.fetchone()
+    if row is None:
+        cur = await ledger.conn.execute(
+            """SELECT id FROM ledger.deployments
+               WHERE repo = %s AND environment = %s AND commit_sha = %s AND kind = 'deploy'
+               ORDER BY id DESC LIMIT 1""", (repo, environment, commit))
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    d = await ledger.get(int(row["id"]))
+    assert d is not None
+    d["steps"] = {s["name"]: s["status"] for s in d["steps"]}
+    return d
+
+
+async def gather(ledger: Ledger, env: EnvironmentConfig, *, repo: str, commit: str,
+                 client: Any | None = None, pr_number: int | None = None,
+                 forced_reason: str | None = None, now: datetime | None = None) -> GateFacts:
+    """Facts for `env`'s gates; GitHub's are left unknown when there is no client or PR."""
+    facts = GateFacts(environment=env.name, commit=commit, now=now or datetime.now(UTC),
+                      forced_reason=forced_reason, staging_env=env.requires_staging,
+                      source="github" if client is not None else "cli", pr_number=pr_number)
+    if env.requires_staging:
+        facts.staging = await staging_record(ledger, repo, env.requires_staging, commit)
+    if client is not None:
+        if pr_number is not None:
+            pull = await client.get_pull(repo, pr_number)
+            facts.pr_author = str((pull.get("user") or {}).get("login") or "")
+            facts.reviews = await client.list_pull_reviews(repo, pr_number)
+        facts.combined_status = await client.get_combined_status(repo, commit)
+        facts.check_runs = await client.list_check_runs_for_ref(repo, commit)
+    if env.supabase_project_ref:
+        try:
+            facts.hibp_enabled = await hibp_enabled(env.supabase_project_ref)
+        except SupabaseAuthError as exc:
+            facts.hibp_error = str(exc)
+    else:
+        facts.hibp_confirmation = await confirmations.get(
+            ledger.conn, repo, env.name, "leaked-password-protection")
+    return facts

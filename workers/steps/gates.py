@@ -1,0 +1,71 @@
+"""gates: the pre-production checklist, item by item, before anything touches production.
+
+The facts come from the caller (GitHub and the ledger in the worker, the ledger alone on the
+CLI) in ctx.state["gate_facts"]; the rollback-plan item is judged here against the
+environment's migration history. When every item holds, the team is told — before anything
+changes — and the deployment goes on."""
+
+from __future__ import annotations
+
+from workers.drivers.interfaces import DatabaseUnavailable
+from workers.gates.checklist import evaluate
+from workers.gates.facts import GateFacts
+from workers.gates.result import GateResult, checklist, unmet
+from workers.runbook.context import DeployContext
+from workers.runbook.migration_files import discover, pending
+from workers.runbook.step import Step, StepFailed, StepSkipped
+
+STOP = "pre-production checklist not met"
+
+
+async def rollback_plan(ctx: DeployContext) -> GateResult:
+    title = "Rollback plan: every pending migration has a rollback script (or a no-op)"
+    paths = ctx.config.paths
+    found = discover(ctx.source.root, paths.migrations, paths.rollbacks)
+    try:
+        applied = await ctx.environment.database.applied_migrations()
+    except DatabaseUnavailable as exc:
+        return GateResult("rollbacks", title, False, str(exc), "Check the database URL.")
+    todo = pending(found, applied)
+    missing = [m.relpath for m in todo if m.rollback_sql is None and not m.rollback_noop]
+    if missing:
+        return GateResult("rollbacks", title, False, "no rollback for " + ", ".join(missing),
+                          f"Add {paths.rollbacks}/<same file name>, or a file holding only "
+                          "`-- deploybot:rollback no-op`.")
+    return GateResult("rollbacks", title, True,
+                      f"{len(todo)} pending migration(s), each with its rollback")
+
+
+async def run(ctx: DeployContext) -> None:
+    env = ctx.environment.config
+    facts: GateFacts | None = ctx.state.get("gate_facts")
+    if not env.production:
+        raise StepSkipped("no pre-production checklist for this environment")
+    if facts is None:
+        raise StepFailed("the pre-production checklist could not be evaluated (no facts)",
+                         stop_the_line=STOP)
+    results = [*evaluate(env, facts), await rollback_plan(ctx)]
+    text = checklist(results)
+    await ctx.output(text)
+    missing = unmet(results)
+    ctx.state["gates"] = results
+    if missing:
+        first = missing[0]
+        raise StepFailed(f"{first.title}: {first.reason}", output=text, stop_the_line=STOP)
+    forced = [r for r in results if r.forced]
+    if ctx.announce is not None and not ctx.dry_run:
+        note = (f"\n\n⚠️ Overridden by `--force`: {', '.join(r.title for r in forced)} — "
+                f"reason: {facts.forced_reason}") if forced else ""
+        try:
+            await ctx.announce(
+                f"📣 Deploying `{ctx.source.commit[:7]}` to **{ctx.environment.name}** now."
+                f"\n\n{text}{note}")
+        except Exception as exc:  # the runbook wants the team told before anything changes
+            raise StepFailed(f"could not notify the team ({type(exc).__name__}); nothing "
+                             "was changed", stop_the_line=STOP) from None
+    await ctx.progress(f"{len(results)} checklist items hold"
+                       + (f" ({len(forced)} forced)" if forced else ""))
+
+
+GATES = Step(name="gates", title="Pre-production checklist", run=run, read_only=True,
+             runbook="Pre-production checklist")
