@@ -10,7 +10,7 @@ from workers.router import router
 def test_every_route_is_let_in_and_everything_let_in_has_a_route() -> None:
     routes = router.routes()
     for event, action in routes:
-        assert is_handled(event, action) or action is None and event in HANDLED, (event, action)
+        assert is_handled(event, action) or (action is None and event in HANDLED), (event, action)
     for event, actions in HANDLED.items():
         if actions is None:
             assert (event, None) in routes

@@ -1,0 +1,152 @@
+"""Production is touched only when every pre-production checklist item holds. Each gate,
+broken on its own, blocks `/deploy production` with a reply that names it; with all of them
+met the deployment runs, announced first, and its check run shows the checklist."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.app.bot import REPO, Bot, post_comment, running_bot, wait_for
+from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.fixture_repo import commit, make_repo
+from tests.github_server.server import GitHubTestServer
+
+OPEN = "Mon-Sun 00:00-24:00 UTC"
+TOMORROW = (datetime.now(UTC) + timedelta(days=2)).strftime("%a")  # never today
+
+
+def config(window: str = OPEN, backup: bool = True) -> str:
+    return f"""\
+default_branch: main
+environments:
+  staging:
+    database_url_env: STAGING_DATABASE_URL
+    anon_key_env: STAGING_ANON_KEY
+  production:
+    production: true
+    database_url_env: PRODUCTION_DATABASE_URL
+    anon_key_env: PRODUCTION_ANON_KEY
+    required_permission: maintain
+    approvals: 1
+    requires_staging: staging
+    deploy_window: "{window}"
+    backup: {str(backup).lower()}
+"""
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+          github_server: GitHubTestServer) -> Iterator[dict[str, Any]]:
+    names = [create_database("bot"), create_database("stg"), create_database("prd")]
+    bot, staging, production = (database_url(n) for n in names)
+    apply_shim(staging)
+    apply_shim(production)
+    monkeypatch.setenv("STAGING_DATABASE_URL", staging)
+    monkeypatch.setenv("PRODUCTION_DATABASE_URL", production)
+    monkeypatch.setenv("STAGING_ANON_KEY", "anon-staging")
+    monkeypatch.setenv("PRODUCTION_ANON_KEY", "anon-production")
+    repo = make_repo(tmp_path / "repo", config())
+    github_server.state.add_repo(REPO, git=repo)
+    for login, role in (("alice", "maintain"), ("bob", "write"), ("dora", "write")):
+        github_server.state.set_permission(REPO, login, role)
+    try:
+        yield {"bot": bot, "production": production, "repo": repo, "data": tmp_path / "data"}
+    finally:
+        for n in names:
+            drop_database(n)
+
+
+def bot_replies(github: GitHubTestServer, pr: int) -> list[str]:
+    return [c["body"] for c in github.state.repo(REPO).comments_on(pr)
+            if c["body"].startswith("<!-- deploybot -->")]
+
+
+async def ask(bot: Bot, github: GitHubTestServer, body: str, pr: int,
+              user: str = "alice") -> str:
+    """Comment and wait for the bot's reply to it."""
+    before = len(bot_replies(github, pr))
+    await bot.send("issue_comment", post_comment(github, body, pr=pr, user=user))
+    replies = await wait_for(lambda: bot_replies(github, pr)[before:] or None,
+                             what=f"a reply to {body!r}")
+    return str(replies[0])
+
+
+def runs(github: GitHubTestServer, name: str) -> list[dict[str, Any]]:
+    return [r for r in github.state.repo(REPO).check_runs.values() if r["name"] == name]
+
+
+def set_config(repo: Path, text: str) -> None:
+    (repo / ".github" / "deploybot.yml").write_text(text)
+    commit(repo, "config")
+
+
+async def test_each_gate_blocks_production_on_its_own(
+        world: dict[str, Any], redis_prefix: str, github_server: GitHubTestServer) -> None:
+    repo: Path = world["repo"]
+    sha = _head(repo)
+    state = github_server.state
+    state.add_pull(REPO, 21, head_sha=sha, user_login="dora")
+    async with running_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
+        # staging first: not deployed there yet
+        reply = await ask(bot, github_server, "/deploy production", 21)
+        assert "has not been deployed to `staging`" in reply
+        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=21))
+        await wait_for(lambda: [r for r in runs(github_server, "deploybot/staging")
+                                if r.get("conclusion") == "success"], what="staging")
+        # approvals: none yet, then changes requested
+        reply = await ask(bot, github_server, "/deploy production", 21)
+        assert "0 of 1 approval" in reply and "staging" in reply
+        state.add_review(REPO, 21, user_login="bob", state="CHANGES_REQUESTED")
+        assert "changes requested by @bob" in await ask(bot, github_server,
+                                                        "/deploy production", 21)
+        state.add_review(REPO, 21, user_login="bob", state="APPROVED")
+        # leaked password protection: neither a Supabase project nor confirmed
+        reply = await ask(bot, github_server, "/deploy production", 21)
+        assert "Leaked password protection" in reply and "/confirm production" in reply
+        assert "✅ Recorded" in await ask(
+            bot, github_server, "/confirm production leaked-password-protection", 21)
+        # required checks: a failing status
+        state.add_status(REPO, sha, "ci/tests", "failure")
+        assert "failing: ci/tests (failure)" in await ask(bot, github_server,
+                                                          "/deploy production", 21)
+        state.add_status(REPO, sha, "ci/tests", "success")
+        # the deploy window (the config comes from the default branch)
+        set_config(repo, config(window=f"{TOMORROW} 09:00-10:00 UTC"))
+        reply = await ask(bot, github_server, "/deploy production", 21)
+        assert "Inside the deploy window" in reply and "--force" in reply
+        # backups turned off
+        set_config(repo, config(backup=False))
+        assert "backups are off" in await ask(bot, github_server, "/deploy production", 21)
+        set_config(repo, config())
+        # a writer may not deploy production at all
+        assert "needs **maintain** permission" in await ask(
+            bot, github_server, "/deploy production", 21, user="bob")
+        assert runs(github_server, "deploybot/production") == []  # production untouched
+        with psycopg.connect(world["production"]) as conn:
+            assert conn.execute("select to_regclass('public.quotes')").fetchone() == (None,)
+        # every item holds: production is deployed, announced first
+        await bot.send("issue_comment", post_comment(github_server, "/deploy production",
+                                                     pr=21))
+        run = await wait_for(lambda: [r for r in runs(github_server, "deploybot/production")
+                                      if r.get("status") == "completed"],
+                             what="the production deployment")
+    assert run[0]["conclusion"] == "success", run[0]["output"]["summary"]
+    assert "Pre-production checklist" in run[0]["output"]["summary"]
+    assert "- [x] **Approved" in run[0]["output"].get("text", "")
+    announced = [b for b in bot_replies(github_server, 21) if "📣 Deploying" in b]
+    assert len(announced) == 1
+    with psycopg.connect(world["production"]) as conn:
+        assert conn.execute("select to_regclass('public.quotes')").fetchone() != (None,)
+    github_server.assert_no_validation_errors()
+
+
+def _head(repo: Path) -> str:
+    from tests.fixture_repo import git
+
+    return git(repo, "rev-parse", "HEAD")
