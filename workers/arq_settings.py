@@ -14,7 +14,7 @@ from service.github.client import GitHubApp
 from service.ledger.db import ensure_schema
 from service.queue import queue_name
 from service.settings import GitHubAppSettings, Settings
-from workers.jobs.context import WorkerContext
+from workers.jobs.context import Plan, WorkerContext
 from workers.jobs.handle_delivery import handle_delivery
 from workers.jobs.reconcile import reconcile
 from workers.jobs.run_request import run_request
@@ -23,8 +23,10 @@ from workers.jobs.run_request import run_request
 def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: str,
                     redis_url: str, *, reconcile_every: int = 30,
                     public_url: str | None = None, lease_ttl: float = 60.0,
-                    github_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Keyword arguments for arq's Worker."""
+                    github_options: dict[str, Any] | None = None,
+                    plan: Plan | None = None) -> dict[str, Any]:
+    """Keyword arguments for arq's Worker. `plan` replaces the runbook's steps (tests and
+    benchmarks only; see WorkerContext.plan)."""
 
     async def startup(arq_ctx: dict[str, Any]) -> None:
         await ensure_schema(database_url)
@@ -35,7 +37,7 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
                            redis_prefix=settings.redis_prefix, **(github_options or {}))
         arq_ctx["deploybot"] = WorkerContext(
             settings=settings, db=pool, redis=arq_ctx["redis"], github=github,
-            database_url=database_url, lease_ttl=lease_ttl,
+            database_url=database_url, lease_ttl=lease_ttl, plan=plan,
             public_url=(public_url or os.environ.get("DEPLOYBOT_PUBLIC_URL", "")).rstrip("/"))
 
     async def shutdown(arq_ctx: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,12 @@ from arq import ArqRedis
 from psycopg_pool import AsyncConnectionPool
 
 from service.settings import Settings
+from workers.runbook.step import Step
+
+# The steps to run for a request of a kind ('deploy', 'rollback', 'dry_run'); None means the
+# normal runbook (or rollback plan). Tests and benchmarks inject a light plan here to drive
+# the real queue, leases and workers without deploying a database.
+Plan = Callable[[str], list[Step] | None]
 
 
 def new_worker_id() -> str:
@@ -28,6 +35,7 @@ class WorkerContext:
     public_url: str = ""  # where people read full logs (the dashboard)
     worker_id: str = field(default_factory=new_worker_id)
     lease_ttl: float = 60.0
+    plan: Plan | None = None
 
     @property
     def prefix(self) -> str:

@@ -23,6 +23,7 @@ from workers.notify import github_announcer
 from workers.reporters.github_check_run import CheckRunReporter
 from workers.reporters.github_comment import SummaryCommentReporter
 from workers.reporters.github_deployment import DeploymentStatusReporter
+from workers.reporters.github_escalation import EscalationReporter
 from workers.runbook.events import Outcome, Reporter
 from workers.runbook.plan import deploy_steps
 from workers.runbook.rollback_plan import RollbackRefused, prepare_rollback
@@ -121,11 +122,11 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
                          forced_reason=req["forced_reason"])
     async with ctx.db.connection() as conn:
         ledger = Ledger(conn)
-        steps = None
+        steps = ctx.plan(req["kind"]) if ctx.plan is not None else None
         state: dict[str, Any] = {}
         rollback_of = req["rollback_target"] if req["kind"] == "rollback" else None
         refused = None
-        if rollback_of is not None:
+        if rollback_of is not None and steps is None:
             try:
                 steps, state = await prepare_rollback(ledger, rollback_of)
             except RollbackRefused as exc:
@@ -155,6 +156,11 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
         if req["gh_deployment_id"]:
             reporters.append(DeploymentStatusReporter(client, repo, req["gh_deployment_id"],
                                                       log_url=log_url))
+        if env is not None:
+            reporters.append(EscalationReporter(
+                client, repo, deployment_id=deployment_id, pr_number=req["pr_number"],
+                requested_by=req["requested_by"], lead=env.lead, production=env.production,
+                log_url=log_url))
         if req["pr_number"]:
             reporters.append(SummaryCommentReporter(client, repo, req["pr_number"], req["id"],
                                                     log_url=log_url))
