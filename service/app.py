@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from service import queue
+from service.api.deployments import list_deployments
 from service.ledger.db import ensure_schema
 from service.webhooks.intake import receive
 
@@ -71,6 +72,7 @@ def create_app(config: WebConfig) -> Starlette:
             Route("/webhooks", receive, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/api/deployments", list_deployments, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -1,0 +1,84 @@
+"""GET /api/deployments: the deployment log as JSON, the same ledger `deploybot history`
+reads. Filters: repo, environment, status, kind, since/until (ISO 8601), limit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from service.ledger.deployments import FINAL_STATUSES
+
+STATUSES = ("queued", "running", *FINAL_STATUSES)
+KINDS = ("deploy", "rollback", "dry_run")
+MAX_LIMIT = 500
+
+
+def _bad(message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=400)
+
+
+def _time(value: str | None, name: str) -> datetime | JSONResponse | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return _bad(f"`{name}` must be an ISO 8601 time such as 2026-01-07T09:00:00Z, "
+                    f"got {value[:40]!r}")
+    if parsed.tzinfo is None:
+        return _bad(f"`{name}` needs a time zone (e.g. a trailing Z for UTC)")
+    return parsed
+
+
+def _json(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        out[k] = v.isoformat() if isinstance(v, datetime) else v
+    return out
+
+
+async def list_deployments(request: Request) -> JSONResponse:
+    q = request.query_params
+    unknown = sorted(set(q) - {"repo", "environment", "status", "kind", "since", "until",
+                               "limit"})
+    if unknown:
+        return _bad(f"unknown filter(s): {', '.join(unknown)}; allowed: repo, environment, "
+                    "status, kind, since, until, limit")
+    status, kind = q.get("status"), q.get("kind")
+    if status is not None and status not in STATUSES:
+        return _bad(f"`status` must be one of {', '.join(STATUSES)}")
+    if kind is not None and kind not in KINDS:
+        return _bad(f"`kind` must be one of {', '.join(KINDS)}")
+    limit_text = q.get("limit", "50")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+        return _bad(f"`limit` must be a whole number from 1 to {MAX_LIMIT}")
+    since, until = _time(q.get("since"), "since"), _time(q.get("until"), "until")
+    for t in (since, until):
+        if isinstance(t, JSONResponse):
+            return t
+    async with request.app.state.db.connection() as conn:
+        cur = await conn.execute(
+            """SELECT id, repo, environment, kind, commit_sha, ref, status, trigger,
+                      requested_by, pr_number, rollback_of, failed_step, reason,
+                      stop_the_line, forced_reason, details, created_at, started_at,
+                      finished_at,
+                      extract(epoch FROM finished_at - started_at) AS duration_seconds
+               FROM ledger.deployments
+               WHERE (%(repo)s::text IS NULL OR repo = %(repo)s)
+                 AND (%(env)s::text IS NULL OR environment = %(env)s)
+                 AND (%(status)s::text IS NULL OR status = %(status)s)
+                 AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+                 AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
+                 AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
+               ORDER BY id DESC LIMIT %(limit)s""",
+            {"repo": q.get("repo"), "env": q.get("environment"), "status": status,
+             "kind": kind, "since": since, "until": until, "limit": int(limit_text)})
+        rows = await cur.fetchall()
+    items = [_json(dict(r)) for r in rows]
+    for item in items:
+        if item["duration_seconds"] is not None:
+            item["duration_seconds"] = float(item["duration_seconds"])
+    return JSONResponse({"deployments": items, "count": len(items)})
