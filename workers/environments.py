@@ -89,14 +89,17 @@ def resolve(config: Config, name: str, settings: Settings) -> Environment:
                                        data_dir=settings.data_dir)
         return await host.ensure_started()  # restarts a host that died mid-deployment
 
+    database = PostgresDatabase(r.database_url)
+
     async def close() -> None:
         if host is not None:
             await host.stop()
+        await database.aclose()
 
     return Environment(
         name=r.config.name,
         config=r.config,
-        database=PostgresDatabase(r.database_url),
+        database=database,
         backups=LocalBackupStore(Path(settings.data_dir) / "backups" / r.config.name),
         functions=PostgresFunctionReleases(r.database_url),
         anon_key=r.anon_key,

@@ -125,9 +125,14 @@ def _failure(exc: psycopg.Error) -> _Failure:
     return _Failure("\n".join(lines), diag.sqlstate)
 
 
-def _setup_sql(lock_timeout_ms: int, statement_timeout_ms: int) -> str:
+def _setup_sql(lock_timeout_ms: int, statement_timeout_ms: int, durable: bool = True) -> str:
     # SET LOCAL: the settings end with the transaction, whatever happens.
     parts = [f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"]
+    if not durable:
+        # The WAL flush of the batch's last (durable) commit covers this one too: WAL is
+        # written in order. Until then a server crash can lose it — and the step, seeing
+        # the connection die, checks the history before claiming anything.
+        parts.append("SET LOCAL synchronous_commit = off")
     if statement_timeout_ms:
         parts.append(f"SET LOCAL statement_timeout = '{int(statement_timeout_ms)}ms'")
     return ";\n".join(parts) + ";\n"
@@ -305,7 +310,7 @@ class PostgresDatabase:
         return "" if row and row[0] else HISTORY_DDL
 
     async def apply_migration(self, migration: MigrationFile, *, lock_timeout_ms: int,
-                              statement_timeout_ms: int = 0) -> None:
+                              statement_timeout_ms: int = 0, durable: bool = True) -> None:
         parsed = split(migration.sql)
         statements = parsed.statements
         insert = sql.SQL(
@@ -315,7 +320,7 @@ class PostgresDatabase:
             # As the Supabase CLI stores them: comments before a statement included.
             sql.SQL(", ").join(sql.Literal(s.source) for s in statements))
         await self._transact(migration, migration, parsed, insert, lock_timeout_ms,
-                             statement_timeout_ms, applying=True)
+                             statement_timeout_ms, applying=True, durable=durable)
         self._history_ready = True
 
     async def revert_migration(self, migration: MigrationFile, *, lock_timeout_ms: int) -> None:
@@ -339,7 +344,7 @@ class PostgresDatabase:
     async def _transact(self, migration: MigrationFile, script: MigrationFile,
                         parsed: SplitResult, history_change: sql.Composed,
                         lock_timeout_ms: int, statement_timeout_ms: int, *,
-                        applying: bool) -> None:
+                        applying: bool, durable: bool = True) -> None:
         """Run `script.sql` (split as `parsed`) and `history_change` in one transaction,
         or raise MigrationError (rolled back) / DatabaseUnavailable."""
         if parsed.unterminated:
@@ -355,7 +360,7 @@ class PostgresDatabase:
                 f"through; remove it (ROLLBACK TO SAVEPOINT is fine)"))
         to_run = [s for s in parsed.statements if not is_transaction_control(s.sql)]
         verbatim = len(to_run) == len(parsed.statements)
-        setup = _setup_sql(lock_timeout_ms, statement_timeout_ms)
+        setup = _setup_sql(lock_timeout_ms, statement_timeout_ms, durable)
         async with self._lock:
             conn = await self._connection()
             try:

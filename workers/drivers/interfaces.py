@@ -67,8 +67,10 @@ class Database(Protocol):
     async def applied_migrations(self) -> list[AppliedMigration]: ...
 
     async def apply_migration(self, migration: MigrationFile, *, lock_timeout_ms: int,
-                              statement_timeout_ms: int = 0) -> None:
-        """Run the file and insert its history row in one transaction (MigrationError)."""
+                              statement_timeout_ms: int = 0, durable: bool = True) -> None:
+        """Run the file and insert its history row in one transaction (MigrationError).
+        `durable=False` lets the commit return before its WAL is flushed; a later durable
+        commit on the same server makes it durable too (a batch's last file is durable)."""
         ...
 
     async def revert_migration(self, migration: MigrationFile, *, lock_timeout_ms: int) -> None:

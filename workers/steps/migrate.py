@@ -52,8 +52,11 @@ async def run(ctx: DeployContext) -> None:
                            file=migration.relpath, index=index, total=len(todo))
         started = time.monotonic()
         try:
+            # Only the last commit waits for its WAL flush, which makes every earlier one
+            # durable too; undo checks the history, so a crash in between is handled.
             await db.apply_migration(migration, lock_timeout_ms=settings.lock_timeout_ms,
-                                     statement_timeout_ms=settings.statement_timeout_ms)
+                                     statement_timeout_ms=settings.statement_timeout_ms,
+                                     durable=index == len(todo))
         except MigrationError as exc:
             raise _failed(exc, applied) from exc
         except DatabaseUnavailable as exc:
@@ -95,6 +98,7 @@ def _failed(exc: MigrationError, applied: list[MigrationFile]) -> StepFailed:
 async def undo(ctx: DeployContext) -> None:
     applied: list[MigrationFile] = ctx.state.setdefault("applied", [])
     await _settle_in_doubt(ctx, applied)
+    await _drop_unflushed(ctx, applied)
     if not applied:
         await ctx.output("nothing to undo: this deployment committed no migration\n")
         return
@@ -125,6 +129,20 @@ async def undo(ctx: DeployContext) -> None:
         await _restore_backup(ctx, migration, why)
         return
     await ctx.progress(f"reverted {total} migration{'s' if total != 1 else ''}")
+
+
+async def _drop_unflushed(ctx: DeployContext, applied: list[MigrationFile]) -> None:
+    """A server crash can lose commits not yet flushed (all but the batch's last): their
+    changes and history rows are gone together, so there is nothing to revert for them."""
+    try:
+        present = {a.version for a in await ctx.environment.database.applied_migrations()}
+    except DatabaseUnavailable:
+        return  # the reverts below fail the same way and fall back to the backup
+    lost = [m for m in applied if m.version not in present]
+    if lost:
+        applied[:] = [m for m in applied if m.version in present]
+        await ctx.output("no longer applied (lost with the server before being flushed), "
+                         "nothing to revert: " + ", ".join(m.relpath for m in lost) + "\n")
 
 
 async def _settle_in_doubt(ctx: DeployContext, applied: list[MigrationFile]) -> None:
