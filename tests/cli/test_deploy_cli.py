@@ -107,3 +107,41 @@ def test_a_failure_at_each_step_leaves_staging_exactly_as_before(
     assert "✗ " in out and step in out
     after = state(env["staging"])
     assert diff(before, after, sequences=False) == []
+
+
+def test_a_rollback_that_fails_needs_a_person(
+        env: dict[str, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = Path(env["repo"])
+    (repo / ".github" / "deploybot.yml").write_text(
+        "environments:\n  staging:\n    database_url_env: STAGING_DATABASE_URL\n"
+        "    anon_key_env: STAGING_ANON_KEY\n    backup: false\n")
+    from tests.fixture_repo import commit
+
+    commit(repo, "no backups")
+    assert deploy() == 0
+    sha = branch_with(repo, "bad-rollback", {
+        "migrations/20260201000000_note.sql": "alter table public.quotes add column note text;\n",
+        "migrations/rollback/20260201000000_note.sql": "drop table no_such_table;\n",
+        "tests/backend/rls_suite.sql": "\\pset format unaligned\n\\pset tuples_only on\n"
+                                       "select '1..1';\nselect 'not ok 1 - broken on purpose';\n",
+    })
+    capsys.readouterr()
+    assert deploy("--ref", sha) == 3
+    out = capsys.readouterr().out
+    assert "a person is needed" in out
+
+
+def test_usage_errors_exit_2(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", "prod"]) == 2
+    assert "unknown environment 'prod'" in capsys.readouterr().err
+    assert main(["deploy", "staging", "--ref", "no-such-branch"]) == 2
+    assert "is not a commit" in capsys.readouterr().err
+    repo = Path(env["repo"])
+    (repo / ".github" / "deploybot.yml").write_text("environments: [staging]\n")
+    from tests.fixture_repo import commit
+
+    commit(repo, "broken config")
+    assert main(["deploy", "staging"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid configuration" in err and "environments" in err
