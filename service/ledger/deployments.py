@@ -103,6 +103,17 @@ class Ledger:
             (Jsonb(details), deployment_id),
         )
 
+    async def journal(self, deployment_id: int, key: str, value: Any) -> None:
+        """details.journal[key] = value: what the deployment changed, for recovery."""
+        await self.conn.execute(
+            """UPDATE ledger.deployments
+               SET details = jsonb_set(details || jsonb_build_object('journal',
+                                 coalesce(details -> 'journal', '{}'::jsonb)),
+                                 ARRAY['journal', %s], %s)
+               WHERE id = %s""",
+            (key, Jsonb(value), deployment_id),
+        )
+
     async def finish(self, deployment_id: int, *, status: str, failed_step: str | None = None,
                      reason: str | None = None, stop_the_line: str | None = None) -> None:
         assert status in FINAL_STATUSES, status

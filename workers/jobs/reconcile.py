@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from service import queue
 from service.ledger import deliveries, leases, requests
 from service.ledger.deployments import Ledger
+from workers import messages
 from workers.jobs.context import WorkerContext
 from workers.jobs.run_request import kick_next
+from workers.reporters import markdown
+from workers.reporters.github_check_run import RETRY
+from workers.reporters.progress import Progress, StepState
 
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 30.0  # leave fresh work to the normal path
+WORKER_STOPPED = "worker stopped"
 
 
 async def reconcile(arq_ctx: dict[str, Any]) -> str:
@@ -51,29 +58,104 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
         req = await requests.get(conn, lease["request_id"]) if lease["request_id"] else None
         if req is not None and req["status"] == "running":
             ledger = Ledger(conn)
-            reason = "the worker running this deployment stopped; deploybot recovered the lease"
-            if req["deployment_id"]:
-                dep = await ledger.get(req["deployment_id"])
-                if dep is not None and dep["status"] in ("queued", "running"):
-                    await ledger.finish(dep["id"], status="failed", reason=reason,
-                                        stop_the_line="worker stopped")
-            await requests.finish(conn, req["id"], note=reason)
-            await _report_abandoned(ctx, req, reason)
+            dep = await ledger.get(req["deployment_id"]) if req["deployment_id"] else None
+            if dep is not None and dep["status"] in ("queued", "running"):
+                stop = await _conclude(ledger, dep)
+                await requests.finish(conn, req["id"], note=stop.reason)
+                dep = await ledger.get(dep["id"])
+                assert dep is not None
+                await _report_abandoned(ctx, req, dep, stop)
+            else:  # it died after concluding the deployment: only the request was left
+                await requests.finish(conn, req["id"])
         await leases.release(conn, taken)
     await kick_next(ctx, lease["repo"], lease["environment"])
     return True
 
 
-async def _report_abandoned(ctx: WorkerContext, req: dict[str, Any], reason: str) -> None:
+@dataclass(frozen=True)
+class Stopped:
+    reason: str  # for people: where it stopped and what state the environment may be in
+    where: str
+    step: str | None
+
+
+async def _conclude(ledger: Ledger, dep: dict[str, Any]) -> Stopped:
+    """Mark the dead run's steps and the deployment failed, saying where it stopped: the
+    ledger (history, dashboard) must not show a step running forever."""
+    steps = dep["steps"]
+    undoing = next((s["name"] for s in steps if s["undo_status"] == "running"), None)
+    running = next((s["name"] for s in steps if s["status"] == "running"), None)
+    done = [s["name"] for s in steps if s["status"] in ("succeeded", "failed")]
+    if undoing:
+        where = f"while undoing step `{undoing}`"
+    elif running:
+        where = f"during step `{running}`"
+    elif done:
+        where = f"after step `{done[-1]}`"
+    else:
+        where = "before its first step"
+    env = dep["environment"]
+    reason = (f"the worker running this deployment stopped {where}; deploybot recovered the "
+              "lease. " + (f"Nothing was undone: `{env}` may be partly changed — check it "
+                           "before deploying again." if undoing or running or done
+                           else "Nothing was changed."))
+    now = datetime.now(UTC)
+    for s in steps:
+        if s["status"] == "running":
+            await ledger.update_step(dep["id"], s["name"], status="failed", finished_at=now,
+                                     message="the worker stopped")
+        elif s["status"] == "pending":
+            await ledger.update_step(dep["id"], s["name"], status="skipped",
+                                     message="not run: the worker stopped")
+        if s["undo_status"] == "running":
+            await ledger.update_step(dep["id"], s["name"], undo_status="undo_failed",
+                                     undo_message="the worker stopped")
+    step = undoing or running
+    await ledger.finish(dep["id"], status="failed", failed_step=step, reason=reason,
+                        stop_the_line=WORKER_STOPPED)
+    return Stopped(reason, where, step)
+
+
+def _summary(dep: dict[str, Any], stop: Stopped, log_url: str | None) -> str:
+    """The dead run as the check run and the PR's summary comment show it."""
+    progress = Progress(environment=dep["environment"], commit=dep["commit_sha"], steps={
+        s["name"]: StepState(s["name"], s["title"] or s["name"], s["status"], s["message"],
+                             duration=(s["duration_ms"] / 1000 if s["duration_ms"] is not None
+                                       else None),
+                             undo=s["undo_status"] or "", undo_note=s["undo_message"] or "")
+        for s in dep["steps"]})
+    parts = [f"### ⚠️ Deploying `{dep['commit_sha'][:7]}` to **{dep['environment']}** "
+             f"stopped {stop.where}: its worker died",
+             markdown.step_table(progress),
+             f"**Why:** {stop.reason} _(stop-the-line: {WORKER_STOPPED})_"]
+    if log_url:
+        parts.append(f"[Full log]({log_url})")
+    return "\n\n".join(parts)
+
+
+async def _report_abandoned(ctx: WorkerContext, req: dict[str, Any], dep: dict[str, Any],
+                            stop: Stopped) -> None:
     if req["installation_id"] is None:
         return
     client = ctx.github.installation(req["installation_id"])
+    summary = _summary(dep, stop, ctx.log_url(dep["id"]))
     with contextlib.suppress(Exception):
         if req["check_run_id"]:
             await client.update_check_run(req["repo"], req["check_run_id"], status="completed",
-                                          conclusion="failure",
-                                          output={"title": "Worker stopped", "summary": reason})
+                                          conclusion="failure", actions=[RETRY],
+                                          output={"title": "Worker stopped",
+                                                  "summary": summary})
     with contextlib.suppress(Exception):
         if req["gh_deployment_id"]:
-            await client.create_deployment_status(req["repo"], req["gh_deployment_id"],
-                                                  state="error", description=reason)
+            await client.create_deployment_status(
+                req["repo"], req["gh_deployment_id"], state="error",
+                log_url=ctx.log_url(dep["id"]),
+                description=f"the worker stopped {stop.where}"[:140])
+    with contextlib.suppress(Exception):  # the summary comment must not say "Deploying" forever
+        if req["pr_number"]:
+            marker = messages.deployment_marker(req["id"])
+            for comment in await client.list_comments(req["repo"], req["pr_number"]):
+                if marker in (comment.get("body") or ""):
+                    await client.update_comment(req["repo"], int(comment["id"]),
+                                                f"{marker}\n\n{summary}")
+                    break

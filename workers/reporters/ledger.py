@@ -45,6 +45,8 @@ class LedgerReporter:
             await led.finish(self.id, status=_STATUS[outcome],
                              failed_step=event.data.get("failed_step"), reason=event.message,
                              stop_the_line=event.data.get("stop_the_line"))
+        elif k is EventKind.JOURNAL:
+            await led.journal(self.id, str(event.data["key"]), event.data["value"])
         elif step is None:
             return
         elif k is EventKind.STARTED:

@@ -60,6 +60,11 @@ class DeployContext:
         if text:
             await self.reporter.emit(Event(EventKind.OUTPUT, self.current_step, text))
 
+    async def journal(self, key: str, value: Any) -> None:
+        """Write down (JSON) what this step changed, for recovery by another worker."""
+        await self.reporter.emit(Event(EventKind.JOURNAL, self.current_step, key,
+                                       {"key": key, "value": value}))
+
     async def progress(self, message: str, **data: Any) -> None:
         """Replace the current step's one-line status."""
         await self.reporter.emit(Event(EventKind.PROGRESS, self.current_step, message, data))

@@ -112,6 +112,15 @@ class Engine:
                          }))
         return outcome
 
+    async def recover(self, ctx: DeployContext, started: set[str], reason: str) -> Outcome:
+        """Undo a deployment whose worker died: every step it had started, in reverse, from
+        the state rebuilt out of its journal."""
+        touched = [s for s in self.steps if s.name in started and s.undo is not None]
+        outcome = await self._undo(ctx, touched) if touched else Outcome.FAILED
+        await ctx.reporter.emit(Event(EventKind.DEPLOYMENT_FINISHED, None, reason, {
+            "outcome": outcome, "failed_step": None, "stop_the_line": "worker stopped"}))
+        return outcome
+
     async def _undo(self, ctx: DeployContext, touched: list[Step]) -> Outcome:
         ok = True
         for step in reversed(touched):

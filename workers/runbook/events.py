@@ -21,6 +21,9 @@ class EventKind(StrEnum):
     UNDO_STARTED = "undo_started"
     UNDO_FINISHED = "undo_finished"
     UNDO_FAILED = "undo_failed"
+    # What a step changed, as plain JSON, written down before it matters: if the worker dies,
+    # another one reads this journal from the ledger to put the environment back.
+    JOURNAL = "journal"
     DEPLOYMENT_FINISHED = "deployment_finished"  # data["outcome"] is an Outcome value
 
 

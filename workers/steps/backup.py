@@ -42,6 +42,10 @@ async def run(ctx: DeployContext) -> None:
         raise StepFailed(f"backup failed: {exc}",
                          stop_the_line=UNREACHABLE if exc.unreachable else "") from None
     ctx.state["backup"] = backup
+    await ctx.journal("backup", {"location": backup.location, "size_bytes": backup.size_bytes,
+                                 "entries": backup.entries,
+                                 "created_at": backup.created_at.isoformat(),
+                                 "server_version_num": backup.server_version_num})
     took = time.monotonic() - started
     await ctx.output(
         f"backup: {backup.location}\n"

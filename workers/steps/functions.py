@@ -103,6 +103,7 @@ async def run(ctx: DeployContext) -> None:
     except DatabaseUnavailable as exc:
         raise StepFailed(str(exc), stop_the_line="database connection issues") from None
     ctx.state["previous_release"] = previous
+    await ctx.journal("previous_release", previous.id if previous is not None else None)
     try:
         digest = await asyncio.to_thread(digest_of, functions_dir)
     except FunctionBundleError as exc:
@@ -126,6 +127,7 @@ async def run(ctx: DeployContext) -> None:
     # Recorded before activating: if activation's commit is acknowledged by the server but
     # lost on the way back, undo must still put the previous release back.
     ctx.state["new_release"] = release
+    await ctx.journal("new_release", release.id)
     await ctx.progress(f"activating release {release.id}")
     try:
         await releases.activate(release.id)

@@ -83,6 +83,7 @@ async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
         )
     pending = migration_files.pending(found, applied)
     ctx.state["pending"] = pending
+    await ctx.journal("pending", [m.version for m in pending])
     lines = [f"migrations: {len(applied)} applied, {len(pending)} pending"]
     lines += [f"  + {m.relpath}" for m in pending]
     lines += [f"  ! {p.path}:{p.line}: {p.message}" for p in problems if p.warning]

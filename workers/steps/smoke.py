@@ -333,6 +333,7 @@ async def run(ctx: DeployContext) -> None:
     relpath = ctx.config.paths.smoke
     variables: dict[str, Any] = {}
     ctx.state["smoke_cleanup"] = render_cleanup(spec.cleanup, variables)
+    await ctx.journal("smoke_cleanup", ctx.state["smoke_cleanup"])
     key = ctx.environment.anon_key
 
     def redact(text: str) -> str:
@@ -364,6 +365,7 @@ async def run(ctx: DeployContext) -> None:
             if result.ok:
                 variables.update(result.captured)
                 ctx.state["smoke_cleanup"] = render_cleanup(spec.cleanup, variables)
+                await ctx.journal("smoke_cleanup", ctx.state["smoke_cleanup"])
                 note = f", {result.note}" if result.note else ""
                 await ctx.output(redact(f"✓ {check.name} ({ms:.0f} ms{note})"))
                 continue

@@ -1,0 +1,86 @@
+"""Recover a deployment whose worker died: put the environment back as it was before it.
+
+Steps write down what they change in the deployment's journal (the ledger) before it
+matters; the migration history and the release pointer live in the environment itself. From
+both, another worker rebuilds the state the dead one had and runs the undo of every step it
+had started — the same undo code a failure runs — so a crash never leaves an environment
+half-deployed."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from service.ledger.deployments import Ledger
+from workers.deploy import DeployRequest
+from workers.drivers.interfaces import Backup
+from workers.environments import resolve
+from workers.github_source import fetch_source, load_config
+from workers.jobs.context import WorkerContext
+from workers.reporters.fanout import Fanout
+from workers.reporters.ledger import LedgerReporter
+from workers.runbook.context import DeployContext
+from workers.runbook.engine import Engine
+from workers.runbook.events import Outcome
+from workers.runbook.migration_files import discover
+from workers.runbook.plan import deploy_steps
+
+log = logging.getLogger(__name__)
+REASON = "the worker running this deployment stopped"
+
+
+async def rebuild_state(ctx: DeployContext, journal: dict[str, Any]) -> dict[str, Any]:
+    """ctx.state as the dead worker had it, from the journal and the environment."""
+    state: dict[str, Any] = {}
+    env = ctx.environment
+    pending = set(journal.get("pending") or [])
+    if pending:
+        paths = ctx.config.paths
+        found = discover(ctx.source.root, paths.migrations, paths.rollbacks)
+        # Everything pending at the start and applied now is this deployment's doing, even
+        # a file whose commit the dead worker never got to write down.
+        now = {a.version for a in await env.database.applied_migrations()}
+        state["applied"] = [m for m in found if m.version in pending and m.version in now]
+    b = journal.get("backup")
+    if b:
+        state["backup"] = Backup(location=b["location"], size_bytes=b["size_bytes"],
+                                 entries=b["entries"],
+                                 created_at=datetime.fromisoformat(b["created_at"]),
+                                 server_version_num=b["server_version_num"])
+    if "new_release" in journal:
+        state["new_release"] = await env.functions.get(int(journal["new_release"]))
+        prev = journal.get("previous_release")
+        state["previous_release"] = await env.functions.get(int(prev)) if prev else None
+    if journal.get("smoke_cleanup"):
+        state["smoke_cleanup"] = list(journal["smoke_cleanup"])
+    return state
+
+
+async def recover_deployment(ctx: WorkerContext, ledger: Ledger, req: dict[str, Any],
+                             dep: dict[str, Any]) -> Outcome:
+    """Undo deployment `dep` (of request `req`) for a worker that died running it."""
+    started = {s["name"] for s in dep["steps"]
+               if s["status"] in ("running", "succeeded", "failed")}
+    client = ctx.github.installation(req["installation_id"])
+    repo = req["repo"]
+    info = await client.get_repo(repo)
+    config = await load_config(client, repo, str(info.get("default_branch") or "main"))
+    source = await fetch_source(client, repo, dep["commit_sha"],
+                                ctx.settings.data_dir / "checkouts")
+    env_cfg = config.environment(dep["environment"])
+    environment = resolve(config, dep["environment"], ctx.settings)
+    dreq = DeployRequest(repo=repo, environment=dep["environment"], source=source,
+                         config=config)
+    reporter = Fanout([LedgerReporter(ledger, int(dep["id"]))])
+    dctx = DeployContext(deployment_id=int(dep["id"]), environment=environment,
+                         source=dreq.source, config=config, reporter=reporter)
+    try:
+        dctx.state = await rebuild_state(dctx, dep["details"].get("journal") or {})
+        outcome = await Engine(deploy_steps(env_cfg)).recover(dctx, started, REASON)
+    finally:
+        if environment.close is not None:
+            with contextlib.suppress(Exception):
+                await environment.close()
+    return outcome
