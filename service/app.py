@@ -1,4 +1,4 @@
-"""The web process: webhook intake, health checks (and later the dashboard).
+"""The web process: webhook intake, health checks, the dashboard, /metrics and /setup.
 
 It never runs a step and never calls GitHub inside a request (DESIGN.md)."""
 
@@ -6,27 +6,37 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from service import queue
 from service.api.deployments import list_deployments
+from service.dashboard.config import DashboardConfig
+from service.dashboard.headers import SecurityHeaders
+from service.dashboard.routes import routes as dashboard_routes
 from service.ledger.db import ensure_schema
-from service.webhooks.intake import receive
+from service.observability.metrics import metrics_endpoint
+from service.observability.middleware import ObservabilityMiddleware
+from service.observability.redact import register, register_secrets_in_play
+from service.setup.routes import receive_when_set_up
+from service.setup.routes import routes as setup_routes
 
 
 @dataclass(frozen=True)
 class WebConfig:
     database_url: str
     redis_url: str
-    webhook_secret: str
+    webhook_secret: str  # "" until the App is set up: /webhooks answers 503, /setup helps
     redis_prefix: str = "deploybot:"
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    metrics_token: str = field(default="", repr=False)  # "" → /metrics is open
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -51,6 +61,11 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 def create_app(config: WebConfig) -> Starlette:
+    # Whatever this process knows of is redacted from its logs and pages.
+    register_secrets_in_play(database_urls=[config.database_url, config.redis_url])
+    register(config.webhook_secret, config.dashboard.client_secret, config.dashboard.token,
+             config.metrics_token)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ensure_schema(config.database_url)
@@ -61,6 +76,8 @@ def create_app(config: WebConfig) -> Starlette:
         app.state.redis = await queue.connect(config.redis_url)
         app.state.webhook_secret = config.webhook_secret
         app.state.prefix = config.redis_prefix
+        app.state.dashboard = config.dashboard
+        app.state.metrics_token = config.metrics_token
         try:
             yield
         finally:
@@ -69,10 +86,14 @@ def create_app(config: WebConfig) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/webhooks", receive, methods=["POST"]),
+            Route("/webhooks", receive_when_set_up, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/api/deployments", list_deployments, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *setup_routes,
+            *dashboard_routes(),
         ],
+        middleware=[Middleware(ObservabilityMiddleware), Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )

@@ -6,9 +6,14 @@ under the data directory. The GitHub App settings are needed only by `serve` and
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+# Where `deploybot setup` stores the App's credentials (0600, under the data directory).
+APP_CREDENTIALS_FILE = "github-app.json"
 
 
 class SettingsError(RuntimeError):
@@ -21,6 +26,9 @@ class GitHubAppSettings:
     private_key: str = field(repr=False)
     webhook_secret: str = field(repr=False)
     api_url: str = "https://api.github.com"
+    # The App's OAuth client: dashboard sign-in with GitHub (empty: not configured).
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -47,16 +55,41 @@ class Settings:
         )
 
 
-def github_app_from_env(env: dict[str, str] | None = None) -> GitHubAppSettings:
-    """The App's credentials; a missing one fails with the variable's name."""
+def data_dir_from_env(env: dict[str, str] | None = None) -> Path:
     e = os.environ if env is None else env
+    return Path(e.get("DEPLOYBOT_DATA_DIR", ".deploybot")).resolve()
+
+
+def stored_app_credentials(data_dir: Path) -> dict[str, Any]:
+    """What `deploybot setup` stored, as the environment variables it stands in for."""
+    try:
+        data = json.loads((data_dir / APP_CREDENTIALS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    names = {"app_id": "GITHUB_APP_ID", "private_key": "GITHUB_PRIVATE_KEY",
+             "webhook_secret": "GITHUB_WEBHOOK_SECRET", "client_id": "GITHUB_CLIENT_ID",
+             "client_secret": "GITHUB_CLIENT_SECRET", "api_url": "GITHUB_API_URL"}
+    return {env: str(data[key]) for key, env in names.items() if data.get(key)}
+
+
+def github_app_from_env(env: dict[str, str] | None = None) -> GitHubAppSettings:
+    """The App's credentials: the environment's, else those `deploybot setup` stored under
+    the data directory; a missing one fails with the variable's name."""
+    given = os.environ if env is None else env
+    stored = stored_app_credentials(data_dir_from_env(dict(given)))
+    if given.get("GITHUB_PRIVATE_KEY_PATH"):
+        stored.pop("GITHUB_PRIVATE_KEY", None)  # the environment's choice wins
+    e = {**stored, **{k: v for k, v in given.items() if v}}
     missing = [n for n in ("GITHUB_APP_ID", "GITHUB_WEBHOOK_SECRET") if not e.get(n)]
     key = e.get("GITHUB_PRIVATE_KEY")
     key_path = e.get("GITHUB_PRIVATE_KEY_PATH")
     if not key and not key_path:
         missing.append("GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH)")
     if missing:
-        raise SettingsError("missing setting(s): " + ", ".join(missing))
+        raise SettingsError("missing setting(s): " + ", ".join(missing)
+                            + "; `deploybot setup` registers the App and stores them")
     if not key:
         try:
             key = Path(str(key_path)).read_text()
@@ -69,4 +102,6 @@ def github_app_from_env(env: dict[str, str] | None = None) -> GitHubAppSettings:
         private_key=key,
         webhook_secret=e["GITHUB_WEBHOOK_SECRET"],
         api_url=e.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
+        client_id=e.get("GITHUB_CLIENT_ID", ""),
+        client_secret=e.get("GITHUB_CLIENT_SECRET", ""),
     )

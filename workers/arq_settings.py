@@ -18,6 +18,9 @@ from workers.jobs.context import Plan, WorkerContext
 from workers.jobs.handle_delivery import handle_delivery
 from workers.jobs.reconcile import reconcile
 from workers.jobs.run_request import run_request
+from workers.jobs.watch import resume_watches, watch_deployment
+
+MAX_JOBS = 10  # jobs at once per worker process
 
 
 def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: str,
@@ -30,7 +33,11 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
 
     async def startup(arq_ctx: dict[str, Any]) -> None:
         await ensure_schema(database_url)
-        pool = AsyncConnectionPool(database_url, min_size=1, max_size=10, open=False,
+        # Each job holds at most one connection and briefly a second (the heartbeat renewing
+        # its lease, kicking the queue): with only one per job slot, a worker running a
+        # deployment in every slot cannot renew its leases, and they expire under live
+        # deployments (tests/queue/test_lease_renewal.py).
+        pool = AsyncConnectionPool(database_url, min_size=1, max_size=2 * MAX_JOBS, open=False,
                                    kwargs={"autocommit": True, "row_factory": dict_row})
         await pool.open(wait=True, timeout=30)
         github = GitHubApp(app.app_id, app.private_key, app.api_url, redis=arq_ctx["redis"],
@@ -48,14 +55,21 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
 
     seconds = set(range(0, 60, max(1, min(reconcile_every, 60))))
     return {
-        "functions": [handle_delivery, run_request],
+        "functions": [handle_delivery, run_request, watch_deployment],
+        # Named after the key prefix: arq's cron job ids ignore the queue, so installations
+        # sharing a Redis would otherwise take each other's reconciler turns.
         "cron_jobs": [cron(reconcile, second=seconds,  # type: ignore[arg-type]  # arq's alias
+                           name=f"cron:{settings.redis_prefix}reconcile",
+                           run_at_startup=True),
+                      # watches whose next sample's job Redis lost: once a minute is enough
+                      cron(resume_watches, second={30},  # type: ignore[arg-type]
+                           name=f"cron:{settings.redis_prefix}resume_watches",
                            run_at_startup=True)],
         "queue_name": queue_name(settings.redis_prefix),
         "redis_settings": RedisSettings.from_dsn(redis_url),
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "max_jobs": 10,
+        "max_jobs": MAX_JOBS,
         "job_timeout": 3600,
         "keep_result": 60,
         "max_tries": 3,

@@ -249,32 +249,83 @@ def _functions_host(args: argparse.Namespace, settings: Settings, console: Conso
 
 
 def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    import os
+
     import uvicorn
 
     from service.app import WebConfig, create_app
+    from service.dashboard.config import from_env as dashboard_from_env
+    from service.observability import logs
     from service.runtime import redis_url
     from service.settings import github_app_from_env
 
-    app_settings = github_app_from_env()
+    logs.configure(json_lines=os.environ.get("DEPLOYBOT_LOG_FORMAT", "json") == "json")
+    try:
+        app_settings: Any = github_app_from_env()
+    except SettingsError as exc:  # first start: /setup registers the App
+        app_settings = None
+        console.print(f"the GitHub App is not set up yet ({exc})", style="yellow")
+    dashboard = dashboard_from_env(
+        settings.data_dir, embedded=settings.embedded,
+        client_id=app_settings.client_id if app_settings else "",
+        client_secret=app_settings.client_secret if app_settings else "",
+        api_url=app_settings.api_url if app_settings else "")
     web = WebConfig(database_url=bot_database_url(settings), redis_url=redis_url(settings),
-                    webhook_secret=app_settings.webhook_secret,
-                    redis_prefix=settings.redis_prefix)
-    uvicorn.run(create_app(web), host=args.host, port=args.port, log_level="info",
+                    webhook_secret=app_settings.webhook_secret if app_settings else "",
+                    redis_prefix=settings.redis_prefix, dashboard=dashboard,
+                    metrics_token=os.environ.get("DEPLOYBOT_METRICS_TOKEN", ""))
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
+    base = dashboard.public_url or f"http://{host}:{args.port}"
+    console.print(f"dashboard: {base}/")
+    if dashboard.token:  # the operator's way in (the fragment never reaches a server log)
+        console.print(f"sign in:   {base}/login#token={dashboard.token}")
+    if app_settings is None:
+        console.print(f"set up:    {base}/setup registers the GitHub App")
+    uvicorn.run(create_app(web), host=args.host, port=args.port, log_config=None,
                 proxy_headers=True)
     return EXIT_OK
 
 
 def _worker(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    import os
+
     from arq.worker import Worker
 
+    from service.observability import logs
+    from service.observability.redact import register_secrets_in_play
     from service.runtime import redis_url
     from service.settings import github_app_from_env
     from workers.arq_settings import worker_settings
 
+    logs.configure(json_lines=os.environ.get("DEPLOYBOT_LOG_FORMAT", "json") == "json")
     app_settings = github_app_from_env()
-    kwargs = worker_settings(settings, app_settings, bot_database_url(settings),
-                             redis_url(settings), reconcile_every=args.reconcile_every)
+    database_url, queue_url = bot_database_url(settings), redis_url(settings)
+    register_secrets_in_play(database_urls=[database_url, queue_url], app=app_settings)
+    kwargs = worker_settings(settings, app_settings, database_url, queue_url,
+                             reconcile_every=args.reconcile_every)
     Worker(**kwargs).run()
+    return EXIT_OK
+
+
+async def _setup(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    import os
+
+    from service.setup.command import SetupFailed, SetupOptions, run
+    from service.setup.manifest import ManifestError
+
+    options = SetupOptions(
+        data_dir=settings.data_dir,
+        api_url=(args.api_url or os.environ.get("GITHUB_API_URL")
+                 or "https://api.github.com").rstrip("/"),
+        web_url=args.github_url or os.environ.get("GITHUB_WEB_URL", ""),
+        public_url=args.public_url or os.environ.get("DEPLOYBOT_PUBLIC_URL", ""),
+        org=args.org or "", host=args.host, port=args.port, manifest=args.manifest,
+        open_browser=not args.no_browser, force=args.force, code=args.code or "",
+        timeout=args.timeout)
+    try:
+        await run(options, say=lambda text: console.print(text, highlight=False))
+    except (SetupFailed, ManifestError) as exc:
+        raise UsageError(str(exc)) from None
     return EXIT_OK
 
 
@@ -359,6 +410,20 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--port", type=int, default=8000)
     w.set_defaults(func=_serve, is_async=False)
 
+    u = sub.add_parser("setup", help="register the GitHub App from app.yml (manifest flow)")
+    u.add_argument("--public-url", help="where GitHub will send webhooks (https://…)")
+    u.add_argument("--org", help="register the App for this organization")
+    u.add_argument("--github-url", help="GitHub's web address (https://github.com)")
+    u.add_argument("--api-url", help="GitHub's API address (https://api.github.com)")
+    u.add_argument("--manifest", type=Path, help="the App manifest (app.yml)")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=0, help="port of the local page (any free)")
+    u.add_argument("--no-browser", action="store_true", help="print the link only")
+    u.add_argument("--code", help="finish with the code GitHub sent back (no local page)")
+    u.add_argument("--force", action="store_true", help="register a new App over the stored")
+    u.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS")
+    u.set_defaults(func=_setup, is_async=True)
+
     k = sub.add_parser("worker", help="run a worker process (arq)")
     k.add_argument("--reconcile-every", type=int, default=30, metavar="SECONDS",
                    help="how often the reconciler runs (30)")
@@ -374,6 +439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from service.observability.logs import RedactingFilter
+
+    for handler in logging.getLogger().handlers:  # secrets never reach a log line
+        handler.addFilter(RedactingFilter())
     console = Console()
     err = Console(stderr=True)
     try:

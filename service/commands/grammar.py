@@ -2,7 +2,9 @@
 
 A command is the first line of a comment, starting with `/`, case-insensitive. Anything in
 a code block or a quote is not a command. A command must match exactly: extra words are an
-error the bot explains — it never guesses, and never falls back to another environment."""
+error the bot explains — it never guesses, and never falls back to another environment.
+The command and the environment are written plainly: ASCII, no quotes or escapes (only a
+reason may be quoted), so `/de"ploy" st'ag'ing` or a look-alike letter is never a deploy."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 CONFIRMABLE = ("leaked-password-protection",)
 ENV_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 DEPLOYMENT_ID_RE = re.compile(r"^#?(\d{1,12})$")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ DESCRIPTIONS: dict[str, str] = {
 
 def first_line(body: str) -> str | None:
     """The first non-empty line, unless it opens a code block or a quote."""
-    for line in body.replace("\r\n", "\n").split("\n"):
+    for line in _LINE_BREAK.split(body):  # Markdown's line endings: a lone CR ends one too
         stripped = line.strip()
         if not stripped:
             continue
@@ -83,8 +86,10 @@ def parse(body: str | None) -> Command | ParseError | None:
     except ValueError as exc:
         return ParseError(f"could not read the command ({exc}); check its quotes", line)
     name, args = words[0].lower(), words[1:]
-    if name not in USAGE:
+    if name not in USAGE or not words[0].isascii():  # 'K' (Kelvin sign) lowers to 'k'
         return ParseError(f"unknown command `/{words[0]}`", line)
+    if words[0] != line[1:].split()[0]:
+        return ParseError(f"write `/{name}` plainly, without quotes or escapes", line)
     return _parse_args(name, args, line)
 
 
@@ -92,8 +97,12 @@ def _env(name: str, args: list[str], line: str) -> str | ParseError:
     if not args or args[0].startswith("-"):
         return ParseError(f"`/{name}` needs an environment: `{USAGE[name]}`", line)
     env = args[0].lower()
-    if not ENV_RE.match(env):
+    if not args[0].isascii() or not ENV_RE.fullmatch(env):
         return ParseError(f"`{args[0]}` is not an environment name: `{USAGE[name]}`", line)
+    written = line[1:].split()
+    if len(written) < 2 or written[1] != args[0]:
+        return ParseError(f"write the environment plainly, without quotes or escapes: "
+                          f"`{USAGE[name]}`", line)
     return env
 
 

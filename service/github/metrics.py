@@ -1,4 +1,7 @@
-"""In-process counters of GitHub calls per route, for the metrics endpoint and for tests."""
+"""In-process counters of GitHub calls per route, for the metrics endpoint and for tests.
+
+Workers are separate processes: `drain()` hands over what was counted since the last drain,
+for service.observability to add to the counters every process shares in Redis."""
 
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ class CallCounter:
     errors: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     retries: Counter[tuple[str, str]] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _drained_calls: Counter[tuple[str, str]] = field(default_factory=Counter, repr=False)
+    _drained_errors: Counter[tuple[str, str, str]] = field(default_factory=Counter, repr=False)
+    _drained_retries: Counter[tuple[str, str]] = field(default_factory=Counter, repr=False)
 
     def call(self, method: str, route: str) -> None:
         with self._lock:
@@ -29,6 +35,19 @@ class CallCounter:
     def retry(self, method: str, route: str) -> None:
         with self._lock:
             self.retries[(method, route)] += 1
+
+    def drain(self) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str, str]],
+                             Counter[tuple[str, str]]]:
+        """(calls, errors, retries) counted since the last drain; `snapshot()` keeps the
+        totals of the process's life."""
+        with self._lock:
+            calls = self.calls - self._drained_calls
+            errors = self.errors - self._drained_errors
+            retries = self.retries - self._drained_retries
+            self._drained_calls = Counter(self.calls)
+            self._drained_errors = Counter(self.errors)
+            self._drained_retries = Counter(self.retries)
+        return calls, errors, retries
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         """Plain data for a metrics exporter: {"calls": {"GET /repos/...": n}, ...}."""

@@ -142,3 +142,57 @@ CREATE TABLE IF NOT EXISTS ledger.confirmations (
     confirmed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (repo, environment, item)
 );
+
+-- The watch after a deployment (runbook: Monitoring): one row per watched deployment with
+-- the settings it runs under (names of variables, never secrets) and where it stands; a row
+-- per sample for the dashboard; and the breach that ended it, if one did.
+CREATE TABLE IF NOT EXISTS ledger.watches (
+    deployment_id   bigint PRIMARY KEY REFERENCES ledger.deployments (id) ON DELETE CASCADE,
+    request_id      bigint,
+    repo            text NOT NULL,
+    environment     text NOT NULL,
+    installation_id bigint,
+    config          jsonb NOT NULL,
+    started_at      timestamptz NOT NULL,
+    ends_at         timestamptz NOT NULL,
+    interval_s      double precision NOT NULL,
+    status          text NOT NULL DEFAULT 'watching'
+                    CHECK (status IN ('watching', 'passed', 'breached', 'stopped')),
+    next_sample     integer NOT NULL DEFAULT 1,
+    next_at         timestamptz NOT NULL,
+    last_sample_at  timestamptz,
+    note            text,
+    finished_at     timestamptz
+);
+CREATE INDEX IF NOT EXISTS watches_due_idx ON ledger.watches (next_at)
+    WHERE status = 'watching';
+
+CREATE TABLE IF NOT EXISTS ledger.watch_samples (
+    deployment_id    bigint NOT NULL REFERENCES ledger.deployments (id) ON DELETE CASCADE,
+    seq              integer NOT NULL,
+    at               timestamptz NOT NULL,
+    latency_p95_ms   double precision,
+    error_rate       double precision,
+    connections      integer,
+    requests         integer NOT NULL DEFAULT 0,
+    errors           integer NOT NULL DEFAULT 0,
+    probe_status     integer,
+    probe_latency_ms double precision,
+    source           text NOT NULL DEFAULT '',
+    notes            text[] NOT NULL DEFAULT '{}',
+    breaches         jsonb NOT NULL DEFAULT '[]'::jsonb,
+    PRIMARY KEY (deployment_id, seq)
+);
+
+CREATE TABLE IF NOT EXISTS ledger.watch_breaches (
+    deployment_id       bigint PRIMARY KEY REFERENCES ledger.deployments (id)
+                        ON DELETE CASCADE,
+    seq                 integer NOT NULL,
+    at                  timestamptz NOT NULL,
+    breaches            jsonb NOT NULL,
+    summary             text NOT NULL,
+    auto_rollback       boolean NOT NULL,
+    rollback_request_id bigint,
+    reported            text[] NOT NULL DEFAULT '{}',  -- GitHub actions done, for retries
+    handled_at          timestamptz
+);

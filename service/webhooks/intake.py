@@ -52,7 +52,8 @@ def _repo_of(payload: dict[str, Any]) -> str | None:
 def _installation_of(payload: dict[str, Any]) -> int | None:
     inst = payload.get("installation")
     ident = inst.get("id") if isinstance(inst, dict) else None
-    return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
+    ok = isinstance(ident, int) and not isinstance(ident, bool) and 0 < ident < 2**63
+    return ident if ok else None  # the column is a bigint
 
 
 async def receive(request: Request) -> JSONResponse:

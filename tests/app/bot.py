@@ -35,7 +35,22 @@ REPO = "octo/backend"
 class Bot:
     url: str
     github: GitHubTestServer
-    worker: Worker
+    worker: Worker | None
+    make_worker: Callable[[], Worker]
+    task: asyncio.Task[None] | None = None
+
+    def start_worker(self) -> None:
+        self.worker = self.make_worker()
+        self.task = asyncio.create_task(self.worker.main())
+
+    async def stop_worker(self) -> None:
+        if self.worker is not None:
+            await self.worker.close()
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        self.worker, self.task = None, None
 
     async def send(self, event: str, payload: dict[str, Any],
                    delivery: str | None = None) -> httpx.Response:
@@ -90,25 +105,29 @@ async def wait_for(predicate: Callable[[], Any], limit: float = 90.0,
 
 @contextlib.asynccontextmanager
 async def running_bot(github: GitHubTestServer, bot_db: str, prefix: str, data_dir: Path,
-                      *, lease_ttl: float = 60.0) -> AsyncIterator[Bot]:
-    settings = Settings(data_dir=data_dir, database_url=bot_db, redis_url=REDIS_URL,
+                      *, lease_ttl: float = 60.0, redis_url: str = REDIS_URL,
+                      start_worker: bool = True, **worker_options: Any) -> AsyncIterator[Bot]:
+    settings = Settings(data_dir=data_dir, database_url=bot_db, redis_url=redis_url,
                         redis_prefix=prefix)
     app = GitHubAppSettings(app_id=str(github.app_id), private_key=github.private_key,
                             webhook_secret=SECRET, api_url=github.url)
-    kwargs = worker_settings(settings, app, bot_db, REDIS_URL, reconcile_every=1,
-                             lease_ttl=lease_ttl, github_options={"retry": FAST_RETRY})
-    kwargs["handle_signals"] = False
-    worker = Worker(**kwargs)
-    task = asyncio.create_task(worker.main())
-    with serve(create_app(WebConfig(bot_db, REDIS_URL, SECRET, prefix))) as url:
+
+    def make_worker() -> Worker:
+        kwargs = worker_settings(settings, app, bot_db, redis_url, reconcile_every=1,
+                                 lease_ttl=lease_ttl, github_options={"retry": FAST_RETRY},
+                                 **worker_options)
+        kwargs["handle_signals"] = False
+        return Worker(**kwargs)
+
+    with serve(create_app(WebConfig(bot_db, redis_url, SECRET, prefix))) as url:
         github.set_webhook_target(f"{url}/webhooks", SECRET)
+        bot = Bot(url, github, None, make_worker)
+        if start_worker:
+            bot.start_worker()
         try:
-            yield Bot(url, github, worker)
+            yield bot
         finally:
-            await worker.close()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await bot.stop_worker()
 
 
 def _load(event: str, name: str) -> dict[str, Any]:

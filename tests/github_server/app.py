@@ -15,7 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import routes_app, routes_checks, routes_deployments, routes_issues, routes_repos
+from . import (
+    routes_app,
+    routes_checks,
+    routes_deployments,
+    routes_issues,
+    routes_oauth,
+    routes_repos,
+)
 from .common import ServerContext
 from .errors import ApiError, api_error_handler
 from .state import RequestRecord
@@ -141,7 +148,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def build_app(ctx: ServerContext) -> ASGIApp:
     app = Starlette(
         routes=[*routes_app.routes, *routes_repos.routes, *routes_checks.routes,
-                *routes_issues.routes, *routes_deployments.routes],
+                *routes_issues.routes, *routes_deployments.routes, *routes_oauth.routes],
         exception_handlers={ApiError: api_error_handler, HTTPException: _http_error},
     )
     app.state.ctx = ctx

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -36,6 +35,7 @@ from workers.arq_settings import worker_settings
 from workers.jobs.context import Plan
 
 ROOT = Path(__file__).resolve().parents[2]
+USERS = {10: "alice", 11: "bob", 12: "carol", 13: "dave"}  # pull request → its author
 T = TypeVar("T")
 
 
@@ -70,7 +70,7 @@ class QueueBot:
         return worker
 
     async def spawn_worker(self, *, step_seconds: float, lease_ttl: float, log: Path
-                           ) -> tuple[subprocess.Popen[bytes], str]:
+                           ) -> tuple[asyncio.subprocess.Process, str]:
         """A real arq Worker in a process of its own (tests/queue/worker_process.py); returns
         the process and its worker id once it has started."""
         ready = self.data_dir / f"ready-{uuid.uuid4().hex[:8]}"
@@ -79,18 +79,23 @@ class QueueBot:
                 "app_id": self.github.app_id, "private_key": self.github.private_key,
                 "api_url": self.github.url, "lease_ttl": lease_ttl,
                 "step_seconds": step_seconds, "ready_file": str(ready)}
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.queue.worker_process"], cwd=ROOT,
-                env={**os.environ, SPEC_VAR: json.dumps(spec)}, stdout=out,
-                stderr=subprocess.STDOUT)
+        out = await asyncio.to_thread(log.open, "wb")
         try:
-            await until(lambda: _ready(proc, ready, log), what="the worker process to start")
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tests.queue.worker_process", cwd=ROOT,
+                env={**os.environ, SPEC_VAR: json.dumps(spec)}, stdout=out,
+                stderr=asyncio.subprocess.STDOUT)
+        finally:
+            out.close()
+        try:
+            worker_id = await until(lambda: asyncio.to_thread(_ready, proc, ready, log),
+                                    what="the worker process to start")
         except BaseException:
-            proc.kill()
-            proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
             raise
-        return proc, ready.read_text()
+        return proc, worker_id
 
     async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
         async with await psycopg.AsyncConnection.connect(
@@ -108,10 +113,11 @@ class QueueBot:
                                  webhook_secret=SECRET, api_url=self.github.url)
 
 
-async def _ready(proc: subprocess.Popen[bytes], ready: Path, log: Path) -> bool:
-    if proc.poll() is not None:
+def _ready(proc: asyncio.subprocess.Process, ready: Path, log: Path) -> str | None:
+    """The worker's id once it has written it; fails at once if the process died."""
+    if proc.returncode is not None:
         raise AssertionError(f"the worker process exited:\n{log.read_text()[-4000:]}")
-    return ready.exists() and bool(ready.read_text())
+    return ready.read_text() if ready.exists() else None
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,5 @@
-"""A real arq worker in a process of its own, for tests that kill one mid-deployment.
+"""A real arq worker in a process of its own, for tests that kill one mid-deployment and for
+benchmarks/queue_throughput.py.
 
     QUEUE_TEST_WORKER='{"database_url": …}' python -m tests.queue.worker_process
 
@@ -9,6 +10,7 @@ worker touches `ready_file` once it has started, so the test knows when to go on
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -37,13 +39,18 @@ def build(spec: dict[str, Any]) -> Worker:
 
     async def ready(ctx: dict[str, Any]) -> None:
         await startup(ctx)
-        Path(spec["ready_file"]).write_text(ctx["deploybot"].worker_id)
+        ready = Path(spec["ready_file"])
+        ready.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ready.with_suffix(".tmp")
+        tmp.write_text(ctx["deploybot"].worker_id)
+        tmp.rename(ready)  # the test never reads a half-written id
 
     kwargs["on_startup"] = ready
     return Worker(**kwargs)
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     build(json.loads(os.environ[SPEC_VAR])).run()
 
 

@@ -14,10 +14,14 @@ from workers.accept import accept
 from workers.gates.precheck import precheck
 from workers.gates.result import checklist
 from workers.github_source import load_config
+from workers.handlers.shape import REPOSITORY, malformed
 from workers.jobs.context import WorkerContext
 from workers.router import Delivery, router
 
 ACTIONS = {"retry", "rollback", "deploy-production"}
+SHAPE = {"check_run": "object", "check_run.id": "id", "sender": "object?",
+         "sender.login": "string?", **REPOSITORY}
+BUTTON_SHAPE = {"requested_action": "object", "requested_action.identifier": "string", **SHAPE}
 
 
 async def _rerun(ctx: WorkerContext, d: Delivery, check_run_id: int, identifier: str) -> str:
@@ -73,6 +77,8 @@ async def _rerun(ctx: WorkerContext, d: Delivery, check_run_id: int, identifier:
 
 @router.register("check_run", "requested_action")
 async def on_requested_action(ctx: WorkerContext, d: Delivery) -> str:
+    if (bad := malformed(d.payload, BUTTON_SHAPE)) is not None:
+        return bad
     identifier = str((d.payload.get("requested_action") or {}).get("identifier") or "")
     run = d.payload.get("check_run") or {}
     if identifier not in ACTIONS or d.installation_id is None or d.repo is None:
@@ -82,6 +88,8 @@ async def on_requested_action(ctx: WorkerContext, d: Delivery) -> str:
 
 @router.register("check_run", "rerequested")
 async def on_rerequested(ctx: WorkerContext, d: Delivery) -> str:
+    if (bad := malformed(d.payload, SHAPE)) is not None:
+        return bad
     run = d.payload.get("check_run") or {}
     if d.installation_id is None or d.repo is None or "id" not in run:
         return "incomplete payload"

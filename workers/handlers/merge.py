@@ -10,10 +10,19 @@ from service.config import ConfigError
 from service.ledger import locks, requests
 from workers.accept import accept
 from workers.github_source import load_config
+from workers.handlers.shape import REPOSITORY, malformed
 from workers.jobs.context import WorkerContext
 from workers.router import Delivery, router
 
 ZERO_SHA = "0" * 40
+PUSH_SHAPE = {"ref": "string", "after": "sha", "deleted": "bool?", "pusher": "object?",
+              "pusher.name": "string?", "sender": "object?", "sender.login": "string?",
+              **REPOSITORY}
+CLOSED_SHAPE = {"number": "number?", "pull_request": "object", "pull_request.number": "number?",
+                "pull_request.merged": "bool?", "pull_request.merge_commit_sha": "sha?",
+                "pull_request.merged_by": "object?", "pull_request.merged_by.login": "string?",
+                "pull_request.base": "object?", "pull_request.base.ref": "string?",
+                **REPOSITORY}
 
 
 async def _deploy_branch(ctx: WorkerContext, d: Delivery, branch: str, sha: str, who: str,
@@ -44,6 +53,8 @@ async def _deploy_branch(ctx: WorkerContext, d: Delivery, branch: str, sha: str,
 @router.register("push")
 async def on_push(ctx: WorkerContext, d: Delivery) -> str:
     p = d.payload
+    if (bad := malformed(p, PUSH_SHAPE)) is not None:
+        return bad
     ref = str(p.get("ref") or "")
     after = str(p.get("after") or "")
     if not ref.startswith("refs/heads/") or not after or after == ZERO_SHA or p.get("deleted"):
@@ -58,7 +69,9 @@ async def on_push(ctx: WorkerContext, d: Delivery) -> str:
 @router.register("pull_request", "closed")
 async def on_pr_closed(ctx: WorkerContext, d: Delivery) -> str:
     p = d.payload
-    pull: dict[str, Any] = p.get("pull_request") or {}
+    if (bad := malformed(p, CLOSED_SHAPE)) is not None:
+        return bad
+    pull: dict[str, Any] = p["pull_request"]
     if d.repo is None:
         return "no repository in the payload"
     number = int(pull.get("number") or p.get("number") or 0)

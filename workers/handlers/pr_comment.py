@@ -13,6 +13,7 @@ from workers import messages
 from workers.commands import RUNNERS
 from workers.commands.base import CommandRequest
 from workers.github_source import load_config
+from workers.handlers.shape import REPOSITORY, malformed
 from workers.jobs.context import WorkerContext
 from workers.router import Delivery, router
 
@@ -22,13 +23,20 @@ def _is_bot(user: dict[str, object]) -> bool:
     return user.get("type") == "Bot" or login.endswith("[bot]")
 
 
+SHAPE = {"issue": "object", "issue.number": "number", "comment": "object", "comment.id": "id",
+         "comment.body": "string?", "comment.user": "object", "comment.user.login": "string",
+         "comment.user.type": "string?", "comment.created_at": "time", **REPOSITORY}
+
+
 @router.register("issue_comment", "created")
 async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
     p = d.payload
-    issue, comment = p.get("issue") or {}, p.get("comment") or {}
+    if (bad := malformed(p, SHAPE)) is not None:
+        return bad
+    issue, comment = p["issue"], p["comment"]
     if "pull_request" not in issue:
         return "comment on an issue, not a pull request"
-    user = comment.get("user") or {}
+    user = comment["user"]
     if _is_bot(user):
         return "comment by a bot"
     body = comment.get("body") or ""

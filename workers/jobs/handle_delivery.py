@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from service.ledger import deliveries
+from service.observability.jobs import observed_job
 from workers.handlers import pr_comment  # noqa: F401  (registers the handlers)
 from workers.jobs.context import WorkerContext
 from workers.router import Delivery, router
@@ -16,6 +17,7 @@ from workers.router import Delivery, router
 log = logging.getLogger(__name__)
 
 
+@observed_job("delivery_id")
 async def handle_delivery(arq_ctx: dict[str, Any], delivery_id: str) -> str:
     ctx: WorkerContext = arq_ctx["deploybot"]
     async with ctx.db.connection() as conn:

@@ -15,6 +15,7 @@ from typing import Any
 from service import queue
 from service.ledger import deliveries, leases, requests
 from service.ledger.deployments import Ledger
+from service.observability.jobs import observed_job
 from workers import messages
 from workers.jobs.context import WorkerContext
 from workers.jobs.run_request import kick_next
@@ -28,6 +29,7 @@ GRACE_SECONDS = 30.0  # leave fresh work to the normal path
 WORKER_STOPPED = "worker stopped"
 
 
+@observed_job()
 async def reconcile(arq_ctx: dict[str, Any]) -> str:
     ctx: WorkerContext = arq_ctx["deploybot"]
     async with ctx.db.connection() as conn:

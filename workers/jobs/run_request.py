@@ -12,13 +12,17 @@ import logging
 from typing import Any
 
 from service import queue
+from service.dashboard import repo_config
 from service.ledger import leases, requests
 from service.ledger.deployments import Ledger
+from service.observability import logs
+from service.observability.jobs import observed_job
 from workers import messages
 from workers.deploy import DeployRequest, run_deployment
 from workers.gates.gather import gather
 from workers.github_source import fetch_source, load_config
 from workers.jobs.context import WorkerContext
+from workers.jobs.watch import start_watch
 from workers.notify import github_announcer
 from workers.reporters.github_check_run import CheckRunReporter
 from workers.reporters.github_comment import SummaryCommentReporter
@@ -31,14 +35,19 @@ from workers.runbook.rollback_plan import RollbackRefused, prepare_rollback
 log = logging.getLogger(__name__)
 
 
-async def kick_next(ctx: WorkerContext, repo: str, environment: str) -> int | None:
-    """Make sure the oldest queued request of the environment has a job."""
+async def kick_next(ctx: WorkerContext, repo: str, environment: str, *,
+                    fresh: bool = True) -> int | None:
+    """Make sure the oldest queued request of the environment has a job. `fresh=False` only
+    re-creates the job accept() gave it if Redis lost it: a waiting request's job uses that,
+    so that queued requests do not keep enqueuing jobs for their elders that find the
+    environment busy (benchmarks/queue_throughput.py: 2.7 jobs per request with 4 workers)."""
     async with ctx.db.connection() as conn:
         nxt = await requests.oldest_queued(conn, repo, environment)
     if nxt is None:
         return None
     await queue.enqueue(ctx.redis, ctx.prefix, "run_request",
-                        queue.request_job_id(ctx.prefix, nxt["id"], _attempt()), nxt["id"])
+                        queue.request_job_id(ctx.prefix, nxt["id"], _attempt() if fresh else 0),
+                        nxt["id"])
     return int(nxt["id"])
 
 
@@ -83,21 +92,13 @@ class Heartbeat:
             self._task.cancel()
 
 
+@observed_job("request_id")
 async def run_request(arq_ctx: dict[str, Any], request_id: int) -> str:
     ctx: WorkerContext = arq_ctx["deploybot"]
-    async with ctx.db.connection() as conn:
-        req = await requests.get(conn, request_id)
-        if req is None or req["status"] != "queued":
-            return f"request {request_id} is {req['status'] if req else 'unknown'}"
-        oldest = await requests.oldest_queued(conn, req["repo"], req["environment"])
-        if oldest is not None and oldest["id"] != request_id:
-            await kick_next(ctx, req["repo"], req["environment"])
-            return f"waiting behind request {oldest['id']}"
-        lease = await leases.acquire(conn, req["repo"], req["environment"],
-                                     holder=ctx.worker_id, request_id=request_id,
-                                     ttl=ctx.lease_ttl)
-    if lease is None:
-        return f"{req['environment']} is busy; request {request_id} waits its turn"
+    turn = await _take_turn(ctx, request_id)
+    if isinstance(turn, str):
+        return turn
+    req, lease = turn
     try:
         outcome = await _execute(ctx, req, lease)
     finally:
@@ -108,11 +109,54 @@ async def run_request(arq_ctx: dict[str, Any], request_id: int) -> str:
     return f"request {request_id}: {outcome}"
 
 
+async def _take_turn(ctx: WorkerContext, request_id: int
+                     ) -> tuple[dict[str, Any], leases.Lease] | str:
+    """The request and its environment's lease when it is the request's turn; else why not.
+    Kicks (outside any held connection) make sure the request whose turn it is has a job."""
+    fresh = True
+    async with ctx.db.connection() as conn:
+        req = await requests.get(conn, request_id)
+        if req is None:
+            return f"request {request_id} is unknown"
+        repo, environment = req["repo"], req["environment"]
+        if req["status"] in ("cancelled", "superseded"):
+            # Withdrawn before its turn: the next request's job may have come and gone while
+            # this one was ahead of it, and no deployment will end to start it.
+            why = f"request {request_id} is {req['status']}"
+        elif req["status"] != "queued":
+            return f"request {request_id} is {req['status']}"
+        elif (oldest := await requests.oldest_queued(conn, repo, environment)) is not None \
+                and oldest["id"] != request_id:
+            # Its elder runs when its own job comes, or when the running deployment ends.
+            fresh = False
+            why = f"waiting behind request {oldest['id']}"
+        else:
+            lease = await leases.acquire(conn, repo, environment, holder=ctx.worker_id,
+                                         request_id=request_id, ttl=ctx.lease_ttl)
+            if lease is None:  # whoever holds it starts the next request when done
+                return f"{environment} is busy; request {request_id} waits its turn"
+            # Look again under the lease: another worker may have run this request to the
+            # end between our first look and our taking the lease; running it again would
+            # deploy it twice (tests/queue/test_run_request_races.py).
+            again = await requests.get(conn, request_id)
+            if again is not None and again["status"] == "queued":
+                return again, lease
+            await leases.release(conn, lease)  # a job kicked meanwhile found it busy
+            why = f"request {request_id} is {again['status'] if again else 'unknown'}"
+    await kick_next(ctx, repo, environment, fresh=fresh)
+    return why
+
+
+class _Withdrawn(Exception):
+    pass
+
+
 async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease) -> str:
     repo, env_name = req["repo"], req["environment"]
     client = ctx.github.installation(req["installation_id"])
     info = await client.get_repo(repo)
     config = await load_config(client, repo, str(info.get("default_branch") or "main"))
+    await repo_config.remember(ctx.redis, ctx.prefix, repo, config)  # for the dashboard
     source = await fetch_source(client, repo, req["commit_sha"],
                                 ctx.settings.data_dir / "checkouts")
     env = config.environment(env_name)
@@ -132,12 +176,23 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
             except RollbackRefused as exc:
                 refused = str(exc)
         plan = steps or deploy_steps(env)
-        deployment_id = await ledger.create_deployment(
-            repo=repo, environment=env_name, kind=req["kind"], commit_sha=req["commit_sha"],
-            ref=req["ref"] or "", trigger=req["trigger"], requested_by=req["requested_by"],
-            pr_number=req["pr_number"], rollback_of=rollback_of,
-            forced_reason=req["forced_reason"], steps=[(x.name, x.title) for x in plan])
-        await requests.start(conn, req["id"], deployment_id)
+        try:
+            async with conn.transaction():
+                deployment_id = await ledger.create_deployment(
+                    repo=repo, environment=env_name, kind=req["kind"],
+                    commit_sha=req["commit_sha"], ref=req["ref"] or "",
+                    trigger=req["trigger"], requested_by=req["requested_by"],
+                    pr_number=req["pr_number"], rollback_of=rollback_of,
+                    forced_reason=req["forced_reason"],
+                    steps=[(x.name, x.title) for x in plan])
+                if not await requests.start(conn, req["id"], deployment_id):
+                    raise _Withdrawn  # the deployment record goes with the transaction
+        except _Withdrawn:
+            # /cancel or a newer request from the same pull request took it back while we
+            # fetched the source; it was reported withdrawn, so it must not run
+            # (tests/queue/test_run_request_races.py).
+            return "withdrawn before it started"
+        logs.bind(deployment_id=deployment_id, delivery_id=req["delivery_id"])
         log_url = ctx.log_url(deployment_id)
         if refused is not None:
             await ledger.finish(deployment_id, status="failed", reason=refused)
@@ -177,6 +232,8 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
                                           stop_check=beat.stop_check,
                                           initial_state=state, rollback_of=rollback_of,
                                           announce=announce)
+    if req["kind"] == "deploy" and result.outcome is Outcome.SUCCEEDED:
+        await start_watch(ctx, req, result.deployment_id, config)  # never raises
     if req["comment_id"]:
         good = result.outcome in (Outcome.SUCCEEDED, Outcome.UP_TO_DATE, Outcome.PLANNED)
         with contextlib.suppress(Exception):  # a reaction is a courtesy

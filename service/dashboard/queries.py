@@ -1,0 +1,116 @@
+"""What the dashboard reads from the ledger: repositories, their environments (the release
+running there, the lock, the queue), deployments with their steps, the history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from service.ledger import locks, requests
+from service.ledger.deployments import Ledger
+
+Row = dict[str, Any]
+
+
+@dataclass
+class EnvironmentView:
+    repo: str
+    name: str
+    active: Row | None = None  # the deployment whose commit runs there now
+    latest: Row | None = None  # the newest deployment, whatever its outcome
+    running: Row | None = None  # a deployment in progress
+    lock: Row | None = None
+    queue: list[Row] = field(default_factory=list)  # requests waiting (running one excluded)
+    rolling_back: bool = False  # a rollback of the active release is queued or running
+
+
+async def repositories(conn: psycopg.AsyncConnection[Any]) -> list[str]:
+    cur = await conn.execute(
+        """SELECT repo FROM ledger.deployments UNION SELECT repo FROM ledger.requests
+           UNION SELECT repo FROM ledger.locks ORDER BY 1""")
+    return [r["repo"] for r in await cur.fetchall()]
+
+
+async def environment_names(conn: psycopg.AsyncConnection[Any], repo: str) -> list[str]:
+    cur = await conn.execute(
+        """SELECT environment FROM ledger.deployments WHERE repo = %(r)s
+           UNION SELECT environment FROM ledger.requests WHERE repo = %(r)s
+           UNION SELECT environment FROM ledger.locks WHERE repo = %(r)s""", {"r": repo})
+    return [r["environment"] for r in await cur.fetchall()]
+
+
+def _env_order(name: str) -> tuple[int, str]:
+    order = {"staging": 0, "production": 2}
+    return (order.get(name, 1), name)
+
+
+async def environments(conn: psycopg.AsyncConnection[Any], repo: str,
+                       configured: Sequence[str] = ()) -> list[EnvironmentView]:
+    names = sorted(set(await environment_names(conn, repo)) | set(configured), key=_env_order)
+    ledger = Ledger(conn)
+    active_requests = await requests.active(conn, repo)
+    views = []
+    for name in names:
+        view = EnvironmentView(repo, name)
+        view.active = await ledger.last_successful(repo, name)
+        recent = await ledger.history(repo=repo, environment=name, limit=1)
+        view.latest = recent[0] if recent else None
+        cur = await conn.execute(
+            """SELECT * FROM ledger.deployments WHERE repo = %s AND environment = %s
+                 AND status IN ('queued', 'running') ORDER BY id DESC LIMIT 1""", (repo, name))
+        view.running = await cur.fetchone()
+        view.lock = await locks.lock_of(conn, repo, name)
+        mine = [r for r in active_requests if r["environment"] == name]
+        view.queue = [r for r in mine if r["status"] == "queued"]
+        if view.active is not None:
+            view.rolling_back = any(r["kind"] == "rollback"
+                                    and r["rollback_target"] == view.active["id"] for r in mine)
+        views.append(view)
+    return views
+
+
+async def deployment(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> Row | None:
+    return await Ledger(conn).get(deployment_id)
+
+
+async def history(conn: psycopg.AsyncConnection[Any], repos: list[str], *,
+                  environment: str | None = None, limit: int = 200) -> list[Row]:
+    if not repos:
+        return []
+    cur = await conn.execute(
+        """SELECT * FROM ledger.deployments WHERE repo = ANY(%(repos)s)
+             AND (%(env)s::text IS NULL OR environment = %(env)s)
+           ORDER BY id DESC LIMIT %(limit)s""",
+        {"repos": repos, "env": environment, "limit": limit})
+    return list(await cur.fetchall())
+
+
+async def installation_of(conn: psycopg.AsyncConnection[Any], repo: str) -> int | None:
+    """The App installation that last brought work for `repo` (None: deployed only from the
+    command line, which no worker can repeat)."""
+    cur = await conn.execute(
+        """SELECT installation_id FROM (
+             (SELECT installation_id, received_at AS at FROM ledger.deliveries
+               WHERE repo = %(r)s AND installation_id IS NOT NULL
+               ORDER BY received_at DESC LIMIT 1)
+             UNION ALL
+             (SELECT installation_id, created_at AS at FROM ledger.requests
+               WHERE repo = %(r)s AND installation_id IS NOT NULL
+               ORDER BY id DESC LIMIT 1)) AS found
+           ORDER BY at DESC LIMIT 1""", {"r": repo})
+    row = await cur.fetchone()
+    return int(row["installation_id"]) if row is not None else None
+
+
+async def rolled_back_by(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> Row | None:
+    cur = await conn.execute(
+        """SELECT * FROM ledger.deployments WHERE rollback_of = %s ORDER BY id DESC LIMIT 1""",
+        (deployment_id,))
+    return await cur.fetchone()
+
+
+async def request_of(conn: psycopg.AsyncConnection[Any], request_id: int) -> Row | None:
+    return await requests.get(conn, request_id)

@@ -1,0 +1,121 @@
+"""Counters and histograms shared by every process through Redis.
+
+What PostgreSQL knows (deliveries, deployments, steps, the queue) is read from it at scrape
+time; what only a process sees (job durations, GitHub calls and rate limits, errors, webhook
+answers) is added to Redis hashes here, so whichever web process serves `/metrics` reports
+the whole fleet. One hash per metric; a field is the label set as JSON (plus `le`, `sum` and
+`count` for histograms)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+                                       600, 1800, 3600)
+
+
+def key(prefix: str, metric: str) -> str:
+    return f"{prefix}metrics:{metric}"
+
+
+def _field(labels: Mapping[str, str], **extra: str) -> str:
+    return json.dumps({**labels, **extra}, sort_keys=True, separators=(",", ":"))
+
+
+async def count(redis: Any, prefix: str, metric: str, labels: Mapping[str, str],
+                amount: float = 1.0) -> None:
+    """Add to a counter. Metrics must never break the work they measure: errors are logged."""
+    try:
+        await redis.hincrbyfloat(key(prefix, metric), _field(labels), amount)
+    except Exception:
+        log.warning("could not record metric %s", metric, exc_info=True)
+
+
+async def count_many(redis: Any, prefix: str, metric: str,
+                     items: Sequence[tuple[Mapping[str, str], float]]) -> None:
+    if not items:
+        return
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for labels, amount in items:
+            pipe.hincrbyfloat(key(prefix, metric), _field(labels), amount)
+        await pipe.execute()
+    except Exception:
+        log.warning("could not record metric %s", metric, exc_info=True)
+
+
+async def set_gauge(redis: Any, prefix: str, metric: str, labels: Mapping[str, str],
+                    value: float) -> None:
+    try:
+        await redis.hset(key(prefix, metric), _field(labels), repr(float(value)))
+    except Exception:
+        log.warning("could not record metric %s", metric, exc_info=True)
+
+
+async def observe(redis: Any, prefix: str, metric: str, labels: Mapping[str, str],
+                  value: float, buckets: Sequence[float] = DURATION_BUCKETS) -> None:
+    """Record one observation of a histogram (cumulative buckets, as Prometheus wants)."""
+    try:
+        pipe = redis.pipeline(transaction=False)
+        k = key(prefix, metric)
+        for bound in buckets:
+            if value <= bound:
+                pipe.hincrbyfloat(k, _field(labels, le=repr(float(bound))), 1)
+        pipe.hincrbyfloat(k, _field(labels, le="+Inf"), 1)
+        pipe.hincrbyfloat(k, _field(labels, le="sum"), value)
+        await pipe.execute()
+    except Exception:
+        log.warning("could not record metric %s", metric, exc_info=True)
+
+
+@dataclass
+class Series:
+    labels: dict[str, str]
+    value: float
+
+
+async def read(redis: Any, prefix: str, metric: str) -> list[Series]:
+    raw: dict[Any, Any] = await redis.hgetall(key(prefix, metric))
+    out = []
+    for field, value in raw.items():
+        name = field.decode() if isinstance(field, bytes) else str(field)
+        try:
+            labels = json.loads(name)
+            number = float(value.decode() if isinstance(value, bytes) else value)
+        except ValueError:
+            continue
+        if isinstance(labels, dict):
+            out.append(Series({str(k): str(v) for k, v in labels.items()}, number))
+    return out
+
+
+@dataclass
+class HistogramSeries:
+    labels: dict[str, str]
+    buckets: list[tuple[str, float]]  # (le, cumulative count), +Inf last
+    total: float
+
+
+async def read_histogram(redis: Any, prefix: str, metric: str,
+                         buckets: Sequence[float] = DURATION_BUCKETS) -> list[HistogramSeries]:
+    grouped: dict[str, dict[str, float]] = {}
+    label_sets: dict[str, dict[str, str]] = {}
+    for s in await read(redis, prefix, metric):
+        le = s.labels.pop("le", None)
+        if le is None:
+            continue
+        ident = _field(s.labels)
+        label_sets[ident] = s.labels
+        grouped.setdefault(ident, {})[le] = s.value
+    out = []
+    for ident, values in grouped.items():
+        counts = [(repr(float(b)), values.get(repr(float(b)), 0.0)) for b in buckets]
+        counts.append(("+Inf", values.get("+Inf", 0.0)))
+        out.append(HistogramSeries(label_sets[ident], counts, values.get("sum", 0.0)))
+    return out

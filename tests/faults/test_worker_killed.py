@@ -1,0 +1,114 @@
+"""A worker SIGKILLed in the middle of each runbook step: another worker recovers within the
+lease expiry — the environment brought back to its state before the deployment, the check
+run and the GitHub deployment concluded, the lease free. Nothing stays in progress."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.app.bot import REPO, post_comment, running_bot, wait_for
+from tests.app.test_pr_deploy import world  # noqa: F401  (fixture)
+from tests.conftest import REDIS_URL
+from tests.faults.worker_main import SPEC_VAR
+from tests.fixture_repo import REPO as PROJECT
+from tests.fixture_repo import branch_with
+from tests.github_server.server import GitHubTestServer
+from workers.runbook.snapshot import diff, snapshot
+
+LEASE_TTL = 3.0
+SLOW = "select pg_sleep(60);\n"
+SLOW_FUNCTION = "import time\ntime.sleep(60)  # the host takes ages to load this release\n"
+
+# step → files that make the deployment dwell in that step long enough to kill the worker
+DWELL: dict[str, dict[str, str]] = {
+    "preflight": {"functions/calculate-quote/test_slow.py":
+                  "import time\n\ndef test_slow() -> None:\n    time.sleep(60)\n"},
+    "migrate": {"migrations/20260401000000_slow.sql": "create table public.t1 (id int);\n"
+                + SLOW,
+                "migrations/rollback/20260401000000_slow.sql": "drop table public.t1;\n"},
+    "functions": {"functions/slow-start/__init__.py": SLOW_FUNCTION + "app = None\n"},
+    "verify": {"migrations/20260401000000_t.sql": "create table public.t1 (id int);\n",
+               "migrations/rollback/20260401000000_t.sql": "drop table public.t1;\n",
+               "tests/backend/rls_suite.sql": SLOW},
+}
+
+
+def step_status(bot_db: str, step: str) -> str | None:
+    with psycopg.connect(bot_db) as conn:
+        row = conn.execute("select status from ledger.deployment_steps where name = %s "
+                           "order by deployment_id desc limit 1", (step,)).fetchone()
+    return row[0] if row else None
+
+
+def deployment(bot_db: str) -> dict[str, Any]:
+    with psycopg.connect(bot_db) as conn:
+        row = conn.execute("select status, reason, stop_the_line from ledger.deployments "
+                           "order by id desc limit 1").fetchone()
+    assert row is not None
+    return {"status": row[0], "reason": row[1], "stop": row[2]}
+
+
+@pytest.mark.parametrize("step", list(DWELL))
+async def test_worker_killed_during_a_step_is_recovered(
+        step: str, world: dict[str, Any], redis_prefix: str,  # noqa: F811
+        github_server: GitHubTestServer, tmp_path: Path) -> None:
+    repo: Path = world["repo"]
+    good = branch_with(repo, "good", {"README.md": "x\n"})
+    github_server.state.add_pull(REPO, 60, head_sha=good, user_login="alice")
+    async with running_bot(github_server, world["bot"], redis_prefix, world["data"],
+                           lease_ttl=LEASE_TTL) as bot:
+        # a first deployment gives staging a state worth keeping
+        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=60))
+        await wait_for(lambda: [r for r in github_server.state.repo(REPO).check_runs.values()
+                                if r.get("conclusion") == "success"], what="the first deploy")
+        before = await snapshot(os.environ["STAGING_DATABASE_URL"])
+        await bot.stop_worker()
+
+        slow = branch_with(repo, f"slow-{step}", DWELL[step], base="good")
+        github_server.state.add_pull(REPO, 61, head_sha=slow, user_login="alice")
+        spec = {"database_url": world["bot"], "redis_url": REDIS_URL, "prefix": redis_prefix,
+                "data_dir": str(world["data"]), "app_id": github_server.app_id,
+                "private_key": github_server.private_key, "api_url": github_server.url,
+                "lease_ttl": LEASE_TTL}
+        victim = subprocess.Popen([sys.executable, "-m", "tests.faults.worker_main"],
+                                  cwd=PROJECT, env={**os.environ, SPEC_VAR: json.dumps(spec)},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await bot.send("issue_comment", post_comment(github_server, "/deploy staging",
+                                                         pr=61))
+            await wait_for(lambda: step_status(world["bot"], step) == "running",
+                           what=f"the deployment to reach {step}")
+            await asyncio.sleep(0.5)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+        finally:
+            if victim.poll() is None:
+                victim.kill()
+        bot.start_worker()  # the survivor: its reconciler recovers after the lease expires
+        await wait_for(lambda: deployment(world["bot"])["status"] not in ("running", "queued"),
+                       what="the recovery")
+        runs = [r for r in github_server.state.repo(REPO).check_runs.values()
+                if r["head_sha"] == slow]
+        await wait_for(lambda: all(r.get("status") == "completed" for r in runs),
+                       what="the check run to conclude")
+    dep = deployment(world["bot"])
+    expected = "failed" if step == "preflight" else "rolled_back"
+    assert dep["status"] == expected, dep
+    assert dep["stop"] == "worker stopped"
+    after = await snapshot(os.environ["STAGING_DATABASE_URL"])
+    assert diff(before, after, sequences=False) == []
+    with psycopg.connect(world["bot"]) as conn:
+        assert conn.execute("select count(*) from ledger.leases").fetchone() == (0,)
+        assert conn.execute("select count(*) from ledger.requests where status = 'running'"
+                            ).fetchone() == (0,)
+    assert runs[0]["conclusion"] == "failure"
