@@ -14,6 +14,7 @@ from workers.steps.report import REPORT
 from workers.steps.restore_release import RESTORE_RELEASE
 from workers.steps.revert import REVERT
 from workers.steps.rollback_check import ROLLBACK_CHECK
+from workers.steps.smoke_data import SMOKE_DATA
 
 
 class RollbackRefused(ValueError):
@@ -21,7 +22,7 @@ class RollbackRefused(ValueError):
 
 
 def rollback_steps() -> list[Step]:
-    return [ROLLBACK_CHECK, BACKUP, REVERT, RESTORE_RELEASE, REPORT]
+    return [ROLLBACK_CHECK, BACKUP, SMOKE_DATA, REVERT, RESTORE_RELEASE, REPORT]
 
 
 async def prepare_rollback(ledger: Ledger, target_id: int) -> tuple[list[Step], dict[str, Any]]:
@@ -51,5 +52,5 @@ async def prepare_rollback(ledger: Ledger, target_id: int) -> tuple[list[Step], 
         "applied": [a["version"] for a in details.get("applied", [])],
         "release": (details.get("release") or {}).get("id"),
         "previous_release": details.get("previous_release"),
-    }}
+    }, "smoke_cleanup": list((details.get("journal") or {}).get("smoke_cleanup") or [])}
     return rollback_steps(), state
