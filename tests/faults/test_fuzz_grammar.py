@@ -205,7 +205,8 @@ E2E = settings(max_examples=12, deadline=None, database=None,
 @E2E
 @given(body=comments)
 async def test_comments_from_a_reader_never_deploy(
-        fuzz_bot: tuple[Bot, str], github_server: GitHubTestServer, body: str) -> None:
+        fuzz_bot: tuple[Bot, str], github_server: GitHubTestServer,  # noqa: F811
+        body: str) -> None:
     bot, db = fuzz_bot  # rita has `read`: she may ask, never change anything
     assume(body.strip())
     row = await handled(bot, db, "issue_comment", post_comment(github_server, body, pr=7,
@@ -221,7 +222,8 @@ async def test_comments_from_a_reader_never_deploy(
 @E2E
 @given(body=comments)
 async def test_non_commands_from_a_writer_never_deploy(
-        fuzz_bot: tuple[Bot, str], github_server: GitHubTestServer, body: str) -> None:
+        fuzz_bot: tuple[Bot, str], github_server: GitHubTestServer,  # noqa: F811
+        body: str) -> None:
     bot, db = fuzz_bot  # alice has `write`: a real /deploy staging of hers would deploy
     result = parse(body)
     assume(not isinstance(result, Command))

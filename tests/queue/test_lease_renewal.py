@@ -24,9 +24,9 @@ SLOTS = MAX_JOBS  # a deployment in every job slot of the worker
 
 async def test_leases_stay_renewed_while_every_job_slot_runs_a_deployment(
         world: dict[str, Any], redis_prefix: str, github_server: GitHubTestServer) -> None:
-    ttl = 2.0
+    ttl = 3.0  # renewed every second; a loaded machine must not miss it by accident
     async with queue_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
-        bot.start_worker(sleeping(3 * ttl), lease_ttl=ttl)  # each run outlives the TTL
+        bot.start_worker(sleeping(2 * ttl), lease_ttl=ttl)  # each run outlives the TTL
         redis = await queue.connect(REDIS_URL)
         async with await psycopg.AsyncConnection.connect(
                 world["bot"], autocommit=True, row_factory=dict_row) as conn:
