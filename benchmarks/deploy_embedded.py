@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
