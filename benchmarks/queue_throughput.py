@@ -226,9 +226,9 @@ async def one_round(workers: int, args: argparse.Namespace, github: GitHubTestSe
             worker_cpu = sum(cpu_seconds(p.pid) - c for p, c in zip(procs, cpu0, strict=True))
             main_cpu = time.process_time() - main0
             times = verify(await fetch(conn, "SELECT * FROM ledger.requests"),
-                   await fetch(conn, "SELECT * FROM ledger.deployments"),
-                   await fetch(conn, "SELECT * FROM ledger.leases"), args.requests)
-        jobs = 0  # arq keeps each finished job's result for a minute
+                           await fetch(conn, "SELECT * FROM ledger.deployments"),
+                           await fetch(conn, "SELECT * FROM ledger.leases"), args.requests)
+        jobs = 0  # arq keeps each finished job's result for a minute (longer than a round)
         async for _ in redis.scan_iter(match=f"arq:result:{prefix}request:*", count=1000):
             jobs += 1
         return Round(workers, wall, recorded, jobs, times, worker_cpu, main_cpu)
@@ -266,9 +266,10 @@ def remember_git_answers() -> None:
 
 
 def floor(workers: int, args: argparse.Namespace) -> float:
-    step = args.step_ms / 1000
-    at_once = min(workers * MAX_JOBS, args.environments)
-    return max(args.requests * step / at_once, args.requests / args.environments * step)
+    step: float = args.step_ms / 1000
+    n: int = args.requests
+    envs: int = args.environments
+    return max(n * step / min(workers * MAX_JOBS, envs), n / envs * step)
 
 
 async def main() -> None:

@@ -25,6 +25,7 @@ from service.ledger.db import ensure_schema
 from service.observability.metrics import metrics_endpoint
 from service.observability.middleware import ObservabilityMiddleware
 from service.observability.redact import register, register_secrets_in_play
+from service.openapi import openapi_json
 from service.setup.routes import receive_when_set_up
 from service.setup.routes import routes as setup_routes
 
@@ -91,6 +92,7 @@ def create_app(config: WebConfig) -> Starlette:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/api/deployments", list_deployments, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi_json, methods=["GET"]),
             *setup_routes,
             *dashboard_routes(),
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
@@ -17,6 +18,14 @@ PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+# The file is a few lines; these bounds keep a hostile one (a pull request cannot change
+# it, but anyone with push to the default branch can) from eating a worker's memory or time:
+# YAML aliases share nodes, so `&a [*a, *a, …]` nine levels deep is a billion elements to
+# anything that walks the result (a billion laughs).
+MAX_TEXT = 256 * 1024
+MAX_DEPTH = 40
+MAX_NODES = 50_000  # after expanding every alias
 
 
 class ConfigError(ValueError):
@@ -41,11 +50,11 @@ class _Checker:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.bad(key, f"expected a mapping, got {_kind(value)}")
+            self.bad(key or "(file)", f"expected a mapping, got {_kind(value)}")
             return {}
         for k in value:
             if k not in allowed:
-                where = f"{key}.{k}" if key else str(k)
+                where = f"{key}.{_key(k)}" if key else _key(k)
                 self.bad(where, f"unknown key; allowed: {', '.join(allowed)}")
         return {k: v for k, v in value.items() if k in allowed}
 
@@ -77,17 +86,21 @@ class _Checker:
             return None
         return float(value)
 
-    def duration(self, key: str, value: Any) -> float | None:
+    def duration(self, key: str, value: Any, lo: float = 1.0, hi: float = 7 * 86400.0
+                 ) -> float | None:
         if value is None:
             return None
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            return float(value)
-        m = _DURATION.match(value) if isinstance(value, str) else None
-        if m is None or float(m.group(1)) <= 0:
-            self.bad(key, f"expected a duration like 30s, 5m or 1h, got {_show(value)}")
+        seconds: float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        elif isinstance(value, str) and (m := _DURATION.match(value)) is not None:
+            scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+            seconds = float(m.group(1)) * scale
+        if seconds is None or not math.isfinite(seconds) or not lo <= seconds <= hi:
+            self.bad(key, f"expected a duration like 30s, 5m or 1h, from {_seconds(lo)} to "
+                          f"{_seconds(hi)}, got {_show(value)}")
             return None
-        scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
-        return float(m.group(1)) * scale
+        return seconds
 
     def choice(self, key: str, value: Any, options: tuple[str, ...]) -> str | None:
         if value is None:
@@ -106,6 +119,20 @@ class _Checker:
             self.bad(key, f"expected a branch name or a list of them, got {_show(value)}")
             return None
         return tuple(value)
+
+
+def _key(key: Any) -> str:
+    """A key as a message names it: plain words as they are, anything odd quoted."""
+    if isinstance(key, str) and re.fullmatch(r"[\w-]{1,60}", key):
+        return key
+    return _show(key)
+
+
+def _seconds(value: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}s"
 
 
 def _kind(value: Any) -> str:
@@ -202,15 +229,79 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
     return replace(base, name=name, **ch)
 
 
+def _expanded_size(node: yaml.Node, seen: dict[int, int], path: set[int]) -> int:
+    """Nodes in the document with every alias expanded, counted once per distinct node."""
+    if id(node) in path:
+        raise _TooBig("an alias refers to a node that contains it")
+    if id(node) in seen:
+        return seen[id(node)]
+    path.add(id(node))
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            size += _expanded_size(child, seen, path)
+    elif isinstance(node, yaml.MappingNode):
+        for key, child in node.value:
+            size += _expanded_size(key, seen, path) + _expanded_size(child, seen, path)
+    path.discard(id(node))
+    seen[id(node)] = size
+    if size > MAX_NODES:
+        raise _TooBig(f"more than {MAX_NODES:,} values once its aliases are expanded")
+    return size
+
+
+class _Unreadable(Exception):
+    pass
+
+
+class _TooBig(_Unreadable):
+    def __str__(self) -> str:
+        return f"{self.args[0]}; a configuration is a few lines"
+
+
+def _bounded_yaml(text: str) -> Any:
+    """yaml.safe_load, refusing documents too large, too deep or too repetitive to be a
+    configuration before building them."""
+    if len(text) > MAX_TEXT:
+        raise _TooBig(f"larger than {MAX_TEXT // 1024} KiB")
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):  # a flat stream: no recursion
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _TooBig(f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {}, set())
+        try:
+            return loader.construct_document(node)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # PyYAML's own builders fail on some scalars: `!!int ''`
+            # (IndexError), `!!bool x` (KeyError), 9 × 5000 (ValueError), `!!timestamp
+            # 2026-13-45` (ValueError)
+            raise _Unreadable(f"a value cannot be read ({type(exc).__name__}: "
+                          f"{_show(str(exc))})") from None
+    finally:
+        loader.dispose()
+
+
 def parse_config(text: str, source: str = CONFIG_PATH) -> Config:
     """Validate YAML text; raise ConfigError listing every bad key."""
     try:
-        raw = yaml.safe_load(text)
+        raw = _bounded_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise ConfigError(source, [f"(file): {problem}{where}"]) from None
+    except _Unreadable as exc:
+        raise ConfigError(source, [f"(file): {exc}"]) from None
     c = _Checker()
     top = c.mapping("", raw, {k: k for k in ("environments", "paths", "default_branch",
                                              "allow_forks")})
@@ -233,7 +324,7 @@ def parse_config(text: str, source: str = CONFIG_PATH) -> Config:
         else:
             for name, env_raw in raw_envs.items():
                 if not isinstance(name, str) or not _ENV_NAME.match(name):
-                    c.bad(f"environments.{name}", "environment names are lower-case letters, "
+                    c.bad(f"environments.{_key(name)}", "environment names are lower-case letters, "
                           "digits, - and _, starting with a letter")
                     continue
                 envs[name] = _environment(c, name, env_raw, defaults.environments.get(name))

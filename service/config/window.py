@@ -46,10 +46,12 @@ class DeployWindow:
                 raise WindowError(f"unknown day in {part!r}; days are {', '.join(DAYS)}")
             i, j = DAYS.index(a), DAYS.index(b or a)
             days.update(range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)])
-        try:
+        try:  # IANA names are short; a long one only makes the file lookup fail oddly
+            if len(m.group("tz")) > 64:
+                raise ZoneInfoNotFoundError(m.group("tz"))
             tz = ZoneInfo(m.group("tz"))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise WindowError(f"unknown time zone {m.group('tz')!r}") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise WindowError(f"unknown time zone {m.group('tz')[:64]!r}") from None
         start, end = _clock(m.group("start")), _clock(m.group("end"))
         if start >= end:
             raise WindowError(f"the window must end after it starts: {text!r}")

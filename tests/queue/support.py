@@ -88,8 +88,8 @@ class QueueBot:
         finally:
             out.close()
         try:
-            worker_id = await until(lambda: asyncio.to_thread(_ready, proc, ready, log),
-                                    what="the worker process to start")
+            worker_id = str(await until(lambda: asyncio.to_thread(_ready, proc, ready, log),
+                                    what="the worker process to start"))
         except BaseException:
             if proc.returncode is None:
                 proc.kill()

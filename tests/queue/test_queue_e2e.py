@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import os
 import signal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ async def reply_on(bot: QueueBot, pr: int, text: str) -> str | None:
 async def all_finished(bot: QueueBot) -> bool:
     rows = await bot.fetch("SELECT count(*) AS n FROM ledger.requests "
                            "WHERE status IN ('queued', 'running')")
-    return rows[0]["n"] == 0
+    return bool(rows[0]["n"] == 0)
 
 
 def assert_one_at_a_time(runs: list[dict[str, Any]]) -> None:
@@ -80,7 +81,7 @@ async def test_a_busy_environment_runs_queued_requests_strictly_in_order(
         await until(lambda: status_of(bot, 10, "running"), what="#10 to start")
         for pr in (11, 12, 13):  # one after another, so their queue order is known
             await comment(bot, pr)
-            await until(lambda pr=pr: reply_on(bot, pr, "queued at position"),  # type: ignore[misc]
+            await until(partial(reply_on, bot, pr, "queued at position"),
                         what=f"the queue reply on #{pr}")
         gate.set()
         await until(lambda: all_finished(bot), what="every request to run")
@@ -118,7 +119,7 @@ async def test_cancel_withdraws_ones_own_request_and_a_newer_one_replaces_the_qu
         await until(lambda: status_of(bot, 10, "running"), what="#10 to start")
         for pr in (11, 12):
             await comment(bot, pr)
-            await until(lambda pr=pr: reply_on(bot, pr, "queued at position"),  # type: ignore[misc]
+            await until(partial(reply_on, bot, pr, "queued at position"),
                         what=f"the queue reply on #{pr}")
         # alice cannot withdraw bob's request
         await comment(bot, 11, "/cancel", user="alice")

@@ -36,7 +36,8 @@ async def new_request(ctx: WorkerContext, sha: str, installation_id: int, *,
 async def deployments_of(ctx: WorkerContext) -> list[dict[str, Any]]:
     async with ctx.db.connection() as conn:
         cur = await conn.execute("SELECT * FROM ledger.deployments ORDER BY id")
-        return await cur.fetchall()
+        rows: list[dict[str, Any]] = await cur.fetchall()
+        return rows
 
 
 async def test_a_request_finished_while_this_worker_waited_for_the_lease_is_not_run_again(
@@ -59,7 +60,7 @@ async def test_a_request_finished_while_this_worker_waited_for_the_lease_is_not_
             await Ledger(other).finish(dep, status="succeeded")
             await requests.finish(other, rid)
             await leases.release(other, lease)
-            job = asyncio.create_task(run_request({"deploybot": ctx}, rid))
+            job = asyncio.ensure_future(run_request({"deploybot": ctx}, rid))
             await until(lambda: _waiting_for_a_lock(other), what="the job to wait on the lease")
         result = await asyncio.wait_for(job, 30)
     assert result == f"request {rid} is done"
@@ -140,7 +141,7 @@ async def test_a_request_withdrawn_while_its_worker_prepares_is_not_deployed(
     # The worker holds the lease and is still fetching the source (slow here) when the
     # person comments /cancel.
     slow = github_server.faults.delay("/repos/*/tarball/*", seconds=1.0)
-    job = asyncio.create_task(run_request({"deploybot": ctx}, rid))
+    job = asyncio.ensure_future(run_request({"deploybot": ctx}, rid))
     await until(lambda: asyncio.sleep(0, slow.hits), what="the source download")
     async with ctx.db.connection() as conn:
         assert await leases.holder(conn, REPO, "staging") is not None
