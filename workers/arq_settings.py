@@ -17,6 +17,7 @@ from service.settings import GitHubAppSettings, Settings
 from workers.jobs.context import Plan, WorkerContext
 from workers.jobs.handle_delivery import handle_delivery
 from workers.jobs.reconcile import reconcile
+from workers.jobs.redeliver import redeliver_failed
 from workers.jobs.run_request import run_request
 from workers.jobs.watch import resume_watches, watch_deployment
 
@@ -27,7 +28,8 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
                     redis_url: str, *, reconcile_every: int = 30,
                     public_url: str | None = None, lease_ttl: float = 60.0,
                     github_options: dict[str, Any] | None = None,
-                    plan: Plan | None = None) -> dict[str, Any]:
+                    plan: Plan | None = None, reconcile_grace: float = 30.0,
+                    redeliver_every_minutes: int = 5) -> dict[str, Any]:
     """Keyword arguments for arq's Worker. `plan` replaces the runbook's steps (tests and
     benchmarks only; see WorkerContext.plan)."""
 
@@ -45,6 +47,7 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
         arq_ctx["deploybot"] = WorkerContext(
             settings=settings, db=pool, redis=arq_ctx["redis"], github=github,
             database_url=database_url, lease_ttl=lease_ttl, plan=plan,
+            reconcile_grace=reconcile_grace,
             public_url=(public_url or os.environ.get("DEPLOYBOT_PUBLIC_URL", "")).rstrip("/"))
 
     async def shutdown(arq_ctx: dict[str, Any]) -> None:
@@ -64,7 +67,11 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
                       # watches whose next sample's job Redis lost: once a minute is enough
                       cron(resume_watches, second={30},  # type: ignore[arg-type]
                            name=f"cron:{settings.redis_prefix}resume_watches",
-                           run_at_startup=True)],
+                           run_at_startup=True),
+                      # GitHub never redelivers by itself: ask for the failed deliveries
+                      cron(redeliver_failed,  # type: ignore[arg-type]
+                           minute=set(range(0, 60, max(1, redeliver_every_minutes))),
+                           second={15}, name=f"cron:{settings.redis_prefix}redeliver")],
         "queue_name": queue_name(settings.redis_prefix),
         "redis_settings": RedisSettings.from_dsn(redis_url),
         "on_startup": startup,

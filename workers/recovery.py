@@ -78,7 +78,8 @@ async def recover_deployment(ctx: WorkerContext, ledger: Ledger, req: dict[str, 
                          source=dreq.source, config=config, reporter=reporter)
     try:
         dctx.state = await rebuild_state(dctx, dep["details"].get("journal") or {})
-        outcome = await Engine(deploy_steps(env_cfg)).recover(dctx, started, REASON)
+        plan = (ctx.plan(req["kind"]) if ctx.plan is not None else None) or deploy_steps(env_cfg)
+        outcome = await Engine(plan).recover(dctx, started, REASON)
     finally:
         if environment.close is not None:
             with contextlib.suppress(Exception):

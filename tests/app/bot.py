@@ -113,9 +113,10 @@ async def running_bot(github: GitHubTestServer, bot_db: str, prefix: str, data_d
                             webhook_secret=SECRET, api_url=github.url)
 
     def make_worker() -> Worker:
+        options = {"reconcile_grace": 1.0, **worker_options}
         kwargs = worker_settings(settings, app, bot_db, redis_url, reconcile_every=1,
                                  lease_ttl=lease_ttl, github_options={"retry": FAST_RETRY},
-                                 **worker_options)
+                                 **options)
         kwargs["handle_signals"] = False
         return Worker(**kwargs)
 

@@ -36,6 +36,7 @@ class WorkerContext:
     worker_id: str = field(default_factory=new_worker_id)
     lease_ttl: float = 60.0
     plan: Plan | None = None
+    reconcile_grace: float = 30.0  # seconds fresh work is left to the normal path
 
     @property
     def prefix(self) -> str:

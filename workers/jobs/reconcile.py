@@ -19,13 +19,14 @@ from service.observability.jobs import observed_job
 from workers import messages
 from workers.jobs.context import WorkerContext
 from workers.jobs.run_request import kick_next
+from workers.recovery import recover_deployment
 from workers.reporters import markdown
 from workers.reporters.github_check_run import RETRY
 from workers.reporters.progress import Progress, StepState
+from workers.runbook.events import Outcome
 
 log = logging.getLogger(__name__)
 
-GRACE_SECONDS = 30.0  # leave fresh work to the normal path
 WORKER_STOPPED = "worker stopped"
 
 
@@ -33,8 +34,8 @@ WORKER_STOPPED = "worker stopped"
 async def reconcile(arq_ctx: dict[str, Any]) -> str:
     ctx: WorkerContext = arq_ctx["deploybot"]
     async with ctx.db.connection() as conn:
-        lost = await deliveries.unprocessed(conn, GRACE_SECONDS)
-        stale = await requests.stale_queued(conn, GRACE_SECONDS)
+        lost = await deliveries.unprocessed(conn, ctx.reconcile_grace)
+        stale = await requests.stale_queued(conn, ctx.reconcile_grace)
         dead = await leases.expired(conn)
     for delivery_id in lost:
         await queue.enqueue(ctx.redis, ctx.prefix, "handle_delivery",
@@ -62,7 +63,10 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
             ledger = Ledger(conn)
             dep = await ledger.get(req["deployment_id"]) if req["deployment_id"] else None
             if dep is not None and dep["status"] in ("queued", "running"):
-                stop = await _conclude(ledger, dep)
+                outcome = await _undo(ctx, ledger, req, dep)
+                fresh = await ledger.get(dep["id"])
+                assert fresh is not None
+                stop = await _conclude(ledger, fresh, outcome, before=dep)
                 await requests.finish(conn, req["id"], note=stop.reason)
                 dep = await ledger.get(dep["id"])
                 assert dep is not None
@@ -81,10 +85,24 @@ class Stopped:
     step: str | None
 
 
-async def _conclude(ledger: Ledger, dep: dict[str, Any]) -> Stopped:
-    """Mark the dead run's steps and the deployment failed, saying where it stopped: the
-    ledger (history, dashboard) must not show a step running forever."""
-    steps = dep["steps"]
+async def _undo(ctx: WorkerContext, ledger: Ledger, req: dict[str, Any],
+                dep: dict[str, Any]) -> Outcome | None:
+    """Put the environment back as it was, from the dead run's journal (None: not tried)."""
+    if req["kind"] == "dry_run" or req["installation_id"] is None:
+        return None
+    try:
+        return await recover_deployment(ctx, ledger, req, dep)
+    except Exception:
+        log.exception("recovering deployment %s failed", dep["id"])
+        return Outcome.ROLLBACK_FAILED
+
+
+async def _conclude(ledger: Ledger, dep: dict[str, Any], outcome: Outcome | None = None,
+                    before: dict[str, Any] | None = None) -> Stopped:
+    """Mark the dead run's steps and the deployment concluded, saying where it stopped and
+    what recovery did: the ledger (history, dashboard) must not show a step running
+    forever."""
+    steps = (before or dep)["steps"]
     undoing = next((s["name"] for s in steps if s["undo_status"] == "running"), None)
     running = next((s["name"] for s in steps if s["status"] == "running"), None)
     done = [s["name"] for s in steps if s["status"] in ("succeeded", "failed")]
@@ -97,12 +115,23 @@ async def _conclude(ledger: Ledger, dep: dict[str, Any]) -> Stopped:
     else:
         where = "before its first step"
     env = dep["environment"]
+    status = "failed"
+    if outcome is Outcome.ROLLED_BACK:
+        status = "rolled_back"
+        tail = f"deploybot rolled `{env}` back: it is as it was before the deployment."
+    elif outcome is Outcome.ROLLBACK_FAILED:
+        status = "rollback_failed"
+        tail = (f"deploybot could not roll `{env}` back: it may be partly changed — a person "
+                "is needed before deploying again.")
+    elif outcome is Outcome.FAILED or not (undoing or running or done):
+        tail = "Nothing had been changed."
+    else:
+        tail = (f"Nothing was undone: `{env}` may be partly changed — check it before "
+                "deploying again.")
     reason = (f"the worker running this deployment stopped {where}; deploybot recovered the "
-              "lease. " + (f"Nothing was undone: `{env}` may be partly changed — check it "
-                           "before deploying again." if undoing or running or done
-                           else "Nothing was changed."))
+              f"lease. {tail}")
     now = datetime.now(UTC)
-    for s in steps:
+    for s in dep["steps"]:
         if s["status"] == "running":
             await ledger.update_step(dep["id"], s["name"], status="failed", finished_at=now,
                                      message="the worker stopped")
@@ -113,7 +142,7 @@ async def _conclude(ledger: Ledger, dep: dict[str, Any]) -> Stopped:
             await ledger.update_step(dep["id"], s["name"], undo_status="undo_failed",
                                      undo_message="the worker stopped")
     step = undoing or running
-    await ledger.finish(dep["id"], status="failed", failed_step=step, reason=reason,
+    await ledger.finish(dep["id"], status=status, failed_step=step, reason=reason,
                         stop_the_line=WORKER_STOPPED)
     return Stopped(reason, where, step)
 

@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service.observability.jobs import observed_job
 from workers.jobs.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def _when(delivery: dict[str, Any]) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+@observed_job()
 async def redeliver_failed(arq_ctx: dict[str, Any]) -> str:
     ctx: WorkerContext = arq_ctx["deploybot"]
     since = datetime.now(UTC) - LOOKBACK

@@ -25,6 +25,7 @@ import httpx
 from service import queue
 from service.config.model import Config, EnvironmentConfig, Paths
 from service.ledger import watches
+from service.observability.jobs import observed_job
 from workers.environments import resolve
 from workers.github_source import fetch_source
 from workers.jobs.context import WorkerContext
@@ -80,6 +81,7 @@ async def start_watch(ctx: WorkerContext, req: dict[str, Any], deployment_id: in
         log.warning("could not start watching deployment %s", deployment_id, exc_info=True)
 
 
+@observed_job("deployment_id")
 async def watch_deployment(arq_ctx: dict[str, Any], deployment_id: int, seq: int = 1) -> str:
     """Take sample `seq` of the deployment's watch, act on a breach, schedule the next."""
     ctx: WorkerContext = arq_ctx["deploybot"]
@@ -225,6 +227,7 @@ async def _take(ctx: WorkerContext, watch: dict[str, Any], env: EnvironmentConfi
     return sample
 
 
+@observed_job()
 async def resume_watches(arq_ctx: dict[str, Any]) -> str:
     """Cron: re-enqueue the samples whose jobs were lost (and breaches not yet reported)."""
     ctx: WorkerContext = arq_ctx["deploybot"]
