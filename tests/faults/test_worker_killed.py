@@ -50,6 +50,12 @@ def step_status(bot_db: str, step: str) -> str | None:
     return row[0] if row else None
 
 
+def lease_count(bot_db: str) -> int:
+    with psycopg.connect(bot_db) as conn:
+        row = conn.execute("select count(*) from ledger.leases").fetchone()
+    return int(row[0]) if row else 0
+
+
 def deployment(bot_db: str) -> dict[str, Any]:
     with psycopg.connect(bot_db) as conn:
         row = conn.execute("select status, reason, stop_the_line from ledger.deployments "
@@ -80,9 +86,10 @@ async def test_worker_killed_during_a_step_is_recovered(
                 "data_dir": str(world["data"]), "app_id": github_server.app_id,
                 "private_key": github_server.private_key, "api_url": github_server.url,
                 "lease_ttl": LEASE_TTL}
-        victim = subprocess.Popen([sys.executable, "-m", "tests.faults.worker_main"],
-                                  cwd=PROJECT, env={**os.environ, SPEC_VAR: json.dumps(spec)},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        victim = subprocess.Popen(  # noqa: ASYNC220  (started once, killed below)
+            [sys.executable, "-m", "tests.faults.worker_main"], cwd=PROJECT,
+            env={**os.environ, SPEC_VAR: json.dumps(spec)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             await bot.send("issue_comment", post_comment(github_server, "/deploy staging",
                                                          pr=61))
@@ -101,6 +108,7 @@ async def test_worker_killed_during_a_step_is_recovered(
                 if r["head_sha"] == slow]
         await wait_for(lambda: all(r.get("status") == "completed" for r in runs),
                        what="the check run to conclude")
+        await wait_for(lambda: lease_count(world["bot"]) == 0, what="the lease to be freed")
     dep = deployment(world["bot"])
     expected = "failed" if step == "preflight" else "rolled_back"
     assert dep["status"] == expected, dep

@@ -24,6 +24,10 @@ from workers.drivers.backups import libpq_env_from_url, run_tool, scrub, tool_en
 _VOLATILE = re.compile(r"^(?:-- Dumped (?:from database|by pg_dump) version|"
                        r"\\restrict |\\unrestrict |-- Started on|-- Completed on)")
 _MAX_SCHEMA_DIFF_LINES = 60
+# deploybot's function-release store keeps every published release by design (a rolled-back
+# release stays for inspection, and activation stamps a time): what an environment runs is
+# the active release, which `diff` compares on its own.
+_RELEASE_STORE = "deploybot."
 
 
 class SnapshotError(Exception):
@@ -83,6 +87,8 @@ def diff(a: EnvironmentSnapshot, b: EnvironmentSnapshot, *, sequences: bool = Tr
         shown = lines[:_MAX_SCHEMA_DIFF_LINES] + ([f"... {more} more lines"] if more > 0 else [])
         out.append("schema differs:\n" + "\n".join(shown))
     for name in sorted(a.tables.keys() | b.tables.keys()):
+        if name.startswith(_RELEASE_STORE):
+            continue  # compared as active_release below
         before, after = a.tables.get(name), b.tables.get(name)
         if before is None:
             out.append(f"table {name}: only after ({after.rows if after else 0} rows)")
@@ -103,6 +109,8 @@ def diff(a: EnvironmentSnapshot, b: EnvironmentSnapshot, *, sequences: bool = Tr
                    f"{b.active_release} after")
     if sequences:
         for name in sorted(a.sequences.keys() | b.sequences.keys()):
+            if name.startswith(_RELEASE_STORE):
+                continue
             if a.sequences.get(name) != b.sequences.get(name):
                 out.append(f"sequence {name}: {a.sequences.get(name)} before, "
                            f"{b.sequences.get(name)} after")
