@@ -29,7 +29,11 @@ LEASE_TTL = 3.0
 SLOW = "select pg_sleep(60);\n"
 SLOW_FUNCTION = "import time\ntime.sleep(60)  # the host takes ages to load this release\n"
 
+NEW_TABLE = {"migrations/20260401000000_t.sql": "create table public.t1 (id int);\n",
+             "migrations/rollback/20260401000000_t.sql": "drop table public.t1;\n"}
+
 # step → files that make the deployment dwell in that step long enough to kill the worker
+# (the backup dwells on a table lock the test holds)
 DWELL: dict[str, dict[str, str]] = {
     "preflight": {"functions/calculate-quote/test_slow.py":
                   "import time\n\ndef test_slow() -> None:\n    time.sleep(60)\n"},
@@ -37,9 +41,8 @@ DWELL: dict[str, dict[str, str]] = {
                 + SLOW,
                 "migrations/rollback/20260401000000_slow.sql": "drop table public.t1;\n"},
     "functions": {"functions/slow-start/__init__.py": SLOW_FUNCTION + "app = None\n"},
-    "verify": {"migrations/20260401000000_t.sql": "create table public.t1 (id int);\n",
-               "migrations/rollback/20260401000000_t.sql": "drop table public.t1;\n",
-               "tests/backend/rls_suite.sql": SLOW},
+    "backup": NEW_TABLE,
+    "verify": {**NEW_TABLE, "tests/backend/rls_suite.sql": SLOW},
 }
 
 
@@ -48,6 +51,14 @@ def step_status(bot_db: str, step: str) -> str | None:
         row = conn.execute("select status from ledger.deployment_steps where name = %s "
                            "order by deployment_id desc limit 1", (step,)).fetchone()
     return row[0] if row else None
+
+
+def steps_now(bot_db: str) -> str:
+    with psycopg.connect(bot_db) as conn:
+        rows = conn.execute("select name, status, message from ledger.deployment_steps "
+                            "where deployment_id = (select max(id) from ledger.deployments) "
+                            "order by position").fetchall()
+    return "; ".join(f"{n}={s} {m[:200]}" for n, s, m in rows)
 
 
 def lease_count(bot_db: str) -> int:
@@ -90,17 +101,23 @@ async def test_worker_killed_during_a_step_is_recovered(
             [sys.executable, "-m", "tests.faults.worker_main"], cwd=PROJECT,
             env={**os.environ, SPEC_VAR: json.dumps(spec)},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        blocker = None
+        if step == "backup":  # pg_dump waits for this lock until we let go
+            blocker = psycopg.connect(os.environ["STAGING_DATABASE_URL"])
+            blocker.execute("lock table public.quotes in access exclusive mode")
         try:
             await bot.send("issue_comment", post_comment(github_server, "/deploy staging",
                                                          pr=61))
             await wait_for(lambda: step_status(world["bot"], step) == "running",
-                           what=f"the deployment to reach {step}")
+                           what=f"the deployment to reach {step} ({steps_now(world['bot'])})")
             await asyncio.sleep(0.5)
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
         finally:
             if victim.poll() is None:
                 victim.kill()
+            if blocker is not None:
+                blocker.close()
         bot.start_worker()  # the survivor: its reconciler recovers after the lease expires
         await wait_for(lambda: deployment(world["bot"])["status"] not in ("running", "queued"),
                        what="the recovery")
@@ -110,7 +127,7 @@ async def test_worker_killed_during_a_step_is_recovered(
                        what="the check run to conclude")
         await wait_for(lambda: lease_count(world["bot"]) == 0, what="the lease to be freed")
     dep = deployment(world["bot"])
-    expected = "failed" if step == "preflight" else "rolled_back"
+    expected = "failed" if step in ("preflight", "backup") else "rolled_back"
     assert dep["status"] == expected, dep
     assert dep["stop"] == "worker stopped"
     after = await snapshot(os.environ["STAGING_DATABASE_URL"])
