@@ -136,13 +136,30 @@ async def test_each_gate_blocks_production_on_its_own(
         run = await wait_for(lambda: [r for r in runs(github_server, "deploybot/production")
                                       if r.get("status") == "completed"],
                              what="the production deployment")
+        with psycopg.connect(world["production"]) as conn:
+            deployed = conn.execute(
+                "select to_regclass('public.quotes') is not null, "
+                "(select release_id from deploybot.active_function_release)").fetchone()
+        assert deployed is not None and deployed[0] and deployed[1] is not None
+        # /rollback production: schema, data and the function release as before
+        await bot.send("issue_comment", post_comment(github_server, "/rollback production",
+                                                     pr=21))
+        await wait_for(lambda: len([r for r in runs(github_server, "deploybot/production")
+                                    if r.get("status") == "completed"]) == 2,
+                       what="the rollback of production")
+        with psycopg.connect(world["production"]) as conn:
+            after = conn.execute(
+                "select to_regclass('public.quotes'), "
+                "(select release_id from deploybot.active_function_release), "
+                "(select count(*) from supabase_migrations.schema_migrations)").fetchone()
+        assert after == (None, None, 0)
+        rollback_run = runs(github_server, "deploybot/production")[1]
+        assert rollback_run["conclusion"] == "success", rollback_run["output"]["summary"]
     assert run[0]["conclusion"] == "success", run[0]["output"]["summary"]
     assert "Pre-production checklist" in run[0]["output"]["summary"]
     assert "- [x] **Approved" in run[0]["output"].get("text", "")
     announced = [b for b in bot_replies(github_server, 21) if "📣 Deploying" in b]
     assert len(announced) == 1
-    with psycopg.connect(world["production"]) as conn:
-        assert conn.execute("select to_regclass('public.quotes')").fetchone() != (None,)
     github_server.assert_no_validation_errors()
 
 

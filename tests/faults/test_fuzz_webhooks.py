@@ -11,8 +11,10 @@ PostgreSQL and Redis, then the real worker on what was recorded.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -31,6 +33,7 @@ from tests.app.bot import (
     REPO,
     Bot,
     button_payload,
+    comment_payload,
     merged_payload,
     post_comment,
     push_payload,
@@ -200,8 +203,6 @@ def test_signed_junk_is_answered_4xx_or_acknowledged_never_5xx(web: tuple[str, s
 # --- handled events in the wrong shape ----------------------------------------------------
 
 def _comment(body: str = "/deploy staging") -> dict[str, Any]:
-    from tests.app.bot import comment_payload
-
     return comment_payload(body, pr=7, comment_id=4242)
 
 
@@ -328,9 +329,6 @@ async def handled(bot: Bot, db: str, event: str, payload: dict[str, Any]) -> dic
 
 
 async def wait_for_async(check: Any, what: str, limit: float = 30.0) -> None:
-    import asyncio
-    import time
-
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if await check():
