@@ -56,7 +56,7 @@ def _header(name: str, description: str, required: bool = False, **schema: Any
 
 def _id(name: str, what: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": what,
-            "schema": {"type": "integer", "minimum": 0}}
+            "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}
 
 
 def _page(summary: str, *, params: list[dict[str, Any]] | None = None,
@@ -73,15 +73,13 @@ def _page(summary: str, *, params: list[dict[str, Any]] | None = None,
             "responses": responses}
 
 
-def _form_action(summary: str, fields: dict[str, str]) -> dict[str, Any]:
+def _form_action(summary: str, fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """A dashboard button: a same-site form post with the session's CSRF token."""
     return {
         "summary": summary, "tags": ["dashboard"],
-        "requestBody": {"required": False, "content": {FORM: {"schema": {
-            "type": "object",
-            "properties": {"csrf": {"type": "string"},
-                           **{k: {"type": "string", "description": v}
-                              for k, v in fields.items()}}}}}},
+        "requestBody": {"required": True, "content": {FORM: {"schema": {
+            "type": "object", "required": ["csrf", *fields],
+            "properties": {"csrf": {"type": "string"}, **fields}}}}},
         "responses": {
             "303": _redirect("done, or not signed in (to /login)"),
             "400": _html("the form names nothing to act on"),
@@ -275,8 +273,14 @@ def description() -> dict[str, Any]:
                 "summary": "A deployment's steps and output as server-sent events",
                 "tags": ["dashboard"], "parameters": [dep_id],
                 "responses": {
-                    "200": {"description": "events until the deployment ends", "content": {
-                        "text/event-stream": {"schema": {"type": "string"}}}},
+                    "200": {"description": "events until the deployment ends; `data` is "
+                                           "JSON", "content": {
+                        "text/event-stream": {"schema": {
+                            "type": "object", "required": ["data"],
+                            "properties": {
+                                "event": {"type": "string", "enum": [
+                                    "reset", "step", "output", "deployment", "end"]},
+                                "data": {"type": "string"}}}}}},
                     "401": _text("sign in first"),
                     "404": _text("no such deployment that you can read"),
                 }}},
@@ -286,10 +290,12 @@ def description() -> dict[str, Any]:
                 missing="no such request that you can read")},
             "/actions/rollback": {"post": _form_action(
                 "Roll back a deployment (as `/rollback`)",
-                {"deployment": "the id of the deployment to undo"})},
+                {"deployment": {"type": "string", "pattern": "^[0-9]+$",
+                                "description": "the id of the deployment to undo"}})},
             "/actions/unlock": {"post": _form_action(
                 "Release an environment's lock (as `/unlock`)",
-                {"repo": "owner/name", "environment": "the environment"})},
+                {"repo": {"type": "string", "description": "owner/name"},
+                 "environment": {"type": "string"}})},
             "/login": {"get": {
                 "summary": "Sign in", "tags": ["dashboard"],
                 "parameters": [_query("next", "a local path to return to")],

@@ -3,6 +3,7 @@ reads. Filters: repo, environment, status, kind, since/until (ISO 8601), limit."
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,8 @@ def _time(value: str | None, name: str) -> datetime | JSONResponse | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # RFC 3339 allows a lower-case t and z; fromisoformat does not
+        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError:
         return _bad(f"`{name}` must be an ISO 8601 time such as 2026-01-07T09:00:00Z, "
                     f"got {value[:40]!r}")
@@ -52,8 +54,12 @@ async def list_deployments(request: Request) -> JSONResponse:
         return _bad(f"`status` must be one of {', '.join(STATUSES)}")
     if kind is not None and kind not in KINDS:
         return _bad(f"`kind` must be one of {', '.join(KINDS)}")
+    if any("\x00" in q.get(name, "") for name in ("repo", "environment")):
+        # no name holds a NUL (PostgreSQL text cannot): nothing matches
+        return JSONResponse({"deployments": [], "count": 0})
     limit_text = q.get("limit", "50")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+    # ASCII digits only: '²'.isdigit() is true and int() refuses it
+    if not re.fullmatch(r"[0-9]{1,6}", limit_text) or not 1 <= int(limit_text) <= MAX_LIMIT:
         return _bad(f"`limit` must be a whole number from 1 to {MAX_LIMIT}")
     since, until = _time(q.get("since"), "since"), _time(q.get("until"), "until")
     for t in (since, until):

@@ -128,7 +128,8 @@ async def form(request: Request) -> dict[str, str]:
     if len(body) > MAX_FORM:
         return {}
     parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-    return {k: v[0] for k, v in parsed.items()}
+    # No field of ours holds a NUL, and PostgreSQL text cannot: dropped, not a 500.
+    return {k: v[0].replace("\x00", "") for k, v in parsed.items()}
 
 
 async def checked_form(request: Request, viewer: Viewer) -> dict[str, str] | Response:
