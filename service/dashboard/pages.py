@@ -14,7 +14,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from service.commands.authorization import rank
-from service.dashboard import plots, queries, repo_config, session
+from service.dashboard import (
+    ids,  # noqa: F401  (registers the {name:id} convertor)
+    plots,
+    queries,
+    repo_config,
+    session,
+)
 from service.dashboard.queries import EnvironmentView
 from service.dashboard.session import Viewer
 from service.dashboard.web import (
@@ -189,7 +195,7 @@ async def request_page(request: Request) -> Response:
 
 routes = [
     Route("/", overview, methods=["GET"]),
-    Route("/deployments/{deployment_id:int}", deployment_page, methods=["GET"]),
+    Route("/deployments/{deployment_id:id}", deployment_page, methods=["GET"]),
     Route("/history", history_page, methods=["GET"]),
-    Route("/requests/{request_id:int}", request_page, methods=["GET"]),
+    Route("/requests/{request_id:id}", request_page, methods=["GET"]),
 ]

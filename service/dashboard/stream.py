@@ -25,7 +25,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from service.dashboard import queries
+from service.dashboard import (
+    ids,  # noqa: F401  (registers the {name:id} convertor)
+    queries,
+)
 from service.dashboard.web import current_viewer, env
 from service.ledger.deployments import FINAL_STATUSES
 from service.observability.redact import redact
@@ -142,4 +145,4 @@ async def events(request: Request) -> Response:
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-routes = [Route("/deployments/{deployment_id:int}/events", events, methods=["GET"])]
+routes = [Route("/deployments/{deployment_id:id}/events", events, methods=["GET"])]
