@@ -900,3 +900,27 @@ def load_smoke_spec(root: Path, relpath: str) -> SmokeSpec:
     """The smoke file at `root/relpath`; FileNotFoundError when absent."""
     text = (root / relpath).read_text(encoding="utf-8")
     return parse_smoke_spec(text, relpath)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    url: str
+    headers: dict[str, str]
+    content: bytes | None
+
+
+def http_request(call: HttpCall, variables: Mapping[str, Any], base_url: str,
+                 anon_key: str) -> HttpRequest:
+    """The request an HTTP check makes (the smoke step and the watch's probe send it)."""
+    headers = {k: str(v) for k, v in render(dict(call.headers), variables).items()}
+    content: bytes | None = None
+    if call.json is not MISSING:
+        content = to_json_text(render(call.json, variables)).encode()
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
+    elif call.body is not None:
+        content = str(render(call.body, variables)).encode()
+    if call.auth:
+        headers["Authorization"] = f"Bearer {anon_key}"
+    return HttpRequest(base_url.rstrip("/") + str(render(call.path, variables)), headers,
+                       content)

@@ -33,6 +33,7 @@ from workers.runbook.smoke_spec import (
     SmokeSpec,
     SmokeSpecError,
     bind_sql,
+    http_request,
     load_smoke_spec,
     lookup,
     mismatches,
@@ -177,20 +178,10 @@ class SmokeRunner:
 
     async def http(self, check: Check, call: HttpCall, variables: dict[str, Any]) -> Result:
         assert self.base_url is not None
-        headers = {k: str(v) for k, v in render(dict(call.headers), variables).items()}
-        content: bytes | None = None
-        if call.json is not MISSING:
-            content = to_json_text(render(call.json, variables)).encode()
-            if not any(k.lower() == "content-type" for k in headers):
-                headers["Content-Type"] = "application/json"
-        elif call.body is not None:
-            content = str(render(call.body, variables)).encode()
-        if call.auth:
-            headers["Authorization"] = f"Bearer {self.ctx.environment.anon_key}"
-        url = self.base_url.rstrip("/") + str(render(call.path, variables))
+        req = http_request(call, variables, self.base_url, self.ctx.environment.anon_key)
         try:
-            response = await self.client.request(call.method, url, headers=headers,
-                                                 content=content, timeout=call.timeout_s)
+            response = await self.client.request(call.method, req.url, headers=req.headers,
+                                                 content=req.content, timeout=call.timeout_s)
         except httpx.TimeoutException:
             return Result(False, f"no answer from {call.method} {call.path} within "
                           f"{call.timeout_s:g} s", stop=STOP_UNREACHABLE)

@@ -24,11 +24,10 @@ from workers.runbook.smoke_spec import (
     MISSING,
     Check,
     SmokeSpecError,
+    http_request,
     load_smoke_spec,
     lookup,
-    render,
     sql_parameters,
-    to_json_text,
 )
 from workers.steps.smoke import render_cleanup
 
@@ -76,21 +75,11 @@ async def send(client: httpx.AsyncClient, base_url: str, anon_key: str,
     call = check.http
     assert call is not None
     variables: dict[str, Any] = {name: uuid.uuid4() for name in check.generate}
-    headers = {k: str(v) for k, v in render(dict(call.headers), variables).items()}
-    content: bytes | None = None
-    if call.json is not MISSING:
-        content = to_json_text(render(call.json, variables)).encode()
-        if not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = "application/json"
-    elif call.body is not None:
-        content = str(render(call.body, variables)).encode()
-    if call.auth:
-        headers["Authorization"] = f"Bearer {anon_key}"
-    url = base_url.rstrip("/") + str(render(call.path, variables))
+    req = http_request(call, variables, base_url, anon_key)
     started = time.perf_counter()
     try:
-        response = await client.request(call.method, url, headers=headers, content=content,
-                                        timeout=call.timeout_s)
+        response = await client.request(call.method, req.url, headers=req.headers,
+                                        content=req.content, timeout=call.timeout_s)
     except httpx.TimeoutException:
         return ProbeResult(check.name, None, (time.perf_counter() - started) * 1000,
                            f"no answer within {call.timeout_s:g} s")
