@@ -37,8 +37,25 @@ class Created:
     existing: bool  # the same delivery had created it already (a redelivery or a retry)
 
 
+AUTOMATIC = ("merge", "push")  # triggers that deploy a commit once, whoever sends it first
+
+
 async def create(conn: psycopg.AsyncConnection[Any], req: NewRequest) -> Created:
     async with conn.transaction():
+        if req.trigger in AUTOMATIC and req.kind == "deploy":
+            # A merge sends both `pull_request.closed` and `push`, often handled at the same
+            # moment by two workers: serialise them on the commit, and let the second one
+            # find the first one's request.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                               (f"{req.repo}|{req.environment}|{req.commit_sha}",))
+            cur = await conn.execute(
+                """SELECT id FROM ledger.requests WHERE repo = %s AND environment = %s
+                     AND commit_sha = %s AND kind = 'deploy' AND trigger IN ('merge', 'push')
+                     AND status IN ('queued', 'running', 'done') ORDER BY id LIMIT 1""",
+                (req.repo, req.environment, req.commit_sha))
+            row = await cur.fetchone()
+            if row is not None:
+                return Created(int(_get(row, "id")), [], True)
         if req.delivery_id is not None:
             cur = await conn.execute(
                 "SELECT id FROM ledger.requests WHERE delivery_id = %s AND environment = %s",

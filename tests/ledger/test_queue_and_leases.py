@@ -85,3 +85,17 @@ async def test_a_delivery_creates_one_request(fresh_db: str) -> None:
         assert again.existing and again.id == one.id
     finally:
         await conn.close()
+
+
+async def test_a_merge_and_its_push_at_the_same_moment_make_one_request(fresh_db: str) -> None:
+    conns = [await _conn(fresh_db) for _ in range(2)]
+    try:
+        made = await asyncio.gather(*(requests.create(c, requests.NewRequest(
+            repo="o/r", environment="staging", kind="deploy", commit_sha="b" * 40,
+            trigger=trigger, delivery_id=f"d-{trigger}"))
+            for c, trigger in zip(conns, ("merge", "push"), strict=True)))
+        assert sorted(m.existing for m in made) == [False, True]
+        assert made[0].id == made[1].id
+    finally:
+        for c in conns:
+            await c.close()
