@@ -179,15 +179,3 @@ async def by_check_run(conn: psycopg.AsyncConnection[Any], repo: str, check_run_
         "ORDER BY id DESC LIMIT 1", (repo, check_run_id))
     row = await cur.fetchone()
     return dict(row) if row is not None else None
-
-
-async def exists_for_commit(conn: psycopg.AsyncConnection[Any], repo: str, environment: str,
-                            commit_sha: str) -> bool:
-    """A deploy of this commit is queued, running, or done: a merge and its push event
-    must not deploy the same commit twice."""
-    cur = await conn.execute(
-        """SELECT 1 FROM ledger.requests WHERE repo = %s AND environment = %s
-             AND commit_sha = %s AND kind = 'deploy' AND trigger IN ('merge', 'push')
-             AND status IN ('queued', 'running', 'done') LIMIT 1""",
-        (repo, environment, commit_sha))
-    return await cur.fetchone() is not None

@@ -38,15 +38,12 @@ async def _deploy_branch(ctx: WorkerContext, d: Delivery, branch: str, sha: str,
     for env in config.environments.values():
         if branch not in env.deploy_on_push:
             continue
-        async with ctx.db.connection() as conn:
-            if await requests.exists_for_commit(conn, d.repo, env.name, sha):
-                results.append(f"{env.name}: {sha[:7]} already requested")
-                continue
         accepted = await accept(ctx, client, config, requests.NewRequest(
             repo=d.repo, environment=env.name, kind="deploy", commit_sha=sha,
             trigger=trigger, installation_id=d.installation_id, ref=branch,
             pr_number=pr_number, requested_by=who, delivery_id=d.id))
-        results.append(f"{env.name}: request {accepted.request_id}")
+        results.append(f"{env.name}: {sha[:7]} already requested" if accepted.existing
+                       else f"{env.name}: request {accepted.request_id}")
     return "; ".join(results) or f"no environment deploys {branch}"
 
 
