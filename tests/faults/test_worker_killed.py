@@ -29,7 +29,18 @@ LEASE_TTL = 3.0
 SLOW = "select pg_sleep(60);\n"
 SLOW_FUNCTION = "import time\ntime.sleep(60)  # the host takes ages to load this release\n"
 
-NEW_TABLE = {"migrations/20260401000000_t.sql": "create table public.t1 (id int);\n",
+# the runbook's smoke checks, then one that takes a minute (before the cleanup section)
+SLOW_SMOKE = (PROJECT / "tests/backend/smoke.yml").read_text().replace("\ncleanup:", """
+  - name: a slow check
+    sql: select 1 as one from pg_sleep(60)
+    expect:
+      rows: [{one: 1}]
+
+cleanup:""")
+
+# (with row level security on: the RLS suite fails any public table without it)
+NEW_TABLE = {"migrations/20260401000000_t.sql": "create table public.t1 (id int);\n"
+             "alter table public.t1 enable row level security;\n",
              "migrations/rollback/20260401000000_t.sql": "drop table public.t1;\n"}
 
 # step → files that make the deployment dwell in that step long enough to kill the worker
@@ -43,6 +54,9 @@ DWELL: dict[str, dict[str, str]] = {
     "functions": {"functions/slow-start/__init__.py": SLOW_FUNCTION + "app = None\n"},
     "backup": NEW_TABLE,
     "verify": {**NEW_TABLE, "tests/backend/rls_suite.sql": SLOW},
+    "smoke": {**NEW_TABLE, "tests/backend/smoke.yml": SLOW_SMOKE},
+    # report does no I/O of its own to dwell on: the victim pauses before it (worker_main)
+    "report": NEW_TABLE,
 }
 
 
@@ -96,11 +110,13 @@ async def test_worker_killed_during_a_step_is_recovered(
         spec = {"database_url": world["bot"], "redis_url": REDIS_URL, "prefix": redis_prefix,
                 "data_dir": str(world["data"]), "app_id": github_server.app_id,
                 "private_key": github_server.private_key, "api_url": github_server.url,
-                "lease_ttl": LEASE_TTL}
+                "lease_ttl": LEASE_TTL,
+                "pause_before": "report" if step == "report" else None}
+        victim_log = (tmp_path / "victim.log").open("w")  # its arq log, to read on failure
         victim = subprocess.Popen(  # noqa: ASYNC220  (started once, killed below)
             [sys.executable, "-m", "tests.faults.worker_main"], cwd=PROJECT,
             env={**os.environ, SPEC_VAR: json.dumps(spec)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=victim_log)
         blocker = None
         if step == "backup":  # pg_dump waits for this lock until we let go
             blocker = psycopg.connect(os.environ["STAGING_DATABASE_URL"])
@@ -118,6 +134,7 @@ async def test_worker_killed_during_a_step_is_recovered(
                 victim.kill()
             if blocker is not None:
                 blocker.close()
+            victim_log.close()
         bot.start_worker()  # the survivor: its reconciler recovers after the lease expires
         await wait_for(lambda: deployment(world["bot"])["status"] not in ("running", "queued"),
                        what="the recovery")
