@@ -16,6 +16,7 @@ from service.github.errors import (
     GitHubRateLimited,
     GitHubUnauthorized,
     GitHubUnavailable,
+    GitHubUncertain,
     GitHubUsageError,
     GitHubValidationError,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "GitHubRateLimited",
     "GitHubUnauthorized",
     "GitHubUnavailable",
+    "GitHubUncertain",
     "GitHubUsageError",
     "GitHubValidationError",
     "InstallationClient",

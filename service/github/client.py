@@ -161,7 +161,8 @@ class GitHubApp:
 
     async def _mint(self, installation_id: int) -> InstallationToken:
         data = await self._app.json("POST", "/app/installations/{installation_id}/access_tokens",
-                                    {"installation_id": installation_id}, json={})
+                                    {"installation_id": installation_id}, json={},
+                                    repeatable=True)  # another token is no harm
         return InstallationToken(token=str(data["token"]),
                                  expires_at=parse_expires_at(str(data["expires_at"])))
 
@@ -204,7 +205,8 @@ class GitHubApp:
         """POST /app/hook/deliveries/{id}/attempts: GitHub sends the delivery again (same
         X-GitHub-Delivery GUID)."""
         await self._app.request("POST", "/app/hook/deliveries/{delivery_id}/attempts",
-                                {"delivery_id": delivery_id})
+                                {"delivery_id": delivery_id},
+                                repeatable=True)  # deliveries are deduplicated on arrival
 
     async def aclose(self) -> None:
         await self._transport.aclose_pool()
@@ -322,8 +324,16 @@ class InstallationClient:
             "actions": limits.check_actions(actions) if actions is not None else None,
         })
         path = _split(repo)
-        run: JSON = await self._r.json("POST", "/repos/{owner}/{repo}/check-runs", path,
-                                       json=body)
+
+        async def find() -> JSON | None:
+            if external_id is None:
+                return None  # nothing to recognise it by: send again
+            runs = await self.list_check_runs_for_ref(repo, head_sha, check_name=name,
+                                                      filter="all")
+            return next((r for r in runs if r.get("external_id") == external_id), None)
+
+        run: JSON = await self._r.create("/repos/{owner}/{repo}/check-runs", path, json=body,
+                                         find=find)
         return await self._more_annotations(path, int(run["id"]), rest, run)
 
     async def update_check_run(self, repo: str, check_run_id: int, *,
@@ -399,16 +409,22 @@ class InstallationClient:
                                       content: ReactionContent) -> JSON:
         data: JSON = await self._r.json(
             "POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
-            {**_split(repo), "comment_id": comment_id}, json={"content": content})
+            {**_split(repo), "comment_id": comment_id}, json={"content": content},
+            repeatable=True)  # GitHub answers the same reaction twice with the first one
         return data
 
     async def create_comment(self, repo: str, issue_number: int, body: str) -> JSON:
         """A comment on an issue or pull request; a body over 65 536 characters is truncated
         with a note (callers should fold long output into <details> themselves)."""
-        data: JSON = await self._r.json(
-            "POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-            {**_split(repo), "issue_number": issue_number},
-            json={"body": limits.truncate(body, limits.COMMENT_MAX)})
+        text = limits.truncate(body, limits.COMMENT_MAX)
+
+        async def find() -> JSON | None:  # the same text is the same comment
+            comments = await self.list_comments(repo, issue_number)
+            return next((c for c in reversed(comments) if c.get("body") == text), None)
+
+        data: JSON = await self._r.create(
+            "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+            {**_split(repo), "issue_number": issue_number}, json={"body": text}, find=find)
         return data
 
     async def update_comment(self, repo: str, comment_id: int, body: str) -> JSON:
@@ -429,8 +445,9 @@ class InstallationClient:
             payload["labels"] = list(labels)
         if assignees:
             payload["assignees"] = list(assignees)
+        # Sent again after a timeout: a second post-mortem issue is better than none.
         data: JSON = await self._r.json("POST", "/repos/{owner}/{repo}/issues", _split(repo),
-                                        json=payload)
+                                        json=payload, repeatable=True)
         return data
 
     # -- deployments -------------------------------------------------------------------------
@@ -456,12 +473,20 @@ class InstallationClient:
             "description": description,
         })
         route = "/repos/{owner}/{repo}/deployments"
+
+        async def find() -> JSON | None:  # same commit, environment, payload and description
+            for d in await self.list_deployments(repo, environment=environment, ref=ref,
+                                                 limit=30):
+                if (d.get("payload") or {}) == (body.get("payload") or {}) and \
+                        (d.get("description") or None) == body.get("description"):
+                    return d
+            return None
+
         try:
-            response = await self._r.request("POST", route, _split(repo), json=body)
+            data = await self._r.create(route, _split(repo), json=body, find=find)
         except GitHubConflict as exc:
             return DeploymentResult("conflict", message=exc.message, errors=exc.errors)
-        data = response.json()
-        if response.status_code == 202:
+        if "id" not in data:  # 202: GitHub merged the default branch into the ref instead
             return DeploymentResult("merged", message=str(data.get("message", "")))
         return DeploymentResult("created", deployment=data)
 
@@ -480,7 +505,8 @@ class InstallationClient:
         })
         data: JSON = await self._r.json(
             "POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
-            {**_split(repo), "deployment_id": deployment_id}, json=body)
+            {**_split(repo), "deployment_id": deployment_id}, json=body,
+            repeatable=True)  # the same state twice changes nothing
         return data
 
     async def list_deployments(self, repo: str, *, environment: str | None = None,

@@ -70,6 +70,11 @@ class GitHubUnavailable(GitHubError):
     """5xx answers, timeouts or connection errors on every attempt."""
 
 
+class GitHubUncertain(GitHubUnavailable):
+    """A request that must not be repeated blindly (a POST that creates something) timed
+    out, lost its connection or got a 5xx: GitHub may or may not have acted on it."""
+
+
 class GitHubUsageError(ValueError):
     """A programmer mistake caught before sending (a check-run action label over 20 characters,
     more than 3 actions, ...): fix the calling code."""

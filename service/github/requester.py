@@ -21,6 +21,7 @@ from service.github.errors import (
     GitHubError,
     GitHubRateLimited,
     GitHubUnavailable,
+    GitHubUncertain,
     error_for_status,
 )
 from service.github.metrics import CallCounter
@@ -29,6 +30,9 @@ from service.github.ratelimit import RateLimitInfo, RetryPolicy, is_rate_limited
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# Failures after which the request certainly never reached GitHub: safe to send again.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class SharedTransport(httpx.AsyncBaseTransport):
@@ -93,12 +97,18 @@ class Requester:
 
     async def request(self, method: str, route: str, path: Mapping[str, object] | None = None,
                       *, params: Mapping[str, Any] | None = None, json: Any = None,
-                      accept: str | None = None, url: str | None = None) -> httpx.Response:
+                      accept: str | None = None, url: str | None = None,
+                      repeatable: bool | None = None) -> httpx.Response:
         """Send and retry; return the 2xx/3xx response or raise a GitHubError subclass.
 
         `route` is the template (the metrics label); `url` overrides the expanded route
-        (pagination links).
+        (pagination links). A request that is not `repeatable` (by default: a POST) is not
+        sent again after a timeout, a broken connection or a 5xx — GitHub may have acted on
+        it — but raises GitHubUncertain (see `create`). Rate-limit answers are always
+        retried: GitHub did nothing.
         """
+        if repeatable is None:
+            repeatable = method != "POST"
         target = url or expand(route, path)
         self._check_origin(target)
         headers = {"X-GitHub-Api-Version": self.api_version}
@@ -118,6 +128,9 @@ class Requester:
                 self.rate_limit.observe(raw.headers)
                 self.counter.error(method, route, str(raw.status_code))
                 delay = self._delay_for(raw, attempt)
+                if delay is not None and not repeatable and not is_rate_limited(raw):
+                    raise GitHubUncertain(method, route, raw.status_code,
+                                          _error_body(raw)[0]) from None
                 if delay is None or attempt >= self.policy.max_attempts:
                     raise self._error(method, route, raw, delay) from None
                 if delay > self.policy.max_wait:
@@ -127,8 +140,10 @@ class Requester:
                 log.warning("GitHub %s %s → %s; retrying in %.1f s (attempt %d of %d)",
                             method, route, raw.status_code, delay, attempt,
                             self.policy.max_attempts)
-            except RequestTimeout:
+            except RequestTimeout as exc:
                 self.counter.error(method, route, "timeout")
+                if not repeatable and not isinstance(exc.exc, _NOT_SENT):
+                    raise GitHubUncertain(method, route, None, "timed out") from None
                 if attempt >= self.policy.max_attempts:
                     raise GitHubUnavailable(method, route, None,
                                             f"timed out {attempt} times") from None
@@ -141,6 +156,9 @@ class Requester:
                 if not isinstance(inner, httpx.TransportError):
                     raise inner from None
                 self.counter.error(method, route, "network")
+                if not repeatable and not isinstance(inner, _NOT_SENT):
+                    raise GitHubUncertain(method, route, None,
+                                          f"connection lost: {type(inner).__name__}") from None
                 if attempt >= self.policy.max_attempts:
                     raise GitHubUnavailable(method, route, None,
                                             f"cannot reach GitHub: {type(inner).__name__}"
@@ -150,6 +168,34 @@ class Requester:
                             type(inner).__name__, delay)
             self.counter.retry(method, route)
             await self._sleep(delay)
+
+    async def create(self, route: str, path: Mapping[str, object] | None, *, json: Any,
+                     find: Callable[[], Awaitable[Any | None]]) -> Any:
+        """POST something GitHub keeps (a check run, a comment, a deployment) exactly once.
+
+        When a POST times out, loses its connection or gets a 5xx, GitHub may have created
+        the thing anyway; sending again blindly would make two summary comments or two
+        check runs. So `find` looks for it first (by its external id, marker or body), and
+        only when it is not there is the POST sent again — within the retry policy."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self.request("POST", route, path, json=json,
+                                              repeatable=False)
+                return response.json() if response.content else None
+            except GitHubUncertain as exc:
+                if attempt >= self.policy.max_attempts:
+                    raise GitHubUnavailable(exc.method, route, exc.status,
+                                            f"{exc.message} {attempt} times") from None
+                delay = self.policy.backoff(attempt)
+                log.warning("GitHub POST %s: %s; looking for what it may have created, "
+                            "then retrying in %.1f s", route, exc.message, delay)
+                self.counter.retry("POST", route)
+                await self._sleep(delay)
+                found = await find()
+                if found is not None:
+                    return found
 
     def _delay_for(self, response: httpx.Response, attempt: int) -> float | None:
         if is_rate_limited(response):

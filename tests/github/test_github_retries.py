@@ -156,3 +156,71 @@ async def test_last_seen_rate_limit_remaining_is_exposed(
     assert gh.rate_limit.remaining == github_server.state.rate_limit - 2
     assert gh.rate_limit.limit == github_server.state.rate_limit
     assert app.rate_limit.remaining is not None  # the app's own (JWT) budget
+
+
+# -- POSTs that create something: never sent twice blindly -----------------------------------
+
+SHA = "a" * 40
+
+
+async def test_a_comment_whose_answer_times_out_is_found_not_posted_twice(
+        github_server: GitHubTestServer, make_app: MakeApp, repo: str) -> None:
+    github_server.state.add_pull(repo, 7, head_sha=SHA)
+    sleeps = Sleeps()
+    app = await make_app(sleep=sleeps, timeout=0.5)
+    gh = app.installation(1)
+    await gh.get_repo(repo)  # the token is minted before the fault
+    github_server.faults.answer_late("/repos/*/issues/7/comments", seconds=1.5, method="POST")
+
+    made = await gh.create_comment(repo, 7, "Deploying to staging…")
+
+    comments = github_server.state.repo(repo).comments_on(7)
+    assert [c["body"] for c in comments] == ["Deploying to staging…"]
+    assert made["id"] == comments[0]["id"]  # found by its text, not posted again
+    assert sleeps.calls == [1.0]
+
+
+async def test_a_check_run_refused_with_502_is_created_once_on_retry(
+        github_server: GitHubTestServer, make_app: MakeApp, repo: str) -> None:
+    app = await make_app()
+    github_server.faults.fail("/repos/*/check-runs", status=502, times=1, method="POST")
+
+    run = await app.installation(1).create_check_run(repo, name="deploybot/staging",
+                                                     head_sha=SHA, external_id="41")
+
+    runs = github_server.state.repo(repo).check_runs
+    assert list(runs) == [run["id"]]
+    assert [r.status for r in github_server.calls("POST", "/repos/*/check-runs")] == [502, 201]
+
+
+async def test_a_check_run_and_a_deployment_created_but_answered_late_exist_once(
+        github_server: GitHubTestServer, make_app: MakeApp, repo: str) -> None:
+    app = await make_app(timeout=0.5)
+    gh = app.installation(1)
+    await gh.get_repo(repo)
+    github_server.faults.answer_late("/repos/*/check-runs", seconds=1.5, method="POST")
+    github_server.faults.answer_late("/repos/*/deployments", seconds=1.5, method="POST")
+
+    run = await gh.create_check_run(repo, name="deploybot/staging", head_sha=SHA,
+                                    external_id="42")
+    made = await gh.create_deployment(repo, ref=SHA, environment="staging",
+                                      payload={"deploybot_request": 42})
+
+    state = github_server.state.repo(repo)
+    assert list(state.check_runs) == [run["id"]]
+    assert made.id is not None and list(state.deployments) == [made.id]
+
+
+async def test_a_reaction_or_deployment_status_that_timed_out_is_simply_sent_again(
+        github_server: GitHubTestServer, make_app: MakeApp, repo: str) -> None:
+    app = await make_app(timeout=0.5)
+    gh = app.installation(1)
+    made = await gh.create_deployment(repo, ref=SHA, environment="staging")
+    assert made.id is not None
+    github_server.faults.delay("/repos/*/deployments/*/statuses", seconds=3)
+
+    await gh.create_deployment_status(repo, made.id, state="in_progress")
+
+    statuses = github_server.state.repo(repo).deployment_statuses[made.id]
+    assert [s["state"] for s in statuses] == ["in_progress"]
+    assert len(github_server.calls("POST", "/repos/*/deployments/*/statuses")) == 2

@@ -97,9 +97,12 @@ class GitHubMiddleware:
     async def _handle(self, scope: Scope, receive: Receive, send: Send, headers: Headers,
                       body: bytes, record: RequestRecord) -> None:
         rule = self.ctx.faults.take(record.method, record.path)
+        late = 0.0
         if rule is not None:
             record.fault = rule.label
-            if rule.delay:
+            if rule.late:
+                late = rule.delay
+            elif rule.delay:
                 try:
                     message = await asyncio.wait_for(receive(), rule.delay)
                     if message["type"] == "http.disconnect":
@@ -130,6 +133,8 @@ class GitHubMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if late:
+                    await asyncio.sleep(late)  # done, but the client has given up waiting
                 record.status = message["status"]
                 out = MutableHeaders(scope=message)
                 for name, value in rate.items():

@@ -30,6 +30,7 @@ class FaultRule:
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, object] = field(default_factory=dict)
     delay: float = 0.0
+    late: bool = False  # handle the request, then hold the answer `delay` seconds
     label: str = "fault"
     hits: int = 0
 
@@ -105,3 +106,10 @@ class Faults:
         has gone by then; its attempt is logged with status 0)."""
         return self.add(FaultRule(pattern, method, times, None, delay=seconds,
                                   label=f"delay {seconds}s"))
+
+    def answer_late(self, pattern: str, *, seconds: float = 5.0, times: int | None = 1,
+                    method: str | None = None) -> FaultRule:
+        """Act on the request, then hold the answer `seconds`: GitHub did it, but a client
+        that timed out cannot know (a comment created whose answer never arrived)."""
+        return self.add(FaultRule(pattern, method, times, None, delay=seconds, late=True,
+                                  label=f"answer {seconds}s late"))
