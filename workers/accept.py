@@ -40,42 +40,102 @@ async def accept(ctx: WorkerContext, client: Any, config: Config,
                 running = (f"{first['kind']} of `{first['commit_sha'][:7]}`"
                            + (f" from #{first['pr_number']}" if first["pr_number"] else ""))
     if created.existing:
+        # Its first acceptance may have died before showing it on GitHub: finish that.
+        await show_queued(ctx, client, created.id, production=_is_production(config, new),
+                          position=position, look_first=True)
         return Accepted(created.id, position, running, True, [])
-    env = config.environment(new.environment)
-    check_id = gh_dep_id = None
-    try:
-        run = await client.create_check_run(
-            new.repo, name=check_run_name(new.environment), head_sha=new.commit_sha,
-            status="queued", external_id=str(created.id),
-            output={"title": f"Queued for {new.environment}",
-                    "summary": f"Waiting to {new.kind.replace('_', ' ')} "
-                               f"`{new.commit_sha[:7]}` on **{new.environment}** "
-                               f"(position {position})."})
-        check_id = int(run["id"])
-    except Exception:  # reporting must not lose the request
-        log.warning("could not create the check run for request %s", created.id, exc_info=True)
-    if new.kind != "dry_run":
-        try:
-            result = await client.create_deployment(
-                new.repo, ref=new.commit_sha, environment=new.environment,
-                production_environment=bool(env and env.production),
-                transient_environment=False, payload={"deploybot_request": created.id},
-                description=f"{new.kind} requested by {new.requested_by or new.trigger}")
-            if result.id is not None:
-                gh_dep_id = result.id
-                await client.create_deployment_status(new.repo, gh_dep_id, state="queued",
-                                                      description="queued")
-        except Exception:
-            log.warning("could not create the GitHub deployment for request %s", created.id,
-                        exc_info=True)
+    await show_queued(ctx, client, created.id, production=_is_production(config, new),
+                      position=position)
     async with ctx.db.connection() as conn:
-        await requests.set_github_ids(conn, created.id, check_run_id=check_id,
-                                      gh_deployment_id=gh_dep_id)
         for old in created.superseded:
             await _conclude_superseded(ctx, client, conn, old, created.id)
     await queue.enqueue(ctx.redis, ctx.prefix, "run_request",
                         queue.request_job_id(ctx.prefix, created.id), created.id)
     return Accepted(created.id, position, running, False, created.superseded)
+
+
+def _is_production(config: Config, new: requests.NewRequest) -> bool:
+    env = config.environment(new.environment)
+    return bool(env and env.production)
+
+
+async def show_queued(ctx: WorkerContext, client: Any, request_id: int, *, production: bool,
+                      position: int = 1, look_first: bool = False) -> dict[str, Any] | None:
+    """Give the request its check run and GitHub deployment, unless it has them; return the
+    request as recorded afterwards.
+
+    Serialised per request: the reconciler may start a request (its job lost) while a slow
+    GitHub still holds up the acceptance that is creating them, and the run must report to
+    the same check run, not to none or to a second one. `look_first` searches GitHub before
+    creating, for a worker that died between GitHub creating a thing and our recording it.
+    """
+    async with ctx.db.connection() as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s, %s)", (_REPORT_LOCK, request_id))
+        try:
+            req = await requests.get(conn, request_id)
+            if req is None:
+                return None
+            check_id, gh_dep_id = req["check_run_id"], req["gh_deployment_id"]
+            if check_id is None:
+                check_id = await _check_run(client, req, position, look_first)
+                await requests.set_github_ids(conn, request_id, check_run_id=check_id)
+            if gh_dep_id is None and req["kind"] != "dry_run":
+                gh_dep_id = await _deployment(client, req, production, look_first)
+                await requests.set_github_ids(conn, request_id, gh_deployment_id=gh_dep_id)
+            return await requests.get(conn, request_id)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_REPORT_LOCK, request_id))
+
+
+_REPORT_LOCK = 7_210_002  # advisory lock class: showing one request on GitHub
+
+
+async def _check_run(client: Any, req: dict[str, Any], position: int,
+                     look_first: bool) -> int | None:
+    name, env, sha = check_run_name(req["environment"]), req["environment"], req["commit_sha"]
+    try:
+        if look_first:
+            for run in await client.list_check_runs_for_ref(req["repo"], sha, check_name=name,
+                                                            filter="all"):
+                if run.get("external_id") == str(req["id"]):
+                    return int(run["id"])
+        run = await client.create_check_run(
+            req["repo"], name=name, head_sha=sha, status="queued", external_id=str(req["id"]),
+            output={"title": f"Queued for {env}",
+                    "summary": f"Waiting to {req['kind'].replace('_', ' ')} `{sha[:7]}` on "
+                               f"**{env}** (position {position})."})
+        return int(run["id"])
+    except Exception:  # reporting must not lose the request
+        log.warning("could not create the check run for request %s", req["id"], exc_info=True)
+        return None
+
+
+async def _deployment(client: Any, req: dict[str, Any], production: bool,
+                      look_first: bool) -> int | None:
+    payload = {"deploybot_request": req["id"]}
+    try:
+        if look_first:
+            for d in await client.list_deployments(req["repo"], environment=req["environment"],
+                                                   ref=req["commit_sha"], limit=30):
+                if (d.get("payload") or {}) == payload:
+                    return int(d["id"])
+        result = await client.create_deployment(
+            req["repo"], ref=req["commit_sha"], environment=req["environment"],
+            production_environment=production, transient_environment=False, payload=payload,
+            description=f"{req['kind']} requested by "
+                        f"{req['requested_by'] or req['trigger']}")
+    except Exception:
+        log.warning("could not create the GitHub deployment for request %s", req["id"],
+                    exc_info=True)
+        return None
+    if result.id is None:
+        return None
+    try:
+        await client.create_deployment_status(req["repo"], result.id, state="queued",
+                                              description="queued")
+    except Exception:
+        log.warning("could not mark deployment %s queued", result.id, exc_info=True)
+    return int(result.id)
 
 
 async def _conclude_superseded(ctx: WorkerContext, client: Any, conn: Any, old_id: int,

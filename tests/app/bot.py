@@ -106,7 +106,8 @@ async def wait_for(predicate: Callable[[], Any], limit: float = 90.0,
 @contextlib.asynccontextmanager
 async def running_bot(github: GitHubTestServer, bot_db: str, prefix: str, data_dir: Path,
                       *, lease_ttl: float = 60.0, redis_url: str = REDIS_URL,
-                      start_worker: bool = True, **worker_options: Any) -> AsyncIterator[Bot]:
+                      start_worker: bool = True, github_timeout: float = 30.0,
+                      **worker_options: Any) -> AsyncIterator[Bot]:
     settings = Settings(data_dir=data_dir, database_url=bot_db, redis_url=redis_url,
                         redis_prefix=prefix)
     app = GitHubAppSettings(app_id=str(github.app_id), private_key=github.private_key,
@@ -115,7 +116,9 @@ async def running_bot(github: GitHubTestServer, bot_db: str, prefix: str, data_d
     def make_worker() -> Worker:
         options = {"reconcile_grace": 1.0, **worker_options}
         kwargs = worker_settings(settings, app, bot_db, redis_url, reconcile_every=1,
-                                 lease_ttl=lease_ttl, github_options={"retry": FAST_RETRY},
+                                 lease_ttl=lease_ttl,
+                                 github_options={"retry": FAST_RETRY,
+                                                 "timeout": github_timeout},
                                  **options)
         kwargs["handle_signals"] = False
         return Worker(**kwargs)

@@ -44,3 +44,45 @@ async def test_a_deployment_completes_and_reports_arrive_despite_github(
             "select count(*) from supabase_migrations.schema_migrations").fetchone()
     assert applied == (8,)
     github_server.assert_no_validation_errors()
+
+
+async def test_github_timeouts_delay_reports_but_never_double_them(
+        world: dict[str, Any], redis_prefix: str,  # noqa: F811
+        github_server: GitHubTestServer) -> None:
+    """GitHub answering too slowly, on the writes a deployment makes: the check run, the
+    deployment and the summary comment are created by GitHub although their answers never
+    reach the bot — they exist once each — and updates that timed out are sent again."""
+    sha = branch_with(world["repo"], "feature", {"README.md": "x\n"})
+    state, faults = github_server.state, github_server.faults
+    state.add_pull(REPO, 82, head_sha=sha, user_login="alice")
+    late = 3.0  # the bot gives up after 1 s
+    faults.answer_late("/repos/*/check-runs", seconds=late, method="POST")
+    faults.answer_late("/repos/*/deployments", seconds=late, method="POST")
+    faults.answer_late("/repos/*/issues/82/comments", seconds=late, method="POST")
+    faults.delay("/repos/*/check-runs/*", seconds=late, times=2, method="PATCH")
+    faults.delay("/repos/*/deployments/*/statuses", seconds=late, times=2)
+    async with running_bot(github_server, world["bot"], redis_prefix, world["data"],
+                           github_timeout=1.0) as bot:
+        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=82))
+        run = await wait_for(lambda: [r for r in state.repo(REPO).check_runs.values()
+                                      if r.get("status") == "completed"], what="the check run")
+        await wait_for(lambda: [d for d in state.repo(REPO).deployment_statuses.values()
+                                if d and d[-1]["state"] == "success"], what="the success")
+        await wait_for(lambda: [c for c in state.repo(REPO).comments_on(82)
+                                if "Deployed" in c["body"]], what="the final summary")
+    repo = state.repo(REPO)
+    assert len(repo.check_runs) == 1 and run[0]["conclusion"] == "success"
+    assert len(repo.deployments) == 1
+    deployment = next(iter(repo.deployments))
+    assert [s["state"] for s in repo.deployment_statuses[deployment]] == [
+        "queued", "in_progress", "success"]
+    summaries = [c for c in repo.comments_on(82) if "deploybot:deployment:" in c["body"]]
+    assert len(summaries) == 1 and "Deployed" in summaries[0]["body"]
+    timed_out = [r for r in github_server.requests
+                 if r.fault and ("late" in r.fault or r.fault.startswith("delay"))]
+    assert len(timed_out) >= 5  # every fault was really served
+    with psycopg.connect(world["staging"]) as conn:
+        applied = conn.execute(
+            "select count(*) from supabase_migrations.schema_migrations").fetchone()
+    assert applied == (8,)
+    github_server.assert_no_validation_errors()

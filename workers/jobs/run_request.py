@@ -18,6 +18,7 @@ from service.ledger.deployments import Ledger
 from service.observability import logs
 from service.observability.jobs import observed_job
 from workers import messages
+from workers.accept import show_queued
 from workers.deploy import DeployRequest, run_deployment
 from workers.gates.gather import gather
 from workers.github_source import fetch_source, load_config
@@ -160,6 +161,12 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
     source = await fetch_source(client, repo, req["commit_sha"],
                                 ctx.settings.data_dir / "checkouts")
     env = config.environment(env_name)
+    if req["check_run_id"] is None or (req["gh_deployment_id"] is None
+                                       and req["kind"] != "dry_run"):
+        # Started (by the reconciler) before its acceptance finished showing it on GitHub,
+        # or after that acceptance died: report to the check run it has or will have.
+        req = await show_queued(ctx, client, req["id"], look_first=True,
+                                production=bool(env and env.production)) or req
     dreq = DeployRequest(repo=repo, environment=env_name, source=source, config=config,
                          dry_run=req["kind"] == "dry_run", trigger=req["trigger"],
                          requested_by=req["requested_by"], pr_number=req["pr_number"],
