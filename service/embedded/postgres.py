@@ -171,6 +171,9 @@ class EmbeddedPostgres:
     def stop(self) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():
             return False
+        user = _run_as()
+        if user is not None:  # parents' modes may have changed since start (a new pytest)
+            _make_traversable(self.root)
         res = self._cmd("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop",
-                        user=_run_as())
+                        user=user)
         return res.returncode == 0
