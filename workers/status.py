@@ -57,10 +57,18 @@ def render(status: dict[str, Any]) -> RenderableType:
     last = status["last_deployment"]
     info.add_row("last deployment", "none" if last is None else
                  f"#{last['id']} {last['kind']} {last['commit_sha'][:12]} {last['status']}")
+    if last is not None and last["status"] in ("failed", "rollback_failed") and last["reason"]:
+        info.add_row("why", last["reason"])
     info.add_row("running commit", (status["running_commit"] or "unknown")[:12])
+    parts: list[RenderableType] = [head]
+    if last is not None and last["status"] == "rollback_failed":
+        # The environment may be partly changed: the first thing a person must see.
+        parts.append(Text(f"deployment #{last['id']} failed and could not be rolled back: "
+                          "a person must check this environment before deploying again "
+                          "(applied migrations below)", style="bold red"))
     mig = Table(title=f"applied migrations ({len(status['migrations'])})")
     mig.add_column("version")
     mig.add_column("name")
     for m in status["migrations"]:
         mig.add_row(m["version"], m["name"] or "")
-    return Group(head, info, mig)
+    return Group(*parts, info, mig)

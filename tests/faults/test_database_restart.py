@@ -182,7 +182,10 @@ def test_database_stays_down_fails_cleanly_and_says_so(
     assert main(["status", "staging"]) == 0
     status = capsys.readouterr().out
     assert f"#{dep['id']} deploy" in status and "rollback_failed" in status
-    assert QUICK[:14] in status and SLOW[:14] not in status
+    assert "could not be rolled back: a person must check" in " ".join(status.split())
+    applied = status.split("applied migrations (", 1)[1]  # the table
+    assert QUICK[:14] in applied and SLOW[:14] not in applied
+    assert "cannot tell whether it committed" in " ".join(status.split())  # the why
     # ...and the next deploy of main refuses: the database is ahead of the repository.
     assert main(["deploy", "staging"]) == 1
     out = capsys.readouterr().out
