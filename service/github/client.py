@@ -34,6 +34,7 @@ from service.github.metrics import CallCounter
 from service.github.ratelimit import RateLimitInfo, RetryPolicy
 from service.github.requester import Requester, SharedTransport, Sleep
 from service.github.tokens import InstallationToken, TokenCache, parse_expires_at
+from service.observability.redact import redact
 from service.settings import GitHubAppSettings
 
 API_VERSION = "2026-03-10"
@@ -416,7 +417,7 @@ class InstallationClient:
     async def create_comment(self, repo: str, issue_number: int, body: str) -> JSON:
         """A comment on an issue or pull request; a body over 65 536 characters is truncated
         with a note (callers should fold long output into <details> themselves)."""
-        text = limits.truncate(body, limits.COMMENT_MAX)
+        text = redact(limits.truncate(body, limits.COMMENT_MAX))  # as GitHub will hold it
 
         async def find() -> JSON | None:  # the same text is the same comment
             comments = await self.list_comments(repo, issue_number)

@@ -26,6 +26,7 @@ from service.github.errors import (
 )
 from service.github.metrics import CallCounter
 from service.github.ratelimit import RateLimitInfo, RetryPolicy, is_rate_limited, rate_limit_wait
+from service.observability.redact import redact_json
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,9 @@ class Requester:
         """
         if repeatable is None:
             repeatable = method != "POST"
+        # Whatever the bot shows on GitHub may quote SQL output, logs or errors: no secret
+        # in play leaves this process, whichever report it is in.
+        json = redact_json(json) if json is not None else None
         target = url or expand(route, path)
         self._check_origin(target)
         headers = {"X-GitHub-Api-Version": self.api_version}

@@ -130,6 +130,18 @@ def redact(text: str) -> str:
     return REDACTOR.redact(text)
 
 
+def redact_json(value: object) -> object:
+    """Every string inside a JSON-like value, redacted (keys too: they may be output)."""
+    if isinstance(value, str):
+        return REDACTOR.redact(value)
+    if isinstance(value, Mapping):
+        return {redact_json(k) if isinstance(k, str) else k: redact_json(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_json(v) for v in value]
+    return value
+
+
 def register_secrets_in_play(*, database_urls: Iterable[str | None] = (),
                              app: object | None = None,
                              env: Mapping[str, str] | None = None) -> None:

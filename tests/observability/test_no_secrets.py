@@ -92,20 +92,31 @@ async def test_no_secret_reaches_github_logs_or_pages(
         "migrations/20260301000000_add_note.sql": BROKEN,
         "migrations/rollback/20260301000000_add_note.sql":
             "alter table public.quotes drop column if exists note;\n"})
+    # SQL output holding secrets: a migration whose error quotes a connection string and a
+    # key (as a failing dblink or a printed setting would), shown in the check run's
+    # annotation, the summary comment and the escalation
+    leaky = branch_with(repo, "leaky", {
+        "migrations/20260301000001_leak.sql":
+            "do $$ begin raise exception 'cannot reach postgresql://app:%@db/x with key %', "
+            f"'{PASSWORD}', '{ANON_KEY}'; end $$;\n",
+        "migrations/rollback/20260301000001_leak.sql": "select 1;\n"})
     github_server.state.add_pull(REPO, 7, head_sha=good, user_login="alice")
     github_server.state.add_pull(REPO, 8, head_sha=bad, user_login="alice")
+    github_server.state.add_pull(REPO, 9, head_sha=leaky, user_login="alice")
     pages: dict[str, str] = {}
     config = dashboard_config(github_server, secret_world["data"])
     async with running_bot(github_server, secret_world["bot"], redis_prefix,
                            secret_world["data"]) as bot:
         with running_dashboard(secret_world["bot"], redis_prefix, config) as dash:
-            for pr in (7, 8):
+            for pr in (7, 8, 9):
                 await bot.send("issue_comment",
                                post_comment(github_server, "/deploy staging", pr=pr))
                 await wait_for(lambda n=pr - 6: len(completed_runs(github_server)) == n,
                                what=f"deployment {pr - 6}")
             assert [r["conclusion"] for r in completed_runs(github_server)] == [
-                "success", "failure"]
+                "success", "failure", "failure"]
+            leak_report = completed_runs(github_server)[2]["output"]["summary"]
+            assert "cannot reach" in leak_report and "[redacted]" in leak_report
             async with httpx.AsyncClient(base_url=dash) as client:
                 login = await client.post("/login/token", data={"token": TOKEN},
                                           headers={"Origin": dash})
