@@ -92,6 +92,16 @@ async def test_sign_in_watch_a_deployment_live_and_roll_it_back(
             await page.screenshot(path=artifacts / "5-overview.png", full_page=True)
             await page.goto(f"{dash}/history")
             await page.screenshot(path=artifacts / "6-history.png", full_page=True)
+        # A rollback from the dashboard is shown on GitHub like any other: its own check run
+        # and GitHub deployment, concluded (the worker creates them; the web process does
+        # not call GitHub).
+        check_run, gh_dep = _row(world["bot"], "SELECT check_run_id, gh_deployment_id FROM "
+                                               "ledger.requests WHERE trigger = 'dashboard'")
+        repo = github_server.state.repo(REPO)
+        await wait_for(lambda: repo.check_runs[check_run].get("conclusion") == "success",
+                       what="the rollback's check run")
+        await wait_for(lambda: repo.deployment_statuses[gh_dep][-1]["state"] == "success",
+                       what="the rollback's GitHub deployment")
     rollback = _row(world["bot"], "SELECT kind, trigger, requested_by, status FROM "
                                   "ledger.deployments ORDER BY id DESC LIMIT 1")
     assert rollback == ("rollback", "dashboard", "alice", "succeeded")
