@@ -3,6 +3,8 @@ enqueued twice runs once. Redis may lose jobs; the reconciler re-enqueues from P
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from arq import ArqRedis, create_pool
@@ -28,9 +30,19 @@ async def connect(redis_url: str) -> ArqRedis:
     return await create_pool(settings)
 
 
+# arq runs the lowest score first (the enqueue time): `ahead` jobs are scored this much
+# earlier, within the job's expiry (a day).
+AHEAD_BY_S = 600.0
+
+
 async def enqueue(redis: ArqRedis, prefix: str, function: str, job_id: str,
-                  *args: Any, defer_by: float | None = None) -> bool:
-    """Enqueue `function(*args)` once per job id; False if that job already exists."""
+                  *args: Any, defer_by: float | None = None, ahead: bool = False) -> bool:
+    """Enqueue `function(*args)` once per job id; False if that job already exists.
+
+    `ahead` puts the job before everything already waiting: a deployment whose turn has come
+    must not wait behind a burst of webhooks (benchmarks/webhook_burst.py)."""
+    until = datetime.fromtimestamp(time.time() - AHEAD_BY_S, UTC) if ahead else None
     job = await redis.enqueue_job(function, *args, _job_id=job_id,
-                                  _queue_name=queue_name(prefix), _defer_by=defer_by)
+                                  _queue_name=queue_name(prefix), _defer_by=defer_by,
+                                  _defer_until=until)
     return job is not None

@@ -50,7 +50,8 @@ async def accept(ctx: WorkerContext, client: Any, config: Config,
         for old in created.superseded:
             await _conclude_superseded(ctx, client, conn, old, created.id)
     await queue.enqueue(ctx.redis, ctx.prefix, "run_request",
-                        queue.request_job_id(ctx.prefix, created.id), created.id)
+                        queue.request_job_id(ctx.prefix, created.id), created.id,
+                        ahead=True)
     return Accepted(created.id, position, running, False, created.superseded)
 
 

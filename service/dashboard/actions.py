@@ -113,7 +113,8 @@ async def rollback(request: Request) -> Response:
             pr_number=target["pr_number"], requested_by=viewer.login,
             rollback_target=target_id))
     await queue.enqueue(state.redis, state.prefix, "run_request",
-                        queue.request_job_id(state.prefix, created.id), created.id)
+                        queue.request_job_id(state.prefix, created.id), created.id,
+                        ahead=True)
     log.info("rollback of deployment %s on %s/%s requested from the dashboard by %s "
              "(request %s)", target_id, repo, env, viewer.login, created.id)
     return RedirectResponse(f"/requests/{created.id}", status_code=303)

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 
 from service import queue
 from service.ledger import deliveries
-from service.webhooks.interest import is_handled
+from service.webhooks.interest import is_handled, is_urgent
 from service.webhooks.payload import MAX_BODY, PayloadError, decode
 from service.webhooks.signature import verify
 
@@ -89,7 +89,8 @@ async def receive(request: Request) -> JSONResponse:
         return JSONResponse({"accepted": delivery_id, "duplicate": True}, status_code=202)
     try:
         await queue.enqueue(state.redis, state.prefix, "handle_delivery",
-                            queue.delivery_job_id(state.prefix, delivery_id), delivery_id)
+                            queue.delivery_job_id(state.prefix, delivery_id), delivery_id,
+                            ahead=is_urgent(event, payload))
     except Exception:  # Redis down: recorded is enough, the reconciler enqueues it later
         log.warning("could not enqueue delivery %s; the reconciler will", delivery_id,
                     exc_info=True)

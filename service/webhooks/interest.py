@@ -4,6 +4,10 @@ this list by a test, so the two cannot drift apart."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from service.commands.grammar import Command, parse
+
 HANDLED: dict[str, frozenset[str] | None] = {
     # None: every action (the event has no `action`)
     "issue_comment": frozenset({"created"}),
@@ -19,3 +23,18 @@ def is_handled(event: str, action: str | None) -> bool:
         return False
     actions = HANDLED[event]
     return actions is None or action in actions
+
+
+# Commands that deploy or roll back: handled before chatter that arrived earlier.
+_URGENT_COMMANDS = frozenset({"deploy", "rollback", "cancel"})
+
+
+def is_urgent(event: str, payload: dict[str, Any]) -> bool:
+    """A delivery that may start, stop or undo a deployment: in a burst of webhooks it goes
+    ahead of comments and commands that only answer (benchmarks/webhook_burst.py)."""
+    if event != "issue_comment":
+        return True  # merges, pushes, Retry and Roll back buttons
+    comment = payload.get("comment")
+    body = comment.get("body") if isinstance(comment, dict) else None
+    command = parse(body) if isinstance(body, str) else None
+    return isinstance(command, Command) and command.name in _URGENT_COMMANDS

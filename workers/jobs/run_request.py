@@ -48,7 +48,7 @@ async def kick_next(ctx: WorkerContext, repo: str, environment: str, *,
         return None
     await queue.enqueue(ctx.redis, ctx.prefix, "run_request",
                         queue.request_job_id(ctx.prefix, nxt["id"], _attempt() if fresh else 0),
-                        nxt["id"])
+                        nxt["id"], ahead=True)
     return int(nxt["id"])
 
 
