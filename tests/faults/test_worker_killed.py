@@ -57,12 +57,23 @@ DWELL: dict[str, dict[str, str]] = {
     "smoke": {**NEW_TABLE, "tests/backend/smoke.yml": SLOW_SMOKE},
     # report does no I/O of its own to dwell on: the victim pauses before it (worker_main)
     "report": NEW_TABLE,
+    # not a step: the undo after verify fails, killed while reverting the migration (which
+    # waits for the test's lock on the new table)
+    "undo": {**NEW_TABLE, "tests/backend/rls_suite.sql":
+             "select pg_sleep(3);\nselect no_such_function();\n"},
 }
 
 
 def step_status(bot_db: str, step: str) -> str | None:
     with psycopg.connect(bot_db) as conn:
         row = conn.execute("select status from ledger.deployment_steps where name = %s "
+                           "order by deployment_id desc limit 1", (step,)).fetchone()
+    return row[0] if row else None
+
+
+def undo_status(bot_db: str, step: str) -> str | None:
+    with psycopg.connect(bot_db) as conn:
+        row = conn.execute("select undo_status from ledger.deployment_steps where name = %s "
                            "order by deployment_id desc limit 1", (step,)).fetchone()
     return row[0] if row else None
 
@@ -83,10 +94,10 @@ def lease_count(bot_db: str) -> int:
 
 def deployment(bot_db: str) -> dict[str, Any]:
     with psycopg.connect(bot_db) as conn:
-        row = conn.execute("select status, reason, stop_the_line from ledger.deployments "
+        row = conn.execute("select status, reason, stop_the_line, id from ledger.deployments "
                            "order by id desc limit 1").fetchone()
     assert row is not None
-    return {"status": row[0], "reason": row[1], "stop": row[2]}
+    return {"status": row[0], "reason": row[1], "stop": row[2], "id": row[3]}
 
 
 @pytest.mark.parametrize("step", list(DWELL))
@@ -124,8 +135,18 @@ async def test_worker_killed_during_a_step_is_recovered(
         try:
             await bot.send("issue_comment", post_comment(github_server, "/deploy staging",
                                                          pr=61))
-            await wait_for(lambda: step_status(world["bot"], step) == "running",
-                           what=f"the deployment to reach {step} ({steps_now(world['bot'])})")
+            if step == "undo":
+                await wait_for(lambda: deployment(world["bot"])["id"] > 1
+                               and step_status(world["bot"], "migrate") == "succeeded",
+                               what="the migration")
+                blocker = psycopg.connect(os.environ["STAGING_DATABASE_URL"])
+                blocker.execute("lock table public.t1 in access share mode")
+                await wait_for(lambda: undo_status(world["bot"], "migrate") == "running",
+                               what=f"the undo of migrate ({steps_now(world['bot'])})")
+            else:
+                await wait_for(lambda: step_status(world["bot"], step) == "running",
+                               what=f"the deployment to reach {step} "
+                                    f"({steps_now(world['bot'])})")
             await asyncio.sleep(0.5)
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
@@ -147,6 +168,8 @@ async def test_worker_killed_during_a_step_is_recovered(
     expected = "failed" if step in ("preflight", "backup") else "rolled_back"
     assert dep["status"] == expected, dep
     assert dep["stop"] == "worker stopped"
+    if step == "undo":  # undone again, from the journal, by the survivor
+        assert "while undoing step `migrate`" in dep["reason"], dep
     after = await snapshot(os.environ["STAGING_DATABASE_URL"])
     assert diff(before, after, sequences=False) == []
     with psycopg.connect(world["bot"]) as conn:
