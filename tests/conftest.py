@@ -67,14 +67,16 @@ def shim_db(fresh_db: str) -> str:
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    """A key prefix no other test uses; every key under it is deleted afterwards."""
+    """A key prefix no other test uses; every key under it is deleted afterwards, and arq's
+    keys of its jobs (arq names them `arq:job:<job id>`, and job ids start with it)."""
     prefix = f"test:{uuid.uuid4().hex[:12]}:"
     yield prefix
     client = aioredis.Redis.from_url(REDIS_URL)
 
     async def _clean() -> None:
-        async for key in client.scan_iter(match=f"{prefix}*"):
-            await client.delete(key)
+        for pattern in (f"{prefix}*", f"arq:*:{prefix}*", f"arq:*:cron:{prefix}*"):
+            async for key in client.scan_iter(match=pattern):
+                await client.delete(key)
         await client.aclose()
 
     import asyncio
