@@ -17,7 +17,7 @@ from service import embedded
 from service.config.model import Config, EnvironmentConfig
 from service.settings import Settings
 from workers.drivers.backups import LocalBackupStore
-from workers.drivers.database import PostgresDatabase
+from workers.drivers.database import PostgresDatabase, attempts_within
 from workers.drivers.function_host_process import FunctionHostProcess
 from workers.drivers.functions import PostgresFunctionReleases
 from workers.runbook.context import Environment
@@ -89,7 +89,8 @@ def resolve(config: Config, name: str, settings: Settings) -> Environment:
                                        data_dir=settings.data_dir)
         return await host.ensure_started()  # restarts a host that died mid-deployment
 
-    database = PostgresDatabase(r.database_url)
+    database = PostgresDatabase(r.database_url,
+                                connect_retries=attempts_within(r.config.reconnect_within))
 
     async def close() -> None:
         if host is not None:

@@ -213,6 +213,9 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
     for k, lo, hi in (("lock_timeout_ms", 1, 600_000), ("statement_timeout_ms", 0, 86_400_000)):
         if k in data and (n := c.number(f"{key}.{k}", data[k], lo, hi, integer=True)) is not None:
             ch[k] = int(n)
+    if "reconnect_within" in data and (d := c.duration(
+            f"{key}.reconnect_within", data["reconnect_within"], 1.0, 600.0)) is not None:
+        ch["reconnect_within"] = d
     if "deploy_window" in data and (w := c.string(f"{key}.deploy_window", data["deploy_window"])):
         from service.config.window import DeployWindow, WindowError
 

@@ -43,6 +43,9 @@ class EnvironmentConfig:
     backup: bool = True
     lock_timeout_ms: int = 5000
     statement_timeout_ms: int = 0
+    # How long the database may be unreachable (a restart, a failover) before a step gives
+    # up and the deployment is rolled back: reconnection attempts with backoff fit in it.
+    reconnect_within: float = 30.0
     watch: WatchConfig = field(default_factory=WatchConfig)
     supabase_project_ref: str | None = None
     lead: str | None = None  # who is mentioned on escalation (@user or @org/team)

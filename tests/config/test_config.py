@@ -79,3 +79,17 @@ def test_deploy_window() -> None:
                 "Mon 09:00-16:00 Mars/Base"):
         with pytest.raises(WindowError):
             DeployWindow.parse(bad)
+
+
+def test_reconnect_window_bounds_the_connection_attempts() -> None:
+    from workers.drivers.database import attempts_within
+
+    config = parse_config("environments:\n  staging:\n    reconnect_within: 2m\n")
+    assert config.environments["staging"].reconnect_within == 120.0
+    assert parse_config("environments: {staging: {}}").environments[
+        "staging"].reconnect_within == 30.0
+    with pytest.raises(ConfigError) as info:
+        parse_config("environments:\n  staging:\n    reconnect_within: forever\n")
+    assert "environments.staging.reconnect_within: expected a duration" in str(info.value)
+    # waits 0.5, 1, 2, 4, then 5 s each: the attempts whose waits fit in the window
+    assert [attempts_within(s) for s in (0.1, 3, 7.5, 30, 120)] == [1, 3, 5, 9, 27]

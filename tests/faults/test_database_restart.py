@@ -29,7 +29,7 @@ from psycopg.rows import dict_row
 
 from service.embedded.postgres import EmbeddedPostgres, free_port
 from tests.conftest import apply_shim, create_database, database_url, drop_database
-from tests.fixture_repo import branch_with, make_repo
+from tests.fixture_repo import branch_with, commit, make_repo
 from workers.cli import main
 from workers.runbook.snapshot import diff, snapshot
 
@@ -158,6 +158,12 @@ def test_restart_mid_migration_rolls_back_what_committed(
 def test_database_stays_down_fails_cleanly_and_says_so(
         server: EmbeddedPostgres, env: dict[str, str],
         capsys: pytest.CaptureFixture[str]) -> None:
+    # The server stays down, so every wait of the reconnection window is spent: keep it
+    # short (3 attempts fit in 3 s; the default 30 s window makes 9).
+    config = Path(env["repo"]) / ".github/deploybot.yml"
+    push = "    deploy_on_push: [main]\n"
+    config.write_text(config.read_text().replace(push, push + "    reconnect_within: 3s\n", 1))
+    commit(Path(env["repo"]), "a short reconnection window")  # read from main, committed
     assert main(["deploy", "staging"]) == 0
     sha = branch_with(Path(env["repo"]), "slow", BRANCH)
     thread, code = _deploy_until_sleeping(env, sha)
@@ -171,7 +177,7 @@ def test_database_stays_down_fails_cleanly_and_says_so(
     dep, step = _last_deployment(env["bot"])
     assert (dep["status"], dep["failed_step"]) == ("rollback_failed", "migrate")
     assert "cannot tell whether it committed" in dep["reason"]
-    assert "after 5 attempts" in dep["reason"]  # the bounded retries, then the last error
+    assert "after 3 attempts" in dep["reason"]  # the bounded retries, then the last error
     assert (step["status"], step["undo_status"]) == ("failed", "undo_failed")
     assert "cannot check whether" in step["undo_message"]
     assert f"version {SLOW[:14]}" in step["undo_message"]

@@ -138,16 +138,32 @@ def _setup_sql(lock_timeout_ms: int, statement_timeout_ms: int, durable: bool = 
     return ";\n".join(parts) + ";\n"
 
 
+def _backoff(attempt: int, first: float, cap: float) -> float:
+    return float(min(cap, first * 2 ** (attempt - 1)))
+
+
+def attempts_within(seconds: float, first: float = 0.5, cap: float = 5.0) -> int:
+    """Connection attempts whose backoff waits add up to at most `seconds`: how long an
+    environment's database may be away (a restart) before the step gives up."""
+    attempts, waited = 1, 0.0
+    while waited + _backoff(attempts, first, cap) <= seconds:
+        waited += _backoff(attempts, first, cap)
+        attempts += 1
+    return attempts
+
+
 class PostgresDatabase:
     """The Database protocol (workers/drivers/interfaces.py) on one PostgreSQL connection,
     opened on first use with bounded retries and reopened when it breaks. Calls are
     serialised; `aclose()` (or `async with`) closes it."""
 
-    def __init__(self, url: str, *, connect_retries: int = 5, retry_delay: float = 0.5) -> None:
+    def __init__(self, url: str, *, connect_retries: int = 5, retry_delay: float = 0.5,
+                 max_delay: float = 5.0) -> None:
         self._url = url
         self._redacted = redact(url)
         self._connect_retries = max(1, connect_retries)
         self._retry_delay = retry_delay
+        self._max_delay = max_delay
         self._conn: Conn | None = None
         self._lock = asyncio.Lock()
         self._history_ready = False
@@ -189,7 +205,7 @@ class PostgresDatabase:
         reason = ""
         for attempt in range(self._connect_retries):
             if attempt:
-                await asyncio.sleep(self._retry_delay * 2 ** (attempt - 1))
+                await asyncio.sleep(_backoff(attempt, self._retry_delay, self._max_delay))
             try:
                 return await psycopg.AsyncConnection.connect(self._url, **kwargs)
             except psycopg.OperationalError as exc:
