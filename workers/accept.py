@@ -70,22 +70,21 @@ async def show_queued(ctx: WorkerContext, client: Any, request_id: int, *, produ
     the same check run, not to none or to a second one. `look_first` searches GitHub before
     creating, for a worker that died between GitHub creating a thing and our recording it.
     """
-    async with ctx.db.connection() as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s, %s)", (_REPORT_LOCK, request_id))
-        try:
-            req = await requests.get(conn, request_id)
-            if req is None:
-                return None
-            check_id, gh_dep_id = req["check_run_id"], req["gh_deployment_id"]
-            if check_id is None:
-                check_id = await _check_run(client, req, position, look_first)
-                await requests.set_github_ids(conn, request_id, check_run_id=check_id)
-            if gh_dep_id is None and req["kind"] != "dry_run":
-                gh_dep_id = await _deployment(client, req, production, look_first)
-                await requests.set_github_ids(conn, request_id, gh_deployment_id=gh_dep_id)
-            return await requests.get(conn, request_id)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_REPORT_LOCK, request_id))
+    async with ctx.db.connection() as conn, conn.transaction():
+        # A transaction's lock: released however this ends (an error, a cancelled job, a
+        # dead worker), so it can never be left held on a pooled connection.
+        await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_REPORT_LOCK, request_id))
+        req = await requests.get(conn, request_id)
+        if req is None:
+            return None
+        check_id, gh_dep_id = req["check_run_id"], req["gh_deployment_id"]
+        if check_id is None:
+            check_id = await _check_run(client, req, position, look_first)
+        if gh_dep_id is None and req["kind"] != "dry_run":
+            gh_dep_id = await _deployment(client, req, production, look_first)
+        await requests.set_github_ids(conn, request_id, check_run_id=check_id,
+                                      gh_deployment_id=gh_dep_id)
+        return await requests.get(conn, request_id)
 
 
 _REPORT_LOCK = 7_210_002  # advisory lock class: showing one request on GitHub
