@@ -46,6 +46,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from service.pgtools import PgTools, ToolNotFound
 from workers.drivers.interfaces import Backup, BackupStore, Database, DatabaseUnavailable
+from workers.drivers.processes import communicate
 
 # Schemas that a Supabase project owns (and our platform shim partly creates), never
 # dropped or restored: the project's migrations do not own them.
@@ -149,7 +150,7 @@ async def run_tool(argv: Sequence[str], env: Mapping[str, str], *,
         *argv, env=dict(env), cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await proc.communicate()
+    out, err = await communicate(proc)
     assert proc.returncode is not None
     return ToolResult(proc.returncode, out.decode("utf-8", "replace"),
                       err.decode("utf-8", "replace"))

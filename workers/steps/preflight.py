@@ -14,6 +14,7 @@ import sys
 from service.pgtools import ToolNotFound
 from workers.drivers.functions import digest_of
 from workers.drivers.interfaces import DatabaseUnavailable
+from workers.drivers.processes import communicate
 from workers.runbook import migration_files
 from workers.runbook.context import DeployContext
 from workers.runbook.engine import UpToDate
@@ -36,7 +37,7 @@ async def _tool_versions(ctx: DeployContext) -> str:
         proc = await asyncio.create_subprocess_exec(
             program, "--version", stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT)
-        out, _ = await proc.communicate()
+        out, _ = await communicate(proc)
         lines.append(out.decode(errors="replace").strip())
     return "\n".join(lines)
 
@@ -51,9 +52,9 @@ async def _unit_tests(ctx: DeployContext) -> str:
         ctx.config.paths.functions, cwd=ctx.source.root, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), UNIT_TEST_TIMEOUT)
+        async with asyncio.timeout(UNIT_TEST_TIMEOUT):
+            out, _ = await communicate(proc)
     except TimeoutError:
-        proc.kill()
         raise StepFailed(f"the functions' unit tests did not finish within "
                          f"{UNIT_TEST_TIMEOUT} s", stop_the_line="unit tests failed") from None
     text = out.decode(errors="replace").strip()

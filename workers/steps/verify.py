@@ -13,6 +13,7 @@ from pathlib import Path
 from service.pgtools import ToolNotFound
 from workers.drivers.backups import is_unreachable, scrub, tool_env
 from workers.drivers.interfaces import DatabaseUnavailable
+from workers.drivers.processes import communicate
 from workers.runbook import tap
 from workers.runbook.context import DeployContext
 from workers.runbook.events import Annotation
@@ -47,10 +48,9 @@ async def run(ctx: DeployContext) -> None:
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     try:
-        out_b, err_b = await asyncio.wait_for(proc.communicate(), SUITE_TIMEOUT)
+        async with asyncio.timeout(SUITE_TIMEOUT):
+            out_b, err_b = await communicate(proc)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise StepFailed(f"the RLS tests did not finish within {SUITE_TIMEOUT} s",
                          stop_the_line=SECURITY_STOP) from None
     stdout = scrub(out_b.decode("utf-8", "replace"), secrets)
