@@ -38,7 +38,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import statistics
 import sys
 import tempfile
@@ -58,7 +57,12 @@ from psycopg.rows import dict_row
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.queue_throughput import clean, cpu_seconds, remember_git_answers  # noqa: E402
+from benchmarks.queue_throughput import (  # noqa: E402
+    clean,
+    cpu_seconds,
+    remember_git_answers,
+    stop,
+)
 from tests.app.bot import REPO as GH_REPO  # noqa: E402
 from tests.app.bot import post_comment  # noqa: E402
 from tests.faults.burst import (  # noqa: E402
@@ -182,18 +186,6 @@ async def spawn(args: list[str], env: dict[str, str], log: Path) -> asyncio.subp
         return await asyncio.create_subprocess_exec(
             sys.executable, *args, cwd=REPO, env={**os.environ, **env}, stdout=out,
             stderr=asyncio.subprocess.STDOUT)
-
-
-async def stop(procs: list[asyncio.subprocess.Process]) -> None:
-    for p in procs:
-        if p.returncode is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            await asyncio.wait_for(p.wait(), 20)
-        except TimeoutError:
-            p.kill()
-            await p.wait()
 
 
 async def until_up(url: str, proc: asyncio.subprocess.Process, logs: Path) -> None:
