@@ -94,11 +94,10 @@ async def _check_run(client: Any, req: dict[str, Any], position: int,
                      look_first: bool) -> int | None:
     name, env, sha = check_run_name(req["environment"]), req["environment"], req["commit_sha"]
     try:
-        if look_first:
-            for run in await client.list_check_runs_for_ref(req["repo"], sha, check_name=name,
-                                                            filter="all"):
-                if run.get("external_id") == str(req["id"]):
-                    return int(run["id"])
+        found = look_first and await client.find_check_run(
+            req["repo"], sha, name=name, external_id=str(req["id"]))
+        if found:
+            return int(found["id"])
         run = await client.create_check_run(
             req["repo"], name=name, head_sha=sha, status="queued", external_id=str(req["id"]),
             output={"title": f"Queued for {env}",
@@ -114,11 +113,10 @@ async def _deployment(client: Any, req: dict[str, Any], production: bool,
                       look_first: bool) -> int | None:
     payload = {"deploybot_request": req["id"]}
     try:
-        if look_first:
-            for d in await client.list_deployments(req["repo"], environment=req["environment"],
-                                                   ref=req["commit_sha"], limit=30):
-                if (d.get("payload") or {}) == payload:
-                    return int(d["id"])
+        found = look_first and await client.find_deployment(
+            req["repo"], ref=req["commit_sha"], environment=req["environment"], payload=payload)
+        if found:
+            return int(found["id"])
         result = await client.create_deployment(
             req["repo"], ref=req["commit_sha"], environment=req["environment"],
             production_environment=production, transient_environment=False, payload=payload,

@@ -329,13 +329,17 @@ class InstallationClient:
         async def find() -> JSON | None:
             if external_id is None:
                 return None  # nothing to recognise it by: send again
-            runs = await self.list_check_runs_for_ref(repo, head_sha, check_name=name,
-                                                      filter="all")
-            return next((r for r in runs if r.get("external_id") == external_id), None)
+            return await self.find_check_run(repo, head_sha, name=name, external_id=external_id)
 
         run: JSON = await self._r.create("/repos/{owner}/{repo}/check-runs", path, json=body,
                                          find=find)
         return await self._more_annotations(path, int(run["id"]), rest, run)
+
+    async def find_check_run(self, repo: str, head_sha: str, *, name: str,
+                             external_id: str) -> JSON | None:
+        """The check run `name` on `head_sha` that carries `external_id`, if GitHub has one."""
+        runs = await self.list_check_runs_for_ref(repo, head_sha, check_name=name, filter="all")
+        return next((r for r in runs if r.get("external_id") == external_id), None)
 
     async def update_check_run(self, repo: str, check_run_id: int, *,
                                name: str | None = None, status: CheckStatus | None = None,
@@ -475,13 +479,11 @@ class InstallationClient:
         })
         route = "/repos/{owner}/{repo}/deployments"
 
-        async def find() -> JSON | None:  # same commit, environment, payload and description
-            for d in await self.list_deployments(repo, environment=environment, ref=ref,
-                                                 limit=30):
-                if (d.get("payload") or {}) == (body.get("payload") or {}) and \
-                        (d.get("description") or None) == body.get("description"):
-                    return d
-            return None
+        async def find() -> JSON | None:
+            if payload is None:
+                return None  # nothing to recognise it by: send again
+            return await self.find_deployment(repo, ref=ref, environment=environment,
+                                              payload=payload)
 
         try:
             data = await self._r.create(route, _split(repo), json=body, find=find)
@@ -490,6 +492,14 @@ class InstallationClient:
         if "id" not in data:  # 202: GitHub merged the default branch into the ref instead
             return DeploymentResult("merged", message=str(data.get("message", "")))
         return DeploymentResult("created", deployment=data)
+
+    async def find_deployment(self, repo: str, *, ref: str, environment: str,
+                              payload: Mapping[str, Any]) -> JSON | None:
+        """The newest deployment of `ref` to `environment` carrying `payload`, if any."""
+        for d in await self.list_deployments(repo, environment=environment, ref=ref, limit=30):
+            if (d.get("payload") or {}) == dict(payload):
+                return d
+        return None
 
     async def create_deployment_status(self, repo: str, deployment_id: int, *,
                                        state: DeploymentState, log_url: str | None = None,

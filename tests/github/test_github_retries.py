@@ -211,7 +211,7 @@ async def test_a_check_run_and_a_deployment_created_but_answered_late_exist_once
     assert made.id is not None and list(state.deployments) == [made.id]
 
 
-async def test_a_reaction_or_deployment_status_that_timed_out_is_simply_sent_again(
+async def test_a_deployment_status_that_timed_out_is_simply_sent_again(
         github_server: GitHubTestServer, make_app: MakeApp, repo: str) -> None:
     app = await make_app(timeout=0.5)
     gh = app.installation(1)
