@@ -122,10 +122,15 @@ class _Checker:
 
 
 def _key(key: Any) -> str:
-    """A key as a message names it: plain words as they are, anything odd quoted."""
-    if isinstance(key, str) and re.fullmatch(r"[\w-]{1,60}", key):
-        return key
-    return _show(key)
+    """A key as a message names it: plain words as they are, other text quoted, and a key
+    YAML read as something else (`false`, `1`, `null`) as written plus what it was read as,
+    so the text key 'False' and the boolean key false are never named alike."""
+    if isinstance(key, str):
+        return key if re.fullmatch(r"[\w-]{1,60}", key) else _show(key)
+    if key is None:
+        return "null (read as empty)"
+    written = str(key).lower() if isinstance(key, bool) else _show(key)
+    return f"{written} (read as {_kind(key)})"
 
 
 def _seconds(value: float) -> str:
@@ -136,9 +141,8 @@ def _seconds(value: float) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {list: "a list", dict: "a mapping", str: "a string", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
+    return {list: "a list", dict: "a mapping", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def _show(value: Any) -> str:

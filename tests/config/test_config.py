@@ -56,6 +56,22 @@ surprise: 1
     assert str(info.value).startswith(".github/deploybot.yml: invalid configuration")
 
 
+def test_a_key_yaml_reads_as_a_boolean_is_told_apart_from_the_same_word_quoted() -> None:
+    # Found by the configuration fuzzer: 'False' (text) and false (a boolean) were both
+    # named "False", two messages a reader could not tell apart.
+    with pytest.raises(ConfigError) as info:
+        parse_config("'False': null\nfalse: null\n1: x\n~: y\n")
+    assert info.value.problems == [
+        "False: unknown key; allowed: environments, paths, default_branch, allow_forks",
+        "false (read as a boolean): unknown key; allowed: environments, paths, "
+        "default_branch, allow_forks",
+        "1 (read as a number): unknown key; allowed: environments, paths, default_branch, "
+        "allow_forks",
+        "null (read as empty): unknown key; allowed: environments, paths, default_branch, "
+        "allow_forks",
+    ]
+
+
 @pytest.mark.parametrize("text", ["[", "a: [1, 2", "environments: 3", "- 1\n- 2", "\x00"])
 def test_broken_yaml_is_a_config_error_not_a_traceback(text: str) -> None:
     with pytest.raises(ConfigError):
