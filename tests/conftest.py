@@ -15,12 +15,20 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import settings as hypothesis_settings
 from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SHIM = REPO / "service" / "embedded" / "platform_shim.sql"
+
+# The fuzzers draw the same examples on every run by default, so a run's verdict depends on
+# the commit alone; `HYPOTHESIS_PROFILE=explore` draws new ones to hunt for bugs (a failure
+# prints the seed that replays it). Loaded here, before any test module builds its settings.
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def database_url(name: str) -> str:
