@@ -445,15 +445,30 @@ class InstallationClient:
 
     async def create_issue(self, repo: str, *, title: str, body: str = "",
                            labels: Sequence[str] = (), assignees: Sequence[str] = ()) -> JSON:
-        payload: JSON = {"title": title, "body": limits.truncate(body, limits.COMMENT_MAX)}
+        text = redact(limits.truncate(body, limits.COMMENT_MAX))  # as GitHub will hold it
+        title = redact(title)
+        payload: JSON = {"title": title, "body": text}
         if labels:
             payload["labels"] = list(labels)
         if assignees:
             payload["assignees"] = list(assignees)
-        # Sent again after a timeout: a second post-mortem issue is better than none.
-        data: JSON = await self._r.json("POST", "/repos/{owner}/{repo}/issues", _split(repo),
-                                        json=payload, repeatable=True)
+
+        async def find() -> JSON | None:  # the same title and text is the same issue
+            return await self.find_issue(repo, title=title, body=text, labels=labels)
+
+        data: JSON = await self._r.create("/repos/{owner}/{repo}/issues", _split(repo),
+                                          json=payload, find=find)
         return data
+
+    async def find_issue(self, repo: str, *, title: str, body: str,
+                         labels: Sequence[str] = ()) -> JSON | None:
+        """The newest of the last 30 issues (open or closed) with this title and body."""
+        params = _drop_none({"state": "all", "sort": "created", "direction": "desc",
+                             "labels": ",".join(labels) if labels else None})
+        issues = await self._r.paginate("/repos/{owner}/{repo}/issues", _split(repo),
+                                        params=params, limit=30)
+        return next((i for i in issues
+                     if i.get("title") == title and i.get("body") == body), None)
 
     # -- deployments -------------------------------------------------------------------------
 

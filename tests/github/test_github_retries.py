@@ -224,3 +224,22 @@ async def test_a_deployment_status_that_timed_out_is_simply_sent_again(
     statuses = github_server.state.repo(repo).deployment_statuses[made.id]
     assert [s["state"] for s in statuses] == ["in_progress"]
     assert len(github_server.calls("POST", "/repos/*/deployments/*/statuses")) == 2
+
+
+async def test_a_post_mortem_issue_answered_late_is_found_not_opened_twice(
+        github_server: GitHubTestServer, make_app: MakeApp, repo: str) -> None:
+    app = await make_app(timeout=0.5)
+    gh = app.installation(1)
+    await gh.get_repo(repo)
+    earlier = await gh.create_issue(repo, title="Post-mortem: staging deployment #4",
+                                    body="stopped at migrate", labels=["incident"])
+    github_server.faults.answer_late("/repos/*/issues", seconds=1.5, method="POST")
+
+    made = await gh.create_issue(repo, title="Post-mortem: staging deployment #5",
+                                 body="stopped at migrate", labels=["deploybot", "incident"])
+
+    issues = github_server.state.repo(repo).issues
+    assert [i["title"] for i in issues.values()] == ["Post-mortem: staging deployment #4",
+                                                     "Post-mortem: staging deployment #5"]
+    assert made["number"] == max(issues) != earlier["number"]
+    assert len(github_server.calls("POST", "/repos/*/issues")) == 1

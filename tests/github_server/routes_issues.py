@@ -102,6 +102,24 @@ async def create_issue(request: Request) -> JSONResponse:
     return JSONResponse(issue, status_code=201)
 
 
+async def list_issues(request: Request) -> JSONResponse:
+    """GET …/issues: `state` (open by default, closed, all), `labels` (each must be on the
+    issue), sorted by `created` either way (newest first by default), paginated."""
+    repo = require_repo(request, context(request).state)
+    q = request.query_params
+    state = q.get("state", "open")
+    if state not in ("open", "closed", "all"):
+        raise ApiError(422, "Validation Failed")
+    if q.get("sort", "created") != "created":
+        raise ApiError(422, "Validation Failed")  # the only order this server keeps
+    wanted = {name for name in q.get("labels", "").split(",") if name}
+    found = [i for i in repo.issues.values()
+             if state in ("all", i["state"])
+             and wanted <= {label["name"] for label in i["labels"]}]
+    found.sort(key=lambda i: i["number"], reverse=q.get("direction", "desc") == "desc")
+    return paginated(request, found)
+
+
 async def get_issue(request: Request) -> JSONResponse:
     repo = require_repo(request, context(request).state)
     issue = repo.issues.get(int(request.path_params["issue_number"]))
@@ -112,6 +130,7 @@ async def get_issue(request: Request) -> JSONResponse:
 
 routes = [
     Route("/repos/{owner}/{repo}/issues", create_issue, methods=["POST"]),
+    Route("/repos/{owner}/{repo}/issues", list_issues, methods=["GET"]),
     Route("/repos/{owner}/{repo}/issues/comments/{comment_id:int}", get_comment,
           methods=["GET"]),
     Route("/repos/{owner}/{repo}/issues/comments/{comment_id:int}", update_comment,
