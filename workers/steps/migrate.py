@@ -74,7 +74,8 @@ def _committed(applied: list[MigrationFile]) -> str:
     if not applied:
         return "No migration of this deployment was committed.\n"
     names = "\n".join(f"  {m.relpath}" for m in applied)
-    return f"Committed by this deployment before the failure (undo reverts them):\n{names}\n"
+    return (f"Committed by this deployment before the failure; the rollback that follows "
+            f"reverts them and reports how it went:\n{names}\n")
 
 
 def _failed(exc: MigrationError, applied: list[MigrationFile]) -> StepFailed:
