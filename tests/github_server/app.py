@@ -89,10 +89,10 @@ class GitHubMiddleware:
                                scope.get("query_string", b"").decode(), 0,
                                headers.get("x-github-api-version"), _auth_kind(headers), None,
                                _parse(body), time.time())
-        try:
-            await self._handle(scope, receive, send, headers, body, record)
-        finally:
-            self.ctx.state.record(record)
+        # Logged on arrival and filled in as it is answered (status before the first byte
+        # goes out), so a test that has its answer also finds it in the log.
+        self.ctx.state.record(record)
+        await self._handle(scope, receive, send, headers, body, record)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, headers: Headers,
                       body: bytes, record: RequestRecord) -> None:
