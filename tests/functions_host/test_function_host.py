@@ -3,6 +3,8 @@ check, errors, metrics, and switching releases without a restart."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
 import httpx
@@ -229,3 +231,19 @@ async def test_a_host_without_its_database_is_not_reported_healthy(
         start_host: HostFactory) -> None:
     with pytest.raises(FunctionHostError, match="did not become healthy"):
         await start_host("postgresql://postgres@127.0.0.1:1/nowhere", startup_timeout=2.0)
+
+
+async def test_a_stop_cancelled_midway_still_kills_and_reaps_the_host(
+        fresh_db: str, start_host: HostFactory) -> None:
+    # A worker shutting down cancels the job while the host is stopping: the host must not
+    # be left running (or unreaped) behind it.
+    host = await start_host(fresh_db)
+    pid = host.pid
+    assert pid is not None
+    stopping = asyncio.create_task(host.stop())
+    await asyncio.sleep(0.02)  # SIGTERM sent; waiting for the host to exit
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone and reaped, not a zombie waiting for us

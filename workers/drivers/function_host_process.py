@@ -181,11 +181,12 @@ class FunctionHostProcess:
             await self._drain
 
     async def _read_output(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        async for raw in self._proc.stdout:
+        proc = self._proc  # stop() forgets it before the last lines are read
+        assert proc is not None and proc.stdout is not None
+        async for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip()
             self._tail.append(line)
-            log.info("functions host %s: %s", self._proc.pid, line)
+            log.info("functions host %s: %s", proc.pid, line)
 
     async def stop(self) -> None:
         """Terminate the host (kill it if it does not stop within 5 s)."""
@@ -197,15 +198,19 @@ class FunctionHostProcess:
         if proc is not None and proc.returncode is None:
             if proc.stdin is not None:
                 proc.stdin.close()
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
-            except ProcessLookupError:
-                pass
             try:
                 await asyncio.wait_for(proc.wait(), 5.0)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+            except BaseException as exc:
+                # Slow to stop, or this job was cancelled meanwhile (a worker shutting
+                # down): killed and reaped either way, never left serving on its own.
+                if proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    await proc.wait()
+                if not isinstance(exc, TimeoutError):
+                    raise
         if self._drain is not None:
             try:
                 await asyncio.wait_for(self._drain, 2.0)
