@@ -289,13 +289,12 @@ def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> in
 def _worker(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     import os
 
-    from arq.worker import Worker
-
     from service.observability import logs
     from service.observability.redact import register_secrets_in_play
     from service.runtime import redis_url
     from service.settings import github_app_from_env
     from workers.arq_settings import worker_settings
+    from workers.arq_worker import Worker
 
     logs.configure(json_lines=os.environ.get("DEPLOYBOT_LOG_FORMAT", "json") == "json")
     app_settings = github_app_from_env()

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from arq.worker import Worker
 
 from service.app import WebConfig, create_app
 from service.settings import GitHubAppSettings, Settings
@@ -25,6 +24,7 @@ from tests.github_server.fixtures import FAST_RETRY
 from tests.github_server.server import GitHubTestServer
 from tests.http_server import serve
 from workers.arq_settings import worker_settings
+from workers.arq_worker import Worker
 
 PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "github-payloads"
 SECRET = "webhook-secret-for-tests"

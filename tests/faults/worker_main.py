@@ -13,11 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from arq.worker import Worker
-
 from service.settings import GitHubAppSettings, Settings
 from tests.github_server.fixtures import FAST_RETRY
 from workers.arq_settings import worker_settings
+from workers.arq_worker import Worker
 from workers.jobs.context import Plan
 from workers.runbook.context import DeployContext
 from workers.runbook.plan import deploy_steps

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 import httpx
 import psycopg
-from arq.worker import Worker
 from psycopg.rows import dict_row
 
 from service.app import WebConfig, create_app
@@ -32,6 +31,7 @@ from tests.github_server.server import GitHubTestServer
 from tests.http_server import serve
 from tests.queue.worker_process import SPEC_VAR
 from workers.arq_settings import worker_settings
+from workers.arq_worker import Worker
 from workers.jobs.context import Plan
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,12 +15,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from arq.worker import Worker
-
 from service.settings import GitHubAppSettings, Settings
 from tests.github_server.fixtures import FAST_RETRY
 from tests.queue.plans import sleeping
 from workers.arq_settings import worker_settings
+from workers.arq_worker import Worker
 
 SPEC_VAR = "QUEUE_TEST_WORKER"
 
