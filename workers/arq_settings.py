@@ -15,6 +15,7 @@ from service.ledger.db import ensure_schema
 from service.queue import queue_name
 from service.settings import GitHubAppSettings, Settings
 from workers.jobs.context import Plan, WorkerContext
+from workers.jobs.deliver_report import deliver_report
 from workers.jobs.handle_delivery import handle_delivery
 from workers.jobs.reconcile import reconcile
 from workers.jobs.redeliver import redeliver_failed
@@ -59,7 +60,7 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
 
     seconds = set(range(0, 60, max(1, min(reconcile_every, 60))))
     return {
-        "functions": [handle_delivery, run_request, watch_deployment],
+        "functions": [handle_delivery, run_request, watch_deployment, deliver_report],
         # Named after the key prefix: arq's cron job ids ignore the queue, so installations
         # sharing a Redis would otherwise take each other's reconciler turns.
         "cron_jobs": [cron(reconcile, second=seconds,  # type: ignore[arg-type]  # arq's alias

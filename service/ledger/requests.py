@@ -179,3 +179,39 @@ async def by_check_run(conn: psycopg.AsyncConnection[Any], repo: str, check_run_
         "ORDER BY id DESC LIMIT 1", (repo, check_run_id))
     row = await cur.fetchone()
     return dict(row) if row is not None else None
+
+
+async def report_later(conn: psycopg.AsyncConnection[Any], request_id: int, *,
+                       delay_seconds: float) -> None:
+    """GitHub did not take the final report: send it again in `delay_seconds`."""
+    await conn.execute(
+        """UPDATE ledger.requests
+           SET report_due = now() + make_interval(secs => %s),
+               report_attempts = report_attempts + 1
+           WHERE id = %s""", (delay_seconds, request_id))
+
+
+async def reported(conn: psycopg.AsyncConnection[Any], request_id: int) -> None:
+    await conn.execute("UPDATE ledger.requests SET report_due = NULL WHERE id = %s",
+                       (request_id,))
+
+
+async def reports_due(conn: psycopg.AsyncConnection[Any], limit: int = 50) -> list[Row]:
+    """Finished requests whose final report is due to be sent again, the longest due first."""
+    cur = await conn.execute(
+        """SELECT * FROM ledger.requests WHERE report_due IS NOT NULL AND report_due <= now()
+             AND status NOT IN ('queued', 'running')
+           ORDER BY report_due LIMIT %s""", (limit,))
+    return [dict(r) for r in await cur.fetchall()]
+
+
+async def claim_report(conn: psycopg.AsyncConnection[Any], request_id: int,
+                       hold_seconds: float = 300.0) -> Row | None:
+    """Take a due report for one job: it is pushed `hold_seconds` ahead, so the reconciler
+    does not hand it to another job meanwhile (and a job that dies leaves it due again)."""
+    cur = await conn.execute(
+        """UPDATE ledger.requests SET report_due = now() + make_interval(secs => %s)
+           WHERE id = %s AND report_due IS NOT NULL AND report_due <= now()
+           RETURNING *""", (hold_seconds, request_id))
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None

@@ -196,3 +196,11 @@ CREATE TABLE IF NOT EXISTS ledger.watch_breaches (
     reported            text[] NOT NULL DEFAULT '{}',  -- GitHub actions done, for retries
     handled_at          timestamptz
 );
+
+-- A deployment's final report (check run conclusion, deployment status, summary comment)
+-- that GitHub did not take when the deployment ended, after the client's own retries: the
+-- reconciler sends it again from the ledger when `report_due` comes, until it arrives.
+ALTER TABLE ledger.requests ADD COLUMN IF NOT EXISTS report_due timestamptz;
+ALTER TABLE ledger.requests ADD COLUMN IF NOT EXISTS report_attempts integer NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS requests_report_due_idx
+    ON ledger.requests (report_due) WHERE report_due IS NOT NULL;

@@ -86,3 +86,50 @@ async def test_github_timeouts_delay_reports_but_never_double_them(
             "select count(*) from supabase_migrations.schema_migrations").fetchone()
     assert applied == (8,)
     github_server.assert_no_validation_errors()
+
+
+async def test_final_reports_github_refused_for_longer_than_the_retries_arrive_later(
+        world: dict[str, Any], redis_prefix: str,  # noqa: F811
+        github_server: GitHubTestServer) -> None:
+    """GitHub down (502 on every try) from the start of the deployment to after its end:
+    the client's retries run out, so the check run, the deployment status and the summary
+    comment are written down as due; once GitHub is back, the reconciler sends them from the
+    ledger. Nothing stays `in_progress`."""
+    sha = branch_with(world["repo"], "feature", {"README.md": "x\n"})
+    state, faults = github_server.state, github_server.faults
+    state.add_pull(REPO, 83, head_sha=sha, user_login="alice")
+    async with running_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
+        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=83))
+        await wait_for(lambda: [r for r in state.repo(REPO).check_runs.values()
+                                if r.get("status") == "in_progress"], what="the deployment")
+        outage = [faults.fail("/repos/*/check-runs/*", status=502, times=None, method="PATCH"),
+                  faults.fail("/repos/*/deployments/*/statuses", status=502, times=None),
+                  faults.fail("/repos/*/issues/comments/*", status=502, times=None,
+                              method="PATCH"),
+                  faults.fail("/repos/*/issues/83/comments", status=502, times=None,
+                              method="POST")]
+        due = await wait_for(lambda: _report_due(world["bot"]), what="the report written down")
+        repo = state.repo(REPO)
+        assert [r["status"] for r in repo.check_runs.values()] == ["in_progress"]
+        assert all(rule.hits >= 5 for rule in outage[:2])  # the client's retries ran out
+        faults.clear()  # GitHub is back; the report is due in a minute: bring it forward
+        with psycopg.connect(world["bot"], autocommit=True) as conn:
+            conn.execute("UPDATE ledger.requests SET report_due = now() WHERE id = %s", (due,))
+        run = await wait_for(lambda: [r for r in repo.check_runs.values()
+                                      if r.get("status") == "completed"], what="the check run")
+        await wait_for(lambda: _report_due(world["bot"]) is None, what="the report delivered")
+    assert run[0]["conclusion"] == "success", run[0]["output"]["summary"]
+    assert "Roll back" in [a["label"] for a in run[0].get("actions", [])]
+    deployment = next(iter(repo.deployments))
+    states = [s["state"] for s in repo.deployment_statuses[deployment]]
+    assert states[0] == "queued" and states[-1] == "success" and states.count("success") == 1
+    summaries = [c for c in repo.comments_on(83) if "deploybot:deployment:" in c["body"]]
+    assert len(summaries) == 1 and "Deployed" in summaries[0]["body"], summaries
+    github_server.assert_no_validation_errors()
+
+
+def _report_due(bot_db: str) -> int | None:
+    with psycopg.connect(bot_db) as conn:
+        row = conn.execute("SELECT id FROM ledger.requests WHERE report_due IS NOT NULL"
+                           ).fetchone()
+    return int(row[0]) if row else None

@@ -6,7 +6,6 @@ queued request gets a job; leases whose holder stopped renewing are recovered.""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +17,12 @@ from service.ledger.deployments import Ledger
 from service.observability.jobs import observed_job
 from workers import messages
 from workers.jobs.context import WorkerContext
+from workers.jobs.deliver_report import FIRST_RETRY_S
 from workers.jobs.run_request import kick_next
 from workers.recovery import recover_deployment
 from workers.reporters import markdown
 from workers.reporters.github_check_run import RETRY
-from workers.reporters.progress import Progress, StepState
+from workers.reporters.progress import Progress
 from workers.runbook.events import Outcome
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,11 @@ async def reconcile(arq_ctx: dict[str, Any]) -> str:
         lost = await deliveries.unprocessed(conn, ctx.reconcile_grace)
         stale = await requests.stale_queued(conn, ctx.reconcile_grace)
         dead = await leases.expired(conn)
+        reports = await requests.reports_due(conn)
+    for req in reports:
+        await queue.enqueue(ctx.redis, ctx.prefix, "deliver_report",
+                            f"{ctx.prefix}report:{req['id']}:{req['report_attempts']}",
+                            req["id"])
     for delivery_id in lost:
         await queue.enqueue(ctx.redis, ctx.prefix, "handle_delivery",
                             queue.delivery_job_id(ctx.prefix, delivery_id), delivery_id)
@@ -47,7 +52,7 @@ async def reconcile(arq_ctx: dict[str, Any]) -> str:
     for req in stale:
         await kick_next(ctx, req["repo"], req["environment"])
     return (f"re-enqueued {len(lost)} deliveries, kicked {len(stale)} queues, "
-            f"recovered {recovered} leases")
+            f"recovered {recovered} leases, resent {len(reports)} reports")
 
 
 async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
@@ -71,8 +76,10 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
                 dep = await ledger.get(dep["id"])
                 assert dep is not None
                 await _report_abandoned(ctx, req, dep, stop)
-            else:  # it died after concluding the deployment: only the request was left
+            else:  # it died after concluding the deployment: its reports may not be out
                 await requests.finish(conn, req["id"])
+                if dep is not None:
+                    await requests.report_later(conn, req["id"], delay_seconds=0)
         await leases.release(conn, taken)
     await kick_next(ctx, lease["repo"], lease["environment"])
     return True
@@ -149,12 +156,7 @@ async def _conclude(ledger: Ledger, dep: dict[str, Any], outcome: Outcome | None
 
 def _summary(dep: dict[str, Any], stop: Stopped, log_url: str | None) -> str:
     """The dead run as the check run and the PR's summary comment show it."""
-    progress = Progress(environment=dep["environment"], commit=dep["commit_sha"], steps={
-        s["name"]: StepState(s["name"], s["title"] or s["name"], s["status"], s["message"],
-                             duration=(s["duration_ms"] / 1000 if s["duration_ms"] is not None
-                                       else None),
-                             undo=s["undo_status"] or "", undo_note=s["undo_message"] or "")
-        for s in dep["steps"]})
+    progress = Progress.from_ledger(dep)
     parts = [f"### ⚠️ Deploying `{dep['commit_sha'][:7]}` to **{dep['environment']}** "
              f"stopped {stop.where}: its worker died",
              markdown.step_table(progress),
@@ -170,23 +172,46 @@ async def _report_abandoned(ctx: WorkerContext, req: dict[str, Any], dep: dict[s
         return
     client = ctx.github.installation(req["installation_id"])
     summary = _summary(dep, stop, ctx.log_url(dep["id"]))
-    with contextlib.suppress(Exception):
-        if req["check_run_id"]:
-            await client.update_check_run(req["repo"], req["check_run_id"], status="completed",
+    try:
+        await _send_abandoned(ctx, client, req, dep, stop, summary)
+    except Exception:
+        # GitHub is away longer than the client retries: the ledger's account goes out later
+        log.warning("request %s: reporting the stopped worker failed; sending again later",
+                    req["id"], exc_info=True)
+        async with ctx.db.connection() as conn:
+            await requests.report_later(conn, req["id"], delay_seconds=FIRST_RETRY_S)
+
+
+async def _send_abandoned(ctx: WorkerContext, client: Any, req: dict[str, Any],
+                          dep: dict[str, Any], stop: Stopped, summary: str) -> None:
+    """Conclude the check run, the GitHub deployment and the summary comment; each is tried
+    even when one before it failed, and the first failure is raised at the end."""
+    repo = req["repo"]
+    failure: Exception | None = None
+    if req["check_run_id"]:
+        try:
+            await client.update_check_run(repo, req["check_run_id"], status="completed",
                                           conclusion="failure", actions=[RETRY],
                                           output={"title": "Worker stopped",
                                                   "summary": summary})
-    with contextlib.suppress(Exception):
-        if req["gh_deployment_id"]:
+        except Exception as exc:
+            failure = failure or exc
+    if req["gh_deployment_id"]:
+        try:
             await client.create_deployment_status(
-                req["repo"], req["gh_deployment_id"], state="error",
-                log_url=ctx.log_url(dep["id"]),
+                repo, req["gh_deployment_id"], state="error", log_url=ctx.log_url(dep["id"]),
                 description=f"the worker stopped {stop.where}"[:140])
-    with contextlib.suppress(Exception):  # the summary comment must not say "Deploying" forever
-        if req["pr_number"]:
+        except Exception as exc:
+            failure = failure or exc
+    if req["pr_number"]:  # the summary comment must not say "Deploying" forever
+        try:
             marker = messages.deployment_marker(req["id"])
-            for comment in await client.list_comments(req["repo"], req["pr_number"]):
+            for comment in await client.list_comments(repo, req["pr_number"]):
                 if marker in (comment.get("body") or ""):
-                    await client.update_comment(req["repo"], int(comment["id"]),
+                    await client.update_comment(repo, int(comment["id"]),
                                                 f"{marker}\n\n{summary}")
                     break
+        except Exception as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure

@@ -23,12 +23,14 @@ from workers.deploy import DeployRequest, run_deployment
 from workers.gates.gather import gather
 from workers.github_source import fetch_source, load_config
 from workers.jobs.context import WorkerContext
+from workers.jobs.deliver_report import FIRST_RETRY_S
 from workers.jobs.watch import start_watch
 from workers.notify import github_announcer
 from workers.reporters.github_check_run import CheckRunReporter
 from workers.reporters.github_comment import SummaryCommentReporter
 from workers.reporters.github_deployment import DeploymentStatusReporter
 from workers.reporters.github_escalation import EscalationReporter
+from workers.reporters.tracked import Tracked, undelivered
 from workers.runbook.events import Outcome, Reporter
 from workers.runbook.plan import deploy_steps
 from workers.runbook.rollback_plan import RollbackRefused, prepare_rollback
@@ -209,23 +211,25 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
                         repo, req["check_run_id"], status="completed", conclusion="failure",
                         output={"title": "Rollback refused", "summary": refused})
             return f"refused: {refused}"
-        reporters: list[Reporter] = []
+        final: list[Tracked] = []  # reports that must arrive, later if not now
         if req["check_run_id"]:
-            reporters.append(CheckRunReporter(
+            final.append(Tracked(CheckRunReporter(
                 client, repo, req["check_run_id"], log_url=log_url,
                 production_env=bool(env and env.production),
-                has_production=any(e.production for e in config.environments.values())))
+                has_production=any(e.production for e in config.environments.values()))))
         if req["gh_deployment_id"]:
-            reporters.append(DeploymentStatusReporter(client, repo, req["gh_deployment_id"],
-                                                      log_url=log_url))
+            final.append(Tracked(DeploymentStatusReporter(
+                client, repo, req["gh_deployment_id"], log_url=log_url)))
+        reporters: list[Reporter] = list(final)
         if env is not None:
             reporters.append(EscalationReporter(
                 client, repo, deployment_id=deployment_id, pr_number=req["pr_number"],
                 requested_by=req["requested_by"], lead=env.lead, production=env.production,
                 log_url=log_url))
         if req["pr_number"]:
-            reporters.append(SummaryCommentReporter(client, repo, req["pr_number"], req["id"],
-                                                    log_url=log_url))
+            final.append(Tracked(SummaryCommentReporter(
+                client, repo, req["pr_number"], req["id"], log_url=log_url)))
+            reporters.append(final[-1])
         announce = None
         if env is not None and env.production and req["kind"] != "rollback":
             state["gate_facts"] = await gather(
@@ -239,6 +243,10 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
                                           stop_check=beat.stop_check,
                                           initial_state=state, rollback_of=rollback_of,
                                           announce=announce)
+        if missed := undelivered(final):
+            log.warning("request %s: GitHub did not take the final %s; sending again in "
+                        "%.0f s", req["id"], ", ".join(missed), FIRST_RETRY_S)
+            await requests.report_later(conn, req["id"], delay_seconds=FIRST_RETRY_S)
     if req["kind"] == "deploy" and result.outcome is Outcome.SUCCEEDED:
         await start_watch(ctx, req, result.deployment_id, config)  # never raises
     if req["comment_id"]:

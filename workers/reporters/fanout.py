@@ -20,4 +20,5 @@ class Fanout:
             try:
                 await reporter.emit(event)
             except Exception:
-                log.exception("reporter %s failed on %s", type(reporter).__name__, event.kind)
+                log.exception("reporter %s failed on %s",
+                              getattr(reporter, "name", type(reporter).__name__), event.kind)

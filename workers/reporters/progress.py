@@ -6,6 +6,7 @@ Progress and render it; they never need the engine's internals."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from workers.runbook.events import Annotation, Event, EventKind, Outcome
 
@@ -80,6 +81,27 @@ class Progress:
             step.undo = "undone"
         elif k is EventKind.UNDO_FAILED:
             step.undo, step.undo_note = "undo_failed", event.message
+
+    @classmethod
+    def from_ledger(cls, dep: dict[str, Any]) -> Progress:
+        """A deployment as its ledger row holds it (`Ledger.get`, steps included), for a
+        report sent after the worker that ran it has gone. Annotations are not kept there."""
+        status = str(dep.get("status") or "")
+        started, finished = dep.get("started_at"), dep.get("finished_at")
+        return cls(
+            environment=dep["environment"], commit=dep["commit_sha"],
+            dry_run=dep.get("kind") == "dry_run", rollback_of=dep.get("rollback_of"),
+            steps={s["name"]: StepState(
+                s["name"], s["title"] or s["name"], s["status"], s["message"] or "",
+                output=s.get("output") or "",
+                duration=s["duration_ms"] / 1000 if s["duration_ms"] is not None else None,
+                undo=s["undo_status"] or "", undo_note=s["undo_message"] or "")
+                for s in dep["steps"]},
+            outcome=Outcome(status) if status in set(Outcome) else None,
+            reason=dep.get("reason") or "", failed_step=dep.get("failed_step"),
+            stop_the_line=dep.get("stop_the_line") or "",
+            started_at=started.timestamp() if started else None,
+            finished_at=finished.timestamp() if finished else None)
 
     @property
     def running(self) -> StepState | None:
