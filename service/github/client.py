@@ -460,15 +460,19 @@ class InstallationClient:
                                           json=payload, find=find)
         return data
 
-    async def find_issue(self, repo: str, *, title: str, body: str,
+    async def find_issue(self, repo: str, *, title: str | None = None,
+                         body: str | None = None, marker: str | None = None,
                          labels: Sequence[str] = ()) -> JSON | None:
-        """The newest of the last 30 issues (open or closed) with this title and body."""
+        """The newest of the last 30 issues (open or closed) with this title, this body and
+        this hidden marker in its body — whichever of the three are given."""
         params = _drop_none({"state": "all", "sort": "created", "direction": "desc",
                              "labels": ",".join(labels) if labels else None})
         issues = await self._r.paginate("/repos/{owner}/{repo}/issues", _split(repo),
                                         params=params, limit=30)
         return next((i for i in issues
-                     if i.get("title") == title and i.get("body") == body), None)
+                     if (title is None or i.get("title") == title)
+                     and (body is None or i.get("body") == body)
+                     and (marker is None or marker in (i.get("body") or ""))), None)
 
     # -- deployments -------------------------------------------------------------------------
 

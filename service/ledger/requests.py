@@ -182,18 +182,19 @@ async def by_check_run(conn: psycopg.AsyncConnection[Any], repo: str, check_run_
 
 
 async def report_later(conn: psycopg.AsyncConnection[Any], request_id: int, *,
-                       delay_seconds: float) -> None:
-    """GitHub did not take the final report: send it again in `delay_seconds`."""
+                       delay_seconds: float, parts: list[str]) -> None:
+    """GitHub did not take these parts of the final report (`check_run`, `summary_comment`,
+    …): send them again in `delay_seconds`."""
     await conn.execute(
         """UPDATE ledger.requests
            SET report_due = now() + make_interval(secs => %s),
-               report_attempts = report_attempts + 1
-           WHERE id = %s""", (delay_seconds, request_id))
+               report_attempts = report_attempts + 1, report_parts = %s
+           WHERE id = %s""", (delay_seconds, parts, request_id))
 
 
 async def reported(conn: psycopg.AsyncConnection[Any], request_id: int) -> None:
-    await conn.execute("UPDATE ledger.requests SET report_due = NULL WHERE id = %s",
-                       (request_id,))
+    await conn.execute("UPDATE ledger.requests SET report_due = NULL, report_parts = '{}' "
+                       "WHERE id = %s", (request_id,))
 
 
 async def reports_due(conn: psycopg.AsyncConnection[Any], limit: int = 50) -> list[Row]:

@@ -199,8 +199,10 @@ CREATE TABLE IF NOT EXISTS ledger.watch_breaches (
 
 -- A deployment's final report (check run conclusion, deployment status, summary comment)
 -- that GitHub did not take when the deployment ended, after the client's own retries: the
--- reconciler sends it again from the ledger when `report_due` comes, until it arrives.
+-- reconciler sends the parts still missing (`report_parts`) from the ledger when
+-- `report_due` comes, until they arrive.
 ALTER TABLE ledger.requests ADD COLUMN IF NOT EXISTS report_due timestamptz;
 ALTER TABLE ledger.requests ADD COLUMN IF NOT EXISTS report_attempts integer NOT NULL DEFAULT 0;
+ALTER TABLE ledger.requests ADD COLUMN IF NOT EXISTS report_parts text[] NOT NULL DEFAULT '{}';
 CREATE INDEX IF NOT EXISTS requests_report_due_idx
     ON ledger.requests (report_due) WHERE report_due IS NOT NULL;

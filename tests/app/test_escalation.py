@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.app.bot import REPO, post_comment, running_bot, wait_for
@@ -64,3 +65,45 @@ async def test_a_stop_the_line_failure_escalates(
     assert "@3d3d/backend-leads" in text and "stopped at **verify**" in text
     assert "undid **Apply migrations**" in text and f"#{issues[0]['number']}" in text
     github_server.assert_no_validation_errors()
+
+
+async def test_an_escalation_github_refused_is_sent_once_github_is_back(
+        world: dict[str, Any], redis_prefix: str, github_server: GitHubTestServer) -> None:
+    """Issues cannot be opened (502 on every try) when the deployment fails: the escalation
+    is written down as due, and sent from the ledger once GitHub takes issues again — one
+    post-mortem issue, one incident summary."""
+    sha = branch_with(world["repo"], "rls-hole", {
+        "migrations/20260301000000_open_quotes.sql":
+            "create policy quotes_all on public.quotes for select to authenticated "
+            "using (true);\n",
+        "migrations/rollback/20260301000000_open_quotes.sql":
+            "drop policy if exists quotes_all on public.quotes;\n"})
+    state = github_server.state
+    state.add_pull(REPO, 32, head_sha=sha, user_login="alice")
+    refused = github_server.faults.fail("/repos/*/issues", status=502, times=None,
+                                        method="POST")
+    async with running_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
+        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=32))
+        due = await wait_for(lambda: _due(world["bot"]), what="the escalation written down")
+        assert due[1] == ["escalation"]  # the check run and the rest arrived
+        assert refused.hits >= 5 and not state.repo(REPO).issues
+        github_server.faults.clear()
+        with psycopg.connect(world["bot"], autocommit=True) as conn:
+            conn.execute("UPDATE ledger.requests SET report_due = now() WHERE id = %s",
+                         (due[0],))
+        await wait_for(lambda: _due(world["bot"]) is None, what="the escalation sent")
+    issues = list(state.repo(REPO).issues.values())
+    incidents = [c["body"] for c in state.repo(REPO).comments_on(32)
+                 if "Stop the line" in c["body"]]
+    assert len(issues) == 1 and issues[0]["title"].startswith("Post-mortem: staging")
+    assert "RLS test fails" in issues[0]["body"]
+    assert len(incidents) == 1 and f"#{issues[0]['number']}" in incidents[0]
+    assert "@3d3d/backend-leads" in incidents[0]
+    github_server.assert_no_validation_errors()
+
+
+def _due(bot_db: str) -> tuple[int, list[str]] | None:
+    with psycopg.connect(bot_db) as conn:
+        row = conn.execute("SELECT id, report_parts FROM ledger.requests "
+                           "WHERE report_due IS NOT NULL").fetchone()
+    return (int(row[0]), list(row[1])) if row else None

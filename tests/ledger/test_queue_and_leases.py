@@ -107,17 +107,20 @@ async def test_a_due_report_goes_to_one_job_at_a_time_until_delivered(fresh_db: 
         made = await requests.create(conn, _req(7))
         await requests.finish(conn, made.id)
         assert await requests.reports_due(conn) == []
-        await requests.report_later(conn, made.id, delay_seconds=60)
+        await requests.report_later(conn, made.id, delay_seconds=60,
+                                    parts=["check_run", "summary_comment"])
         assert await requests.reports_due(conn) == []  # not yet
         assert await requests.claim_report(conn, made.id) is None
-        await requests.report_later(conn, made.id, delay_seconds=0)
+        await requests.report_later(conn, made.id, delay_seconds=0, parts=["check_run"])
         due = await requests.reports_due(conn)
         assert [r["id"] for r in due] == [made.id] and due[0]["report_attempts"] == 2
+        assert due[0]["report_parts"] == ["check_run"]  # what is still missing
         claims = await asyncio.gather(*(requests.claim_report(conn, made.id)
                                         for _ in range(3)))
         assert sum(1 for c in claims if c is not None) == 1
         assert await requests.reports_due(conn) == []  # held for the job that claimed it
         await requests.reported(conn, made.id)
-        assert (await requests.get(conn, made.id))["report_due"] is None  # type: ignore[index]
+        done = await requests.get(conn, made.id)
+        assert done is not None and done["report_due"] is None and done["report_parts"] == []
     finally:
         await conn.close()

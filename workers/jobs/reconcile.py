@@ -17,7 +17,13 @@ from service.ledger.deployments import Ledger
 from service.observability.jobs import observed_job
 from workers import messages
 from workers.jobs.context import WorkerContext
-from workers.jobs.deliver_report import FIRST_RETRY_S
+from workers.jobs.deliver_report import (
+    ALL_PARTS,
+    CHECK_RUN,
+    DEPLOYMENT_STATUS,
+    FIRST_RETRY_S,
+    SUMMARY_COMMENT,
+)
 from workers.jobs.run_request import kick_next
 from workers.recovery import recover_deployment
 from workers.reporters import markdown
@@ -79,7 +85,8 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
             else:  # it died after concluding the deployment: its reports may not be out
                 await requests.finish(conn, req["id"])
                 if dep is not None:
-                    await requests.report_later(conn, req["id"], delay_seconds=0)
+                    await requests.report_later(conn, req["id"], delay_seconds=0,
+                                                parts=list(ALL_PARTS))
         await leases.release(conn, taken)
     await kick_next(ctx, lease["repo"], lease["environment"])
     return True
@@ -172,37 +179,39 @@ async def _report_abandoned(ctx: WorkerContext, req: dict[str, Any], dep: dict[s
         return
     client = ctx.github.installation(req["installation_id"])
     summary = _summary(dep, stop, ctx.log_url(dep["id"]))
-    try:
-        await _send_abandoned(ctx, client, req, dep, stop, summary)
-    except Exception:
+    if missing := await _send_abandoned(ctx, client, req, dep, stop, summary):
         # GitHub is away longer than the client retries: the ledger's account goes out later
-        log.warning("request %s: reporting the stopped worker failed; sending again later",
-                    req["id"], exc_info=True)
+        log.warning("request %s: GitHub did not take %s for the stopped worker; sending "
+                    "again in %.0f s", req["id"], ", ".join(missing), FIRST_RETRY_S)
         async with ctx.db.connection() as conn:
-            await requests.report_later(conn, req["id"], delay_seconds=FIRST_RETRY_S)
+            await requests.report_later(conn, req["id"], delay_seconds=FIRST_RETRY_S,
+                                        parts=missing)
 
 
 async def _send_abandoned(ctx: WorkerContext, client: Any, req: dict[str, Any],
-                          dep: dict[str, Any], stop: Stopped, summary: str) -> None:
-    """Conclude the check run, the GitHub deployment and the summary comment; each is tried
-    even when one before it failed, and the first failure is raised at the end."""
+                          dep: dict[str, Any], stop: Stopped, summary: str) -> list[str]:
+    """Conclude the check run, the GitHub deployment and the summary comment, each tried
+    even when one before it failed; the parts GitHub did not take."""
     repo = req["repo"]
-    failure: Exception | None = None
+    missing: list[str] = []
     if req["check_run_id"]:
         try:
             await client.update_check_run(repo, req["check_run_id"], status="completed",
                                           conclusion="failure", actions=[RETRY],
                                           output={"title": "Worker stopped",
                                                   "summary": summary})
-        except Exception as exc:
-            failure = failure or exc
+        except Exception:
+            log.warning("concluding check run %s failed", req["check_run_id"], exc_info=True)
+            missing.append(CHECK_RUN)
     if req["gh_deployment_id"]:
         try:
             await client.create_deployment_status(
                 repo, req["gh_deployment_id"], state="error", log_url=ctx.log_url(dep["id"]),
                 description=f"the worker stopped {stop.where}"[:140])
-        except Exception as exc:
-            failure = failure or exc
+        except Exception:
+            log.warning("concluding deployment %s failed", req["gh_deployment_id"],
+                        exc_info=True)
+            missing.append(DEPLOYMENT_STATUS)
     if req["pr_number"]:  # the summary comment must not say "Deploying" forever
         try:
             marker = messages.deployment_marker(req["id"])
@@ -211,7 +220,7 @@ async def _send_abandoned(ctx: WorkerContext, client: Any, req: dict[str, Any],
                     await client.update_comment(repo, int(comment["id"]),
                                                 f"{marker}\n\n{summary}")
                     break
-        except Exception as exc:
-            failure = failure or exc
-    if failure is not None:
-        raise failure
+        except Exception:
+            log.warning("updating the summary comment failed", exc_info=True)
+            missing.append(SUMMARY_COMMENT)
+    return missing

@@ -23,7 +23,13 @@ from workers.deploy import DeployRequest, run_deployment
 from workers.gates.gather import gather
 from workers.github_source import fetch_source, load_config
 from workers.jobs.context import WorkerContext
-from workers.jobs.deliver_report import FIRST_RETRY_S
+from workers.jobs.deliver_report import (
+    CHECK_RUN,
+    DEPLOYMENT_STATUS,
+    ESCALATION,
+    FIRST_RETRY_S,
+    SUMMARY_COMMENT,
+)
 from workers.jobs.watch import start_watch
 from workers.notify import github_announcer
 from workers.reporters.github_check_run import CheckRunReporter
@@ -216,20 +222,20 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
             final.append(Tracked(CheckRunReporter(
                 client, repo, req["check_run_id"], log_url=log_url,
                 production_env=bool(env and env.production),
-                has_production=any(e.production for e in config.environments.values()))))
+                has_production=any(e.production for e in config.environments.values())),
+                CHECK_RUN))
         if req["gh_deployment_id"]:
             final.append(Tracked(DeploymentStatusReporter(
-                client, repo, req["gh_deployment_id"], log_url=log_url)))
-        reporters: list[Reporter] = list(final)
+                client, repo, req["gh_deployment_id"], log_url=log_url), DEPLOYMENT_STATUS))
         if env is not None:
-            reporters.append(EscalationReporter(
+            final.append(Tracked(EscalationReporter(
                 client, repo, deployment_id=deployment_id, pr_number=req["pr_number"],
                 requested_by=req["requested_by"], lead=env.lead, production=env.production,
-                log_url=log_url))
+                log_url=log_url), ESCALATION))
         if req["pr_number"]:
             final.append(Tracked(SummaryCommentReporter(
-                client, repo, req["pr_number"], req["id"], log_url=log_url)))
-            reporters.append(final[-1])
+                client, repo, req["pr_number"], req["id"], log_url=log_url), SUMMARY_COMMENT))
+        reporters: list[Reporter] = list(final)
         announce = None
         if env is not None and env.production and req["kind"] != "rollback":
             state["gate_facts"] = await gather(
@@ -246,7 +252,8 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
         if missed := undelivered(final):
             log.warning("request %s: GitHub did not take the final %s; sending again in "
                         "%.0f s", req["id"], ", ".join(missed), FIRST_RETRY_S)
-            await requests.report_later(conn, req["id"], delay_seconds=FIRST_RETRY_S)
+            await requests.report_later(conn, req["id"], delay_seconds=FIRST_RETRY_S,
+                                        parts=missed)
     if req["kind"] == "deploy" and result.outcome is Outcome.SUCCEEDED:
         await start_watch(ctx, req, result.deployment_id, config)  # never raises
     if req["comment_id"]:

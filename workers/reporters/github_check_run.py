@@ -45,8 +45,8 @@ def actions_for(outcome: Outcome, *, production_env: bool, has_production: bool,
 
 class CheckRunReporter(Debounced):
     def __init__(self, client: Any, repo: str, check_run_id: int, *, log_url: str | None,
-                 production_env: bool, has_production: bool, interval: float | None = None
-                 ) -> None:
+                 production_env: bool, has_production: bool, interval: float | None = None,
+                 resumed: bool = False) -> None:
         super().__init__(interval)
         self.client = client
         self.repo = repo
@@ -54,7 +54,7 @@ class CheckRunReporter(Debounced):
         self.log_url = log_url
         self.production_env = production_env
         self.has_production = has_production
-        self._started = False
+        self._started = resumed  # a report sent later keeps the check run's start time
 
     def _output(self) -> dict[str, Any]:
         p = self.progress

@@ -32,6 +32,10 @@ Stop-the-line condition: {stop}
 - [ ] Follow-up actions (owner, due date)
 """
 
+def postmortem_marker(deployment_id: int) -> str:
+    return POSTMORTEM.splitlines()[0].format(deployment_id=deployment_id)
+
+
 STATE_NOW = {
     Outcome.ROLLED_BACK: "rolled back — the environment is as it was before the deployment",
     Outcome.ROLLBACK_FAILED: "⚠️ the rollback FAILED — the environment may be half-deployed; "
@@ -57,6 +61,8 @@ class EscalationReporter:
         self.log_url = log_url
         self.progress = Progress()
         self.issue_number: int | None = None
+        # Sent again later (workers/jobs/deliver_report.py): the issue may exist already.
+        self.look_first = False
 
     def _undone(self) -> str:
         lines = []
@@ -84,10 +90,14 @@ class EscalationReporter:
             log=f"([full log]({self.log_url}))" if self.log_url else "",
             who=f"@{self.requested_by}" if self.requested_by else "a merge",
             pr=f" in #{self.pr_number}" if self.pr_number else "")
-        issue = await self.client.create_issue(
-            self.repo, title=f"Post-mortem: {p.environment} deployment #{self.deployment_id} "
-                             f"stopped at {p.failed_step}",
-            body=body, labels=["deploybot", "incident"])
+        labels = ["deploybot", "incident"]
+        issue = await self.client.find_issue(self.repo, marker=postmortem_marker(
+            self.deployment_id), labels=labels) if self.look_first else None
+        if issue is None:
+            issue = await self.client.create_issue(
+                self.repo, title=f"Post-mortem: {p.environment} deployment "
+                                 f"#{self.deployment_id} stopped at {p.failed_step}",
+                body=body, labels=labels)
         self.issue_number = int(issue["number"])
         if self.pr_number is not None:
             mention = f"{self.lead} " if self.lead else ""

@@ -1,8 +1,9 @@
 """Remember whether a reporter delivered the deployment's final state.
 
 The GitHub client retries within its policy (about 15 s); an outage longer than that would
-leave a check run `in_progress` forever. A final report that did not arrive is therefore
-written down and sent again from the ledger (workers/jobs/deliver_report.py)."""
+leave a check run `in_progress` forever or an escalation unsent. The parts of the final
+report that did not arrive are therefore written down and sent again from the ledger
+(workers/jobs/deliver_report.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from workers.runbook.events import Event, EventKind, Reporter
 
 
 class Tracked:
-    def __init__(self, inner: Reporter) -> None:
+    def __init__(self, inner: Reporter, part: str) -> None:
         self.inner = inner
-        self.delivered = False
+        self.part = part  # its name in ledger.requests.report_parts
         self.name = type(inner).__name__  # what logs call it
+        self.delivered = False
 
     async def emit(self, event: Event) -> None:
         await self.inner.emit(event)  # a failure goes on to the Fanout, which logs it
@@ -22,5 +24,5 @@ class Tracked:
 
 
 def undelivered(reporters: list[Tracked]) -> list[str]:
-    """The reporters whose final report did not arrive, by name."""
-    return [r.name for r in reporters if not r.delivered]
+    """The parts of the final report that did not arrive."""
+    return [r.part for r in reporters if not r.delivered]
