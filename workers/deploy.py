@@ -78,13 +78,22 @@ async def run_deployment(
     finally:
         if environment.close is not None:
             await environment.close()
-    await ledger.merge_details(deployment_id, summary(ctx.state))
+    await record_result(ledger, deployment_id, req.repo, req.environment, ctx.state, outcome,
+                        rollback_of=rollback_of)
+    return DeployResult(deployment_id, outcome)
+
+
+async def record_result(ledger: Ledger, deployment_id: int, repo: str, environment: str,
+                        state: dict[str, Any], outcome: Outcome, *,
+                        rollback_of: int | None) -> None:
+    """What a finished run leaves in the ledger besides its steps: what it changed (a later
+    rollback reads it), the rollback it completed, and its backup."""
+    await ledger.merge_details(deployment_id, summary(state))
     if rollback_of is not None and outcome is Outcome.SUCCEEDED:
         await ledger.merge_details(rollback_of, {"rolled_back_by": deployment_id})
-    backup = ctx.state.get("backup")
+    backup = state.get("backup")
     if backup is not None:
         await ledger.record_backup(
-            deployment_id=deployment_id, repo=req.repo, environment=req.environment,
+            deployment_id=deployment_id, repo=repo, environment=environment,
             location=backup.location, size_bytes=backup.size_bytes, entries=backup.entries,
             server_version_num=backup.server_version_num, created_at=backup.created_at)
-    return DeployResult(deployment_id, outcome)

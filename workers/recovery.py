@@ -1,4 +1,5 @@
-"""Recover a deployment whose worker died: put the environment back as it was before it.
+"""Recover a deployment whose worker died: put the environment back as it was before it —
+or, when all the dead run had left was `report` (every check had passed), finish it.
 
 Steps write down what they change in the deployment's journal (the ledger) before it
 matters; the migration history and the release pointer live in the environment itself. From
@@ -13,8 +14,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from service.config.model import Config
 from service.ledger.deployments import Ledger
-from workers.deploy import DeployRequest
+from workers.deploy import DeployRequest, record_result
 from workers.drivers.interfaces import Backup
 from workers.environments import resolve
 from workers.github_source import fetch_source, load_config
@@ -26,6 +28,7 @@ from workers.runbook.engine import Engine
 from workers.runbook.events import Outcome
 from workers.runbook.migration_files import discover
 from workers.runbook.plan import deploy_steps
+from workers.runbook.step import Step
 
 log = logging.getLogger(__name__)
 REASON = "the worker running this deployment stopped"
@@ -58,9 +61,26 @@ async def rebuild_state(ctx: DeployContext, journal: dict[str, Any]) -> dict[str
     return state
 
 
+def left_to_complete(dep: dict[str, Any], plan: list[Step]) -> set[str] | None:
+    """The steps a dead run still had to do, when none of them changes the environment and
+    every other step had succeeded (only `report` left): finishing is then safe, and undoing
+    a verified deployment would only cost its users a redeploy. None otherwise."""
+    read_only = {s.name for s in plan if s.read_only}
+    steps = dep["steps"]
+    left = {s["name"] for s in steps if s["status"] in ("pending", "running")}
+    done = all(s["status"] in ("succeeded", "skipped") for s in steps if s["name"] not in left)
+    if not left or not done or not left <= read_only or any(s["undo_status"] for s in steps):
+        return None
+    # A step read-only by nature that ran before any change (preflight, gates) is never
+    # left alone: the steps after it that change things would be left too.
+    return left
+
+
 async def recover_deployment(ctx: WorkerContext, ledger: Ledger, req: dict[str, Any],
-                             dep: dict[str, Any]) -> Outcome:
-    """Undo deployment `dep` (of request `req`) for a worker that died running it."""
+                             dep: dict[str, Any]) -> tuple[Outcome, Config]:
+    """Finish deployment `dep` (of request `req`) for a worker that died running it, where
+    only steps that change nothing were left; else undo it. The outcome, and the
+    configuration it ran under."""
     started = {s["name"] for s in dep["steps"]
                if s["status"] in ("running", "succeeded", "failed")}
     client = ctx.github.installation(req["installation_id"])
@@ -79,9 +99,19 @@ async def recover_deployment(ctx: WorkerContext, ledger: Ledger, req: dict[str, 
     try:
         dctx.state = await rebuild_state(dctx, dep["details"].get("journal") or {})
         plan = (ctx.plan(req["kind"]) if ctx.plan is not None else None) or deploy_steps(env_cfg)
-        outcome = await Engine(plan).recover(dctx, started, REASON)
+        engine = Engine(plan)
+        # Deployments only: a rollback's own steps are not rebuilt from its journal here.
+        left = left_to_complete(dep, plan) if req["kind"] == "deploy" else None
+        if left is not None:
+            where = ", ".join(f"`{name}`" for name in sorted(left))
+            done = await engine.complete(dctx, left, f"{REASON} with only {where} left, "
+                                         "every check passed: deploybot finished it")
+            if done is not None:
+                await record_result(ledger, int(dep["id"]), repo, dep["environment"],
+                                    dctx.state, done, rollback_of=None)
+                return done, config
+        return await engine.recover(dctx, started, REASON), config
     finally:
         if environment.close is not None:
             with contextlib.suppress(Exception):
                 await environment.close()
-    return outcome

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service import queue
+from service.config.model import Config
 from service.ledger import deliveries, leases, requests
 from service.ledger.deployments import Ledger
 from service.observability.jobs import observed_job
@@ -25,6 +26,7 @@ from workers.jobs.deliver_report import (
     SUMMARY_COMMENT,
 )
 from workers.jobs.run_request import kick_next
+from workers.jobs.watch import start_watch
 from workers.recovery import recover_deployment
 from workers.reporters import markdown
 from workers.reporters.github_check_run import RETRY
@@ -46,8 +48,7 @@ async def reconcile(arq_ctx: dict[str, Any]) -> str:
         reports = await requests.reports_due(conn)
     for req in reports:
         await queue.enqueue(ctx.redis, ctx.prefix, "deliver_report",
-                            f"{ctx.prefix}report:{req['id']}:{req['report_attempts']}",
-                            req["id"])
+                            report_job_id(ctx.prefix, req), req["id"])
     for delivery_id in lost:
         await queue.enqueue(ctx.redis, ctx.prefix, "handle_delivery",
                             queue.delivery_job_id(ctx.prefix, delivery_id), delivery_id)
@@ -69,27 +70,44 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
                                      ttl=ctx.lease_ttl)
         if taken is None:
             return False  # someone else recovered it first
+        finished: tuple[dict[str, Any], int, Config | None] | None = None
         req = await requests.get(conn, lease["request_id"]) if lease["request_id"] else None
         if req is not None and req["status"] == "running":
             ledger = Ledger(conn)
             dep = await ledger.get(req["deployment_id"]) if req["deployment_id"] else None
             if dep is not None and dep["status"] in ("queued", "running"):
-                outcome = await _undo(ctx, ledger, req, dep)
-                fresh = await ledger.get(dep["id"])
-                assert fresh is not None
-                stop = await _conclude(ledger, fresh, outcome, before=dep)
-                await requests.finish(conn, req["id"], note=stop.reason)
-                dep = await ledger.get(dep["id"])
-                assert dep is not None
-                await _report_abandoned(ctx, req, dep, stop)
+                outcome, config = await _undo(ctx, ledger, req, dep)
+                if outcome is Outcome.SUCCEEDED:  # finished (only `report` was left)
+                    await requests.finish(conn, req["id"])
+                    await requests.report_later(conn, req["id"], delay_seconds=0,
+                                                parts=list(ALL_PARTS))
+                    finished = (req, int(dep["id"]), config)
+                else:
+                    fresh = await ledger.get(dep["id"])
+                    assert fresh is not None
+                    stop = await _conclude(ledger, fresh, outcome, before=dep)
+                    await requests.finish(conn, req["id"], note=stop.reason)
+                    dep = await ledger.get(dep["id"])
+                    assert dep is not None
+                    await _report_abandoned(ctx, req, dep, stop)
             else:  # it died after concluding the deployment: its reports may not be out
                 await requests.finish(conn, req["id"])
                 if dep is not None:
                     await requests.report_later(conn, req["id"], delay_seconds=0,
                                                 parts=list(ALL_PARTS))
         await leases.release(conn, taken)
+    if finished is not None:
+        done_req, deployment_id, config = finished
+        await _report_now(ctx, done_req["id"])
+        if config is not None:
+            await start_watch(ctx, done_req, deployment_id, config)  # never raises
     await kick_next(ctx, lease["repo"], lease["environment"])
     return True
+
+
+def report_job_id(prefix: str, req: dict[str, Any]) -> str:
+    """One job per try: a try's job id stays taken while arq keeps its result."""
+    return f"{prefix}report:{req['id']}:{req['report_attempts']}"
 
 
 @dataclass(frozen=True)
@@ -100,15 +118,25 @@ class Stopped:
 
 
 async def _undo(ctx: WorkerContext, ledger: Ledger, req: dict[str, Any],
-                dep: dict[str, Any]) -> Outcome | None:
-    """Put the environment back as it was, from the dead run's journal (None: not tried)."""
+                dep: dict[str, Any]) -> tuple[Outcome | None, Config | None]:
+    """Put the environment back as it was from the dead run's journal, or finish the run
+    where only `report` was left (None: not tried); and the configuration it ran under."""
     if req["kind"] == "dry_run" or req["installation_id"] is None:
-        return None
+        return None, None
     try:
         return await recover_deployment(ctx, ledger, req, dep)
     except Exception:
         log.exception("recovering deployment %s failed", dep["id"])
-        return Outcome.ROLLBACK_FAILED
+        return Outcome.ROLLBACK_FAILED, None
+
+
+async def _report_now(ctx: WorkerContext, request_id: int) -> None:
+    """Send the finished run's reports at once rather than at the reconciler's next turn."""
+    async with ctx.db.connection() as conn:
+        req = await requests.get(conn, request_id)
+    if req is not None:
+        await queue.enqueue(ctx.redis, ctx.prefix, "deliver_report",
+                            report_job_id(ctx.prefix, req), request_id)
 
 
 async def _conclude(ledger: Ledger, dep: dict[str, Any], outcome: Outcome | None = None,

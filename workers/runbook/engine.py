@@ -112,6 +112,30 @@ class Engine:
                          }))
         return outcome
 
+    async def complete(self, ctx: DeployContext, left: set[str], reason: str
+                       ) -> Outcome | None:
+        """Finish a run whose worker died when all that was left changes nothing (`report`):
+        run those steps and conclude it succeeded. None when one of them fails: the caller
+        then undoes the run like any other."""
+        emit = ctx.reporter.emit
+        for step in self.steps:
+            if step.name not in left:
+                continue
+            ctx.current_step = step.name
+            started = time.monotonic()
+            await emit(Event(EventKind.STARTED, step.name, step.title))
+            try:
+                await step.run(ctx)
+            except Exception:
+                log.exception("completing step %s failed", step.name)
+                return None
+            await emit(Event(EventKind.FINISHED, step.name, "",
+                             {"duration": time.monotonic() - started}))
+        ctx.current_step = None
+        await emit(Event(EventKind.DEPLOYMENT_FINISHED, None, reason, {
+            "outcome": Outcome.SUCCEEDED, "failed_step": None, "stop_the_line": ""}))
+        return Outcome.SUCCEEDED
+
     async def recover(self, ctx: DeployContext, started: set[str], reason: str) -> Outcome:
         """Undo a deployment whose worker died: every step it had started, in reverse, from
         the state rebuilt out of its journal."""
