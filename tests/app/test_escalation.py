@@ -24,6 +24,14 @@ environments:
 """
 
 
+# A policy that lets every signed-in user read every quote: the RLS suite stops the line.
+RLS_HOLE = {
+    "migrations/20260301000000_open_quotes.sql":
+        "create policy quotes_all on public.quotes for select to authenticated using (true);\n",
+    "migrations/rollback/20260301000000_open_quotes.sql":
+        "drop policy if exists quotes_all on public.quotes;\n"}
+
+
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           github_server: GitHubTestServer) -> Iterator[dict[str, Any]]:
@@ -44,12 +52,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 async def test_a_stop_the_line_failure_escalates(
         world: dict[str, Any], redis_prefix: str, github_server: GitHubTestServer) -> None:
-    sha = branch_with(world["repo"], "rls-hole", {
-        "migrations/20260301000000_open_quotes.sql":
-            "create policy quotes_all on public.quotes for select to authenticated "
-            "using (true);\n",
-        "migrations/rollback/20260301000000_open_quotes.sql":
-            "drop policy if exists quotes_all on public.quotes;\n"})
+    sha = branch_with(world["repo"], "rls-hole", RLS_HOLE)
     github_server.state.add_pull(REPO, 31, head_sha=sha, user_login="alice")
     async with running_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
         await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=31))
@@ -72,12 +75,7 @@ async def test_an_escalation_github_refused_is_sent_once_github_is_back(
     """Issues cannot be opened (502 on every try) when the deployment fails: the escalation
     is written down as due, and sent from the ledger once GitHub takes issues again — one
     post-mortem issue, one incident summary."""
-    sha = branch_with(world["repo"], "rls-hole", {
-        "migrations/20260301000000_open_quotes.sql":
-            "create policy quotes_all on public.quotes for select to authenticated "
-            "using (true);\n",
-        "migrations/rollback/20260301000000_open_quotes.sql":
-            "drop policy if exists quotes_all on public.quotes;\n"})
+    sha = branch_with(world["repo"], "rls-hole", RLS_HOLE)
     state = github_server.state
     state.add_pull(REPO, 32, head_sha=sha, user_login="alice")
     refused = github_server.faults.fail("/repos/*/issues", status=502, times=None,

@@ -39,10 +39,7 @@ async def test_a_deployment_completes_and_reports_arrive_despite_github(
     assert any("deploybot:deployment:" in c["body"] for c in state.repo(REPO).comments_on(81))
     statuses = {r.status for r in github_server.requests}
     assert {502, 503, 429, 403} <= statuses  # every fault was really served
-    with psycopg.connect(world["staging"]) as conn:
-        applied = conn.execute(
-            "select count(*) from supabase_migrations.schema_migrations").fetchone()
-    assert applied == (8,)
+    assert_fully_migrated(world["staging"])
     github_server.assert_no_validation_errors()
 
 
@@ -81,10 +78,7 @@ async def test_github_timeouts_delay_reports_but_never_double_them(
     timed_out = [r for r in github_server.requests
                  if r.fault and ("late" in r.fault or r.fault.startswith("delay"))]
     assert len(timed_out) >= 5  # every fault was really served
-    with psycopg.connect(world["staging"]) as conn:
-        applied = conn.execute(
-            "select count(*) from supabase_migrations.schema_migrations").fetchone()
-    assert applied == (8,)
+    assert_fully_migrated(world["staging"])
     github_server.assert_no_validation_errors()
 
 
@@ -133,3 +127,11 @@ def _report_due(bot_db: str) -> int | None:
         row = conn.execute("SELECT id FROM ledger.requests WHERE report_due IS NOT NULL"
                            ).fetchone()
     return int(row[0]) if row else None
+
+
+def assert_fully_migrated(staging: str) -> None:
+    """The deployment itself completed: staging holds every migration of the fixture."""
+    with psycopg.connect(staging) as conn:
+        applied = conn.execute(
+            "select count(*) from supabase_migrations.schema_migrations").fetchone()
+    assert applied == (8,)
