@@ -71,8 +71,8 @@ def left_to_complete(dep: dict[str, Any], plan: list[Step]) -> set[str] | None:
     done = all(s["status"] in ("succeeded", "skipped") for s in steps if s["name"] not in left)
     if not left or not done or not left <= read_only or any(s["undo_status"] for s in steps):
         return None
-    # A step read-only by nature that ran before any change (preflight, gates) is never
-    # left alone: the steps after it that change things would be left too.
+    # preflight and gates are read-only too, but a run that died in them still had migrate
+    # and the rest to do: it is never finished here.
     return left
 
 
