@@ -76,7 +76,7 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
             ledger = Ledger(conn)
             dep = await ledger.get(req["deployment_id"]) if req["deployment_id"] else None
             if dep is not None and dep["status"] in ("queued", "running"):
-                outcome, config = await _undo(ctx, ledger, req, dep)
+                outcome, config = await _recover_run(ctx, ledger, req, dep)
                 if outcome is Outcome.SUCCEEDED:  # finished (only `report` was left)
                     await requests.finish(conn, req["id"])
                     await requests.report_later(conn, req["id"], delay_seconds=0,
@@ -117,7 +117,7 @@ class Stopped:
     step: str | None
 
 
-async def _undo(ctx: WorkerContext, ledger: Ledger, req: dict[str, Any],
+async def _recover_run(ctx: WorkerContext, ledger: Ledger, req: dict[str, Any],
                 dep: dict[str, Any]) -> tuple[Outcome | None, Config | None]:
     """Put the environment back as it was from the dead run's journal, or finish the run
     where only `report` was left (None: not tried); and the configuration it ran under."""
