@@ -6,6 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 BACKEND = ["migrations", "functions", "tests/backend/rls_suite.sql", "tests/backend/smoke.yml"]
 
@@ -65,3 +67,16 @@ def branch_with(repo: Path, name: str, files: dict[str, str], *, base: str = "ma
     sha = commit(repo, f"change on {name}")
     git(repo, "checkout", "-q", "main")
     return sha
+
+
+def cli_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, bot: str,
+                staging: str) -> Path:
+    """The fixture repository as the working directory of `deploybot` CLI commands, with
+    the bot's database, staging and the data directory set in the environment."""
+    monkeypatch.setenv("DATABASE_URL", bot)
+    monkeypatch.setenv("STAGING_DATABASE_URL", staging)
+    monkeypatch.setenv("STAGING_ANON_KEY", "anon-key-for-tests")
+    monkeypatch.setenv("DEPLOYBOT_DATA_DIR", str(tmp_path / "data"))
+    repo = make_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    return repo

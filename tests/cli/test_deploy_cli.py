@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.conftest import apply_shim, create_database, database_url, drop_database
-from tests.fixture_repo import branch_with, make_repo
+from tests.fixture_repo import branch_with, cli_project
 from workers.cli import main
 from workers.runbook.snapshot import EnvironmentSnapshot, diff, snapshot
 
@@ -29,12 +29,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, s
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
     apply_shim(staging)
-    monkeypatch.setenv("DATABASE_URL", bot)
-    monkeypatch.setenv("STAGING_DATABASE_URL", staging)
-    monkeypatch.setenv("STAGING_ANON_KEY", "anon-key-for-tests")
-    monkeypatch.setenv("DEPLOYBOT_DATA_DIR", str(tmp_path / "data"))
-    repo = make_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
+    repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
     try:
         yield {"bot": bot, "staging": staging, "repo": str(repo)}
     finally:

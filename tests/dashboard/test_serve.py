@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import REDIS_URL, apply_shim, create_database, database_url, drop_database
-from tests.fixture_repo import make_repo
+from tests.fixture_repo import cli_project
 from tests.http_server import free_port
 from workers.cli import main
 
@@ -30,12 +30,7 @@ def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
     apply_shim(staging)
     for name in [n for n in os.environ if n.startswith("GITHUB_")]:
         monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABASE_URL", bot)
-    monkeypatch.setenv("STAGING_DATABASE_URL", staging)
-    monkeypatch.setenv("STAGING_ANON_KEY", "anon-key-for-tests")
-    monkeypatch.setenv("DEPLOYBOT_DATA_DIR", str(tmp_path / "data"))
-    repo = make_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
+    repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
     try:
         assert main(["deploy", "staging"]) == 0
         yield {"bot": bot, "repo": str(repo)}

@@ -29,7 +29,7 @@ from psycopg.rows import dict_row
 
 from service.embedded.postgres import EmbeddedPostgres, free_port
 from tests.conftest import apply_shim, create_database, database_url, drop_database
-from tests.fixture_repo import branch_with, commit, make_repo
+from tests.fixture_repo import branch_with, cli_project, commit
 from workers.cli import main
 from workers.runbook.snapshot import diff, snapshot
 
@@ -72,12 +72,7 @@ def env(server: EmbeddedPostgres, tmp_path: Path,
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(stg_name)))
     staging = server.url(stg_name)
     apply_shim(staging)
-    monkeypatch.setenv("DATABASE_URL", database_url(bot_name))
-    monkeypatch.setenv("STAGING_DATABASE_URL", staging)
-    monkeypatch.setenv("STAGING_ANON_KEY", "anon-key-for-tests")
-    monkeypatch.setenv("DEPLOYBOT_DATA_DIR", str(tmp_path / "data"))
-    repo = make_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
+    repo = cli_project(tmp_path, monkeypatch, bot=database_url(bot_name), staging=staging)
     try:
         yield {"bot": database_url(bot_name), "staging": staging, "repo": str(repo)}
     finally:

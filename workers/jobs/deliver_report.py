@@ -54,11 +54,11 @@ async def deliver_report(arq_ctx: dict[str, Any], request_id: int) -> str:
             return f"request {request_id}: no report due"  # delivered, or another job has it
         dep = await Ledger(conn).get(req["deployment_id"]) if req["deployment_id"] else None
     progress = Progress.from_ledger(dep) if dep is not None else None
-    if dep is None or progress is None or progress.outcome is None \
-            or req["installation_id"] is None:
+    if progress is None or progress.outcome is None or req["installation_id"] is None:
         async with ctx.db.connection() as conn:
             await requests.reported(conn, request_id)
         return f"request {request_id}: nothing finished to report"
+    assert dep is not None
     parts = list(req["report_parts"] or ALL_PARTS)
     missing, error = await send_parts(ctx, req, dep, progress, parts)
     async with ctx.db.connection() as conn:

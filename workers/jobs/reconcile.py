@@ -48,7 +48,8 @@ async def reconcile(arq_ctx: dict[str, Any]) -> str:
         reports = await requests.reports_due(conn)
     for req in reports:
         await queue.enqueue(ctx.redis, ctx.prefix, "deliver_report",
-                            report_job_id(ctx.prefix, req), req["id"])
+                            report_job_id(ctx.prefix, req["id"], req["report_attempts"]),
+                            req["id"])
     for delivery_id in lost:
         await queue.enqueue(ctx.redis, ctx.prefix, "handle_delivery",
                             queue.delivery_job_id(ctx.prefix, delivery_id), delivery_id)
@@ -98,16 +99,20 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
         await leases.release(conn, taken)
     if finished is not None:
         done_req, deployment_id, config = finished
-        await _report_now(ctx, done_req["id"])
+        # Sent at once rather than at the reconciler's next turn, under the job id that
+        # turn would give this try (report_later counted it), so it runs once.
+        await queue.enqueue(ctx.redis, ctx.prefix, "deliver_report",
+                            report_job_id(ctx.prefix, done_req["id"],
+                                          done_req["report_attempts"] + 1), done_req["id"])
         if config is not None:
             await start_watch(ctx, done_req, deployment_id, config)  # never raises
     await kick_next(ctx, lease["repo"], lease["environment"])
     return True
 
 
-def report_job_id(prefix: str, req: dict[str, Any]) -> str:
+def report_job_id(prefix: str, request_id: int, attempt: int) -> str:
     """One job per try: a try's job id stays taken while arq keeps its result."""
-    return f"{prefix}report:{req['id']}:{req['report_attempts']}"
+    return f"{prefix}report:{request_id}:{attempt}"
 
 
 @dataclass(frozen=True)
@@ -128,15 +133,6 @@ async def _recover_run(ctx: WorkerContext, ledger: Ledger, req: dict[str, Any],
     except Exception:
         log.exception("recovering deployment %s failed", dep["id"])
         return Outcome.ROLLBACK_FAILED, None
-
-
-async def _report_now(ctx: WorkerContext, request_id: int) -> None:
-    """Send the finished run's reports at once rather than at the reconciler's next turn."""
-    async with ctx.db.connection() as conn:
-        req = await requests.get(conn, request_id)
-    if req is not None:
-        await queue.enqueue(ctx.redis, ctx.prefix, "deliver_report",
-                            report_job_id(ctx.prefix, req), request_id)
 
 
 async def _conclude(ledger: Ledger, dep: dict[str, Any], outcome: Outcome | None = None,
