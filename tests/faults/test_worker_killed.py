@@ -100,6 +100,15 @@ def deployment(bot_db: str) -> dict[str, Any]:
     return {"status": row[0], "reason": row[1], "stop": row[2], "id": row[3]}
 
 
+def last_deployment_state(github_server: GitHubTestServer, sha: str) -> str | None:
+    repo = github_server.state.repo(REPO)
+    github_deployment = next((d for d in repo.deployments.values() if d["sha"] == sha), None)
+    if github_deployment is None:
+        return None
+    states = [x["state"] for x in repo.deployment_statuses.get(github_deployment["id"], [])]
+    return states[-1] if states else None
+
+
 @pytest.mark.parametrize("step", list(DWELL))
 async def test_worker_killed_during_a_step_is_recovered(
         step: str, world: dict[str, Any], redis_prefix: str,  # noqa: F811
@@ -164,6 +173,11 @@ async def test_worker_killed_during_a_step_is_recovered(
         await wait_for(lambda: all(r.get("status") == "completed" for r in runs),
                        what="the check run to conclude")
         await wait_for(lambda: lease_count(world["bot"]) == 0, what="the lease to be freed")
+        # the deployment status follows the check run in the same report: wait for it too,
+        # or leaving this block stops the worker between the two
+        await wait_for(lambda: last_deployment_state(github_server, slow)
+                       not in (None, "queued", "in_progress"),
+                       what="the GitHub deployment's final status")
     dep = deployment(world["bot"])
     with psycopg.connect(world["bot"]) as conn:
         assert conn.execute("select count(*) from ledger.leases").fetchone() == (0,)
@@ -175,11 +189,7 @@ async def test_worker_killed_during_a_step_is_recovered(
         assert "only `report` left, every check passed: deploybot finished it" in dep["reason"]
         assert runs[0]["conclusion"] == "success"
         assert "public.t1" in after.schema and "public.t1" not in before.schema
-        github_deployment = next(d for d in github_server.state.repo(REPO).deployments.values()
-                                 if d["sha"] == slow)
-        states = [x["state"] for x in
-                  github_server.state.repo(REPO).deployment_statuses[github_deployment["id"]]]
-        assert states[-1] == "success", states
+        assert last_deployment_state(github_server, slow) == "success"
         return
     expected = "failed" if step in ("preflight", "backup") else "rolled_back"
     assert dep["status"] == expected, dep
