@@ -1,6 +1,7 @@
 """A worker SIGKILLed in the middle of each runbook step: another worker recovers within the
 lease expiry — the environment brought back to its state before the deployment, the check
-run and the GitHub deployment concluded, the lease free. Nothing stays in progress."""
+run and the GitHub deployment concluded, the lease free, the lead told when the environment
+had changed. Nothing stays in progress."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from tests.app.test_pr_deploy import world  # noqa: F401  (fixture)
 from tests.conftest import REDIS_URL
 from tests.faults.worker_main import SPEC_VAR
 from tests.fixture_repo import REPO as PROJECT
-from tests.fixture_repo import branch_with
+from tests.fixture_repo import branch_with, commit
 from tests.github_server.server import GitHubTestServer
 from workers.runbook.snapshot import diff, snapshot
 
 LEASE_TTL = 3.0
+LEAD = "@3d3d/backend-leads"
 SLOW = "select pg_sleep(60);\n"
 SLOW_FUNCTION = "import time\ntime.sleep(60)  # the host takes ages to load this release\n"
 
@@ -100,6 +102,11 @@ def deployment(bot_db: str) -> dict[str, Any]:
     return {"status": row[0], "reason": row[1], "stop": row[2], "id": row[3]}
 
 
+def incidents(github_server: GitHubTestServer, pr: int) -> list[str]:
+    return [c["body"] for c in github_server.state.repo(REPO).comments_on(pr)
+            if "Stop the line" in c["body"]]
+
+
 def last_deployment_state(github_server: GitHubTestServer, sha: str) -> str | None:
     repo = github_server.state.repo(REPO)
     github_deployment = next((d for d in repo.deployments.values() if d["sha"] == sha), None)
@@ -114,6 +121,10 @@ async def test_worker_killed_during_a_step_is_recovered(
         step: str, world: dict[str, Any], redis_prefix: str,  # noqa: F811
         github_server: GitHubTestServer, tmp_path: Path) -> None:
     repo: Path = world["repo"]
+    config = repo / ".github/deploybot.yml"  # staging has a lead: a recovery escalates
+    config.write_text(config.read_text().replace(
+        "    deploy_on_push: [main]\n", f'    deploy_on_push: [main]\n    lead: "{LEAD}"\n'))
+    commit(repo, "staging has a lead")
     good = branch_with(repo, "good", {"README.md": "x\n"})
     github_server.state.add_pull(REPO, 60, head_sha=good, user_login="alice")
     async with running_bot(github_server, world["bot"], redis_prefix, world["data"],
@@ -178,6 +189,8 @@ async def test_worker_killed_during_a_step_is_recovered(
         await wait_for(lambda: last_deployment_state(github_server, slow)
                        not in (None, "queued", "in_progress"),
                        what="the GitHub deployment's final status")
+        if deployment(world["bot"])["status"] in ("rolled_back", "rollback_failed"):
+            await wait_for(lambda: incidents(github_server, 61), what="the escalation")
     dep = deployment(world["bot"])
     with psycopg.connect(world["bot"]) as conn:
         assert conn.execute("select count(*) from ledger.leases").fetchone() == (0,)
@@ -190,6 +203,7 @@ async def test_worker_killed_during_a_step_is_recovered(
         assert runs[0]["conclusion"] == "success"
         assert "public.t1" in after.schema and "public.t1" not in before.schema
         assert last_deployment_state(github_server, slow) == "success"
+        assert not github_server.state.repo(REPO).issues
         return
     expected = "failed" if step in ("preflight", "backup") else "rolled_back"
     assert dep["status"] == expected, dep
@@ -198,3 +212,13 @@ async def test_worker_killed_during_a_step_is_recovered(
         assert "while undoing step `migrate`" in dep["reason"], dep
     assert diff(before, after, sequences=False) == []
     assert runs[0]["conclusion"] == "failure"
+    issues = list(github_server.state.repo(REPO).issues.values())
+    if expected == "failed":  # nothing had changed: nobody needs waking
+        assert not issues and not incidents(github_server, 61)
+        return
+    # the lead is told, once, with a post-mortem issue, as for any stop-the-line failure
+    assert len(issues) == 1, issues
+    assert issues[0]["title"].startswith(f"Post-mortem: staging deployment #{dep['id']}")
+    assert "worker stopped" in issues[0]["body"] and "rolled back" in issues[0]["body"]
+    text = incidents(github_server, 61)
+    assert len(text) == 1 and LEAD in text[0] and f"#{issues[0]['number']}" in text[0]

@@ -22,6 +22,7 @@ from workers.jobs.deliver_report import (
     ALL_PARTS,
     CHECK_RUN,
     DEPLOYMENT_STATUS,
+    ESCALATION,
     FIRST_RETRY_S,
     SUMMARY_COMMENT,
 )
@@ -30,6 +31,7 @@ from workers.jobs.watch import start_watch
 from workers.recovery import recover_deployment
 from workers.reporters import markdown
 from workers.reporters.github_check_run import RETRY
+from workers.reporters.github_escalation import should_escalate
 from workers.reporters.progress import Progress
 from workers.runbook.events import Outcome
 
@@ -72,6 +74,7 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
         if taken is None:
             return False  # someone else recovered it first
         finished: tuple[dict[str, Any], int, Config | None] | None = None
+        escalate: dict[str, Any] | None = None  # a dead run that needs a person: tell them
         req = await requests.get(conn, lease["request_id"]) if lease["request_id"] else None
         if req is not None and req["status"] == "running":
             ledger = Ledger(conn)
@@ -90,7 +93,8 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
                     await requests.finish(conn, req["id"], note=stop.reason)
                     dep = await ledger.get(dep["id"])
                     assert dep is not None
-                    await _report_abandoned(ctx, req, dep, stop)
+                    if await _report_abandoned(ctx, req, dep, stop, config):
+                        escalate = await requests.get(conn, req["id"])
             else:  # it died after concluding the deployment: its reports may not be out
                 await requests.finish(conn, req["id"])
                 if dep is not None:
@@ -106,6 +110,10 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
                                           done_req["report_attempts"] + 1), done_req["id"])
         if config is not None:
             await start_watch(ctx, done_req, deployment_id, config)  # never raises
+    if escalate is not None:  # as above: the escalation goes out now, by deliver_report
+        await queue.enqueue(ctx.redis, ctx.prefix, "deliver_report",
+                            report_job_id(ctx.prefix, escalate["id"],
+                                          escalate["report_attempts"]), escalate["id"])
     await kick_next(ctx, lease["repo"], lease["environment"])
     return True
 
@@ -198,18 +206,31 @@ def _summary(dep: dict[str, Any], stop: Stopped, log_url: str | None) -> str:
 
 
 async def _report_abandoned(ctx: WorkerContext, req: dict[str, Any], dep: dict[str, Any],
-                            stop: Stopped) -> None:
+                            stop: Stopped, config: Config | None) -> bool:
+    """Conclude the dead run on GitHub; whether it must also be escalated now (written down
+    as due at once: deliver_report sends the post-mortem issue and the incident summary,
+    as it does when GitHub refused them to a live run)."""
     if req["installation_id"] is None:
-        return
+        return False
     client = ctx.github.installation(req["installation_id"])
     summary = _summary(dep, stop, ctx.log_url(dep["id"]))
-    if missing := await _send_abandoned(ctx, client, req, dep, stop, summary):
+    missing = await _send_abandoned(ctx, client, req, dep, stop, summary)
+    env = config.environments.get(dep["environment"]) if config else None
+    escalate = should_escalate(Progress.from_ledger(dep),
+                               production=bool(env and env.production),
+                               lead=env.lead if env else None)
+    if escalate:
+        async with ctx.db.connection() as conn:
+            await requests.report_later(conn, req["id"], delay_seconds=0,
+                                        parts=[*missing, ESCALATION])
+    elif missing:
         # GitHub is away longer than the client retries: the ledger's account goes out later
         log.warning("request %s: GitHub did not take %s for the stopped worker; sending "
                     "again in %.0f s", req["id"], ", ".join(missing), FIRST_RETRY_S)
         async with ctx.db.connection() as conn:
             await requests.report_later(conn, req["id"], delay_seconds=FIRST_RETRY_S,
                                         parts=missing)
+    return escalate
 
 
 async def _send_abandoned(ctx: WorkerContext, client: Any, req: dict[str, Any],

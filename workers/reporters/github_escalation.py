@@ -82,9 +82,11 @@ class EscalationReporter:
             return
         assert p.outcome is not None
         failed = p.steps.get(p.failed_step or "")
+        # a worker that died between two steps stopped at none of them
+        at = p.failed_step or "between steps"
         body = POSTMORTEM.format(
             deployment_id=self.deployment_id, commit=p.commit[:7], env=p.environment,
-            step=failed.title if failed else p.failed_step, reason=p.reason,
+            step=failed.title if failed else at, reason=p.reason,
             stop=p.stop_the_line or "unexpected error", undone=self._undone(),
             state=STATE_NOW.get(p.outcome, p.outcome.value),
             log=f"([full log]({self.log_url}))" if self.log_url else "",
@@ -96,7 +98,7 @@ class EscalationReporter:
         if issue is None:
             issue = await self.client.create_issue(
                 self.repo, title=f"Post-mortem: {p.environment} deployment "
-                                 f"#{self.deployment_id} stopped at {p.failed_step}",
+                                 f"#{self.deployment_id} stopped at {at}",
                 body=body, labels=labels)
         self.issue_number = int(issue["number"])
         if self.pr_number is not None:
@@ -104,7 +106,7 @@ class EscalationReporter:
             output = failed.output[-6000:] if failed and failed.output else ""
             await self.client.create_comment(self.repo, self.pr_number, messages.reply(
                 f"🚨 {mention}**Stop the line:** deploying `{p.commit[:7]}` to "
-                f"**{p.environment}** stopped at **{p.failed_step}** — {p.reason}\n\n"
+                f"**{p.environment}** stopped at **{at}** — {p.reason}\n\n"
                 f"{self._undone()}\n\n**State now:** {STATE_NOW.get(p.outcome, '')}\n\n"
                 + (f"<details><summary>output</summary>\n\n```text\n{output}\n```\n\n"
                    "</details>\n\n" if output else "")
