@@ -124,6 +124,7 @@ async def deployment_page(request: Request) -> Response:
             return problem(request, 404, "No such deployment",
                            f"There is no deployment #{dep_id} in a repository you can read.")
         undone_by = await queries.rolled_back_by(conn, dep_id)
+        report = await queries.report_of(conn, dep_id)
         views = await queries.environments(conn, dep["repo"])
         view = next((v for v in views if v.name == dep["environment"]), None)
         allowed = await allowed_actions(request, conn, viewer, view) if view else Allowed()
@@ -141,7 +142,7 @@ async def deployment_page(request: Request) -> Response:
     return render(request, "deployment.html", dep=dep, steps=dep["steps"], live=live,
                   undone_by=undone_by, can_roll=can_roll and not undone_by,
                   roll_hidden=live, rollback_note=allowed.rollback_note if is_active else "",
-                  lock=lock, now=datetime.now(UTC))
+                  lock=lock, report=report, now=datetime.now(UTC))
 
 
 async def history_page(request: Request) -> Response:

@@ -112,5 +112,14 @@ async def rolled_back_by(conn: psycopg.AsyncConnection[Any], deployment_id: int)
     return await cur.fetchone()
 
 
+async def report_of(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> Row | None:
+    """What of the deployment's final report GitHub has not taken, with what a person calls
+    each part; None when all of it arrived."""
+    report = await requests.report_of(conn, deployment_id)
+    if report is not None:
+        report["names"] = [requests.REPORT_PARTS.get(p, p) for p in report["parts"]]
+    return report
+
+
 async def request_of(conn: psycopg.AsyncConnection[Any], request_id: int) -> Row | None:
     return await requests.get(conn, request_id)

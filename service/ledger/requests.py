@@ -181,6 +181,16 @@ async def by_check_run(conn: psycopg.AsyncConnection[Any], repo: str, check_run_
     return dict(row) if row is not None else None
 
 
+# The parts of a deployment's final report, as `report_parts` names them, and what a
+# person calls each.
+REPORT_PARTS = {
+    "check_run": "check run conclusion",
+    "deployment_status": "GitHub deployment status",
+    "escalation": "escalation (post-mortem issue and incident comment)",
+    "summary_comment": "summary comment",
+}
+
+
 async def report_later(conn: psycopg.AsyncConnection[Any], request_id: int, *,
                        delay_seconds: float, parts: list[str]) -> None:
     """GitHub did not take these parts of the final report (`check_run`, `summary_comment`,
@@ -195,6 +205,24 @@ async def report_later(conn: psycopg.AsyncConnection[Any], request_id: int, *,
 async def reported(conn: psycopg.AsyncConnection[Any], request_id: int) -> None:
     await conn.execute("UPDATE ledger.requests SET report_due = NULL, report_parts = '{}' "
                        "WHERE id = %s", (request_id,))
+
+
+async def gave_up_reporting(conn: psycopg.AsyncConnection[Any], request_id: int,
+                            parts: list[str]) -> None:
+    """Stop sending: the parts that never arrived stay named, for the dashboard."""
+    await conn.execute("UPDATE ledger.requests SET report_due = NULL, report_parts = %s "
+                       "WHERE id = %s", (parts, request_id))
+
+
+async def report_of(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> Row | None:
+    """A deployment's final report parts GitHub has not taken: when the next try is due
+    (None: given up) and how many tries there were; None when all arrived."""
+    cur = await conn.execute(
+        """SELECT report_parts AS parts, report_due AS due, report_attempts AS attempts
+           FROM ledger.requests WHERE deployment_id = %s AND report_parts <> '{}'
+           ORDER BY id DESC LIMIT 1""", (deployment_id,))
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
 
 
 async def reports_due(conn: psycopg.AsyncConnection[Any], limit: int = 50) -> list[Row]:

@@ -200,9 +200,12 @@ CREATE TABLE IF NOT EXISTS ledger.watch_breaches (
 -- A deployment's final report (check run conclusion, deployment status, summary comment)
 -- that GitHub did not take when the deployment ended, after the client's own retries: the
 -- reconciler sends the parts still missing (`report_parts`) from the ledger when
--- `report_due` comes, until they arrive.
+-- `report_due` comes, until they arrive. Given up (after a day): `report_due` is NULL and
+-- `report_parts` still names what never arrived, for the dashboard to say so.
 ALTER TABLE ledger.requests ADD COLUMN IF NOT EXISTS report_due timestamptz;
 ALTER TABLE ledger.requests ADD COLUMN IF NOT EXISTS report_attempts integer NOT NULL DEFAULT 0;
 ALTER TABLE ledger.requests ADD COLUMN IF NOT EXISTS report_parts text[] NOT NULL DEFAULT '{}';
 CREATE INDEX IF NOT EXISTS requests_report_due_idx
     ON ledger.requests (report_due) WHERE report_due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS requests_report_parts_idx
+    ON ledger.requests (deployment_id) WHERE report_parts <> '{}';

@@ -64,6 +64,26 @@ def test_a_running_deployment_page_follows_the_stream(dash: Dash) -> None:
     assert 'id="rollback-form"' in page and "hidden" in page  # offered once it succeeds
 
 
+def test_a_deployment_page_names_the_report_github_has_not_taken(dash: Dash) -> None:
+    pending, given_up, delivered = (add_deployment(dash.db) for _ in range(3))
+    add_request(dash.db, status="done", deployment_id=pending, report_attempts=1,
+                report_parts=["check_run", "summary_comment"],
+                report_due=datetime.now(UTC) + timedelta(minutes=10))
+    add_request(dash.db, status="done", deployment_id=given_up, report_attempts=17,
+                report_parts=["deployment_status"], report_due=None)
+    add_request(dash.db, status="done", deployment_id=delivered)
+    with browser(dash.url) as b:
+        sign_in_with_token(b)
+        pages = {dep: html.unescape(b.get(f"/deployments/{dep}").text)
+                 for dep in (pending, given_up, delivered)}
+    assert ("GitHub has not taken this deployment's check run conclusion, summary comment "
+            "yet: deploybot sends it again") in pages[pending]
+    assert "in 10 min" in pages[pending]
+    assert ("GitHub never took this deployment's GitHub deployment status: deploybot gave up "
+            "after a day and 17 tries") in pages[given_up]
+    assert 'id="report-note"' not in pages[delivered]
+
+
 def test_history_has_a_plot_of_duration_and_failure_rate(dash: Dash) -> None:
     now = datetime.now(UTC)
     ids = [add_deployment(dash.db, started=now - timedelta(hours=h), seconds=30 + h,

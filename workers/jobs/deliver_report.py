@@ -34,6 +34,7 @@ DEPLOYMENT_STATUS = "deployment_status"
 ESCALATION = "escalation"
 SUMMARY_COMMENT = "summary_comment"
 ALL_PARTS = (CHECK_RUN, DEPLOYMENT_STATUS, ESCALATION, SUMMARY_COMMENT)
+assert set(ALL_PARTS) == set(requests.REPORT_PARTS)
 
 FIRST_RETRY_S = 60.0
 LONGEST_WAIT_S = 3600.0
@@ -66,7 +67,7 @@ async def deliver_report(arq_ctx: dict[str, Any], request_id: int) -> str:
             await requests.reported(conn, request_id)
             return f"request {request_id}: delivered {', '.join(parts)}"
         if datetime.now(UTC) - (dep["finished_at"] or datetime.now(UTC)) > GIVE_UP_AFTER:
-            await requests.reported(conn, request_id)
+            await requests.gave_up_reporting(conn, request_id, missing)  # the dashboard says so
             log.error("request %s: gave up sending %s to GitHub after a day: %s",
                       request_id, ", ".join(missing), error)
             return f"request {request_id}: gave up"
