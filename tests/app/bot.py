@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from service.app import WebConfig, create_app
 from service.settings import GitHubAppSettings, Settings
@@ -101,6 +102,15 @@ async def wait_for(predicate: Callable[[], Any], limit: float = 90.0,
             return value
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def requests_settled(bot_db: str) -> bool:
+    """Every request the bot accepted has ended — its job finished all it sends (reports,
+    watch, reaction) before marking it done."""
+    with psycopg.connect(bot_db) as conn:
+        row = conn.execute("SELECT count(*) FROM ledger.requests "
+                           "WHERE status IN ('queued', 'running')").fetchone()
+    return row is not None and row[0] == 0
 
 
 @contextlib.asynccontextmanager

@@ -86,6 +86,10 @@ async def test_sign_in_watch_a_deployment_live_and_roll_it_back(
             assert "rollback to staging" in head and f"deployment #{dep_id}" in head
             await page.screenshot(path=artifacts / "4-rolled-back.png", full_page=True)
 
+            # the release it undid is marked undone after the reports: wait for the end
+            await wait_for(lambda: _row(world["bot"], "SELECT status FROM ledger.requests "
+                                                      "WHERE trigger = 'dashboard'") == ("done",),
+                           what="the rollback request to finish")
             await page.goto(f"{dash}/")
             overview = await page.inner_text("main")
             assert "no successful deployment yet" in overview  # staging is as before

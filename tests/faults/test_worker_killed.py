@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.app.bot import REPO, post_comment, running_bot, wait_for
+from tests.app.bot import REPO, post_comment, requests_settled, running_bot, wait_for
 from tests.app.test_pr_deploy import world  # noqa: F401  (fixture)
 from tests.conftest import REDIS_URL
 from tests.faults.worker_main import SPEC_VAR
@@ -133,6 +133,7 @@ async def test_worker_killed_during_a_step_is_recovered(
         await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=60))
         await wait_for(lambda: [r for r in github_server.state.repo(REPO).check_runs.values()
                                 if r.get("conclusion") == "success"], what="the first deploy")
+        await wait_for(lambda: requests_settled(world["bot"]), what="its job to end")
         before = await snapshot(os.environ["STAGING_DATABASE_URL"])
         await bot.stop_worker()
 

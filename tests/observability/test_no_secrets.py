@@ -22,7 +22,14 @@ import pytest
 from service.observability import logs
 from service.observability.redact import register_secrets_in_play
 from service.settings import GitHubAppSettings
-from tests.app.bot import REPO, SECRET, post_comment, running_bot, wait_for
+from tests.app.bot import (
+    REPO,
+    SECRET,
+    post_comment,
+    requests_settled,
+    running_bot,
+    wait_for,
+)
 from tests.app.test_pr_deploy import BROKEN
 from tests.conftest import REDIS_URL, apply_shim, create_database, database_url, drop_database
 from tests.dashboard.support import CLIENT_SECRET, TOKEN, dashboard_config, running_dashboard
@@ -113,6 +120,9 @@ async def test_no_secret_reaches_github_logs_or_pages(
                                post_comment(github_server, "/deploy staging", pr=pr))
                 await wait_for(lambda n=pr - 6: len(completed_runs(github_server)) == n,
                                what=f"deployment {pr - 6}")
+            # the summary comments and escalations follow the check runs: all are scanned
+            await wait_for(lambda: requests_settled(secret_world["bot"]),
+                           what="every request to end")
             assert [r["conclusion"] for r in completed_runs(github_server)] == [
                 "success", "failure", "failure"]
             leak_report = completed_runs(github_server)[2]["output"]["summary"]

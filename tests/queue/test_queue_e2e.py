@@ -42,6 +42,12 @@ async def reply_on(bot: QueueBot, pr: int, text: str) -> str | None:
     return next((r for r in replies(bot.github, pr) if text in r), None)
 
 
+async def summary_on(bot: QueueBot, pr: int) -> str | None:
+    await asyncio.sleep(0)
+    return next((c["body"] for c in bot.github.state.repo(REPO).comments_on(pr)
+                 if "deploybot:deployment:" in c["body"]), None)
+
+
 async def all_finished(bot: QueueBot) -> bool:
     rows = await bot.fetch("SELECT count(*) AS n FROM ledger.requests "
                            "WHERE status IN ('queued', 'running')")
@@ -132,6 +138,10 @@ async def test_cancel_withdraws_ones_own_request_and_a_newer_one_replaces_the_qu
         [older] = await status_of(bot, 11, "queued")
         await comment(bot, 11)
         await until(lambda: status_of(bot, 11, "superseded"), what="#11's old request to go")
+        # the same delivery then concludes the old check run and replies: let it finish
+        await until(lambda: bot.fetch(
+            "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM ledger.deliveries "
+            "WHERE status <> 'processed')"), what="every comment to be handled")
         gate.set()
         await until(lambda: all_finished(bot), what="the queue to drain")
         rows = await requests_of(bot)
@@ -176,6 +186,8 @@ async def test_a_worker_killed_holding_the_lease_is_recovered_and_the_queue_move
             await until(lambda: bot.fetch(
                 "SELECT 1 FROM ledger.deployment_steps WHERE status = 'running'"),
                 what="#10's step to start")
+            await until(partial(summary_on, bot, 10),
+                        what="#10's summary comment")  # posted in the background
             # A second worker, in this process, with the reconciler every second.
             bot.start_worker(sleeping(0.1), lease_ttl=ttl, reconcile_every=1)
             await comment(bot, 11)

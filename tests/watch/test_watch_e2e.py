@@ -144,6 +144,8 @@ async def test_a_slow_function_on_staging_is_rolled_back_by_the_watch(
             lambda: (w := watch_of(bot_db, base["deployment_id"])) and w["status"] != "watching"
             and w, what="the first deployment's watch to end")
         assert passed["status"] == "passed", passed
+        await wait_for(lambda: "**Passed**" in github_server.state.repo(REPO).check_runs[
+            base["check_run_id"]]["output"]["summary"], what="the watch's verdict on GitHub")
         before = await snapshot(staging["env"])
 
         slow_req = await deploy_from_pr(bot, github_server, bot_db, 2, slow, "staging")
