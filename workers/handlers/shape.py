@@ -17,7 +17,15 @@ _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _REPO = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 
 
+EXACT_FLOAT = 2**53  # above it a float no longer holds every whole number
+
+
 def _whole(v: Any, top: int) -> bool:
+    """A positive whole number up to `top`. JSON has one kind of number, and PostgreSQL's
+    jsonb, which the worker reads payloads from, rewrites some (`5.8e16` comes back as
+    `58000000000000000`, `7.0` stays `7.0`): so `7.0` is 7 too, where a float is exact."""
+    if isinstance(v, float) and v.is_integer() and abs(v) <= EXACT_FLOAT:
+        v = int(v)
     return isinstance(v, int) and not isinstance(v, bool) and 0 < v <= top
 
 
