@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import psycopg
 
+from service import queue
 from service.app import WebConfig, create_app
+from service.observability import shared
 from service.settings import GitHubAppSettings, Settings
 from service.webhooks.signature import sign
 from tests.conftest import REDIS_URL
@@ -39,6 +41,27 @@ class Bot:
     worker: Worker | None
     make_worker: Callable[[], Worker]
     task: asyncio.Task[None] | None = None
+    prefix: str = ""
+    redis_url: str = REDIS_URL
+
+    async def reconciler_runs(self) -> int:
+        """How many times the reconciler has run so far (the job-duration histogram's count)."""
+        redis = await queue.connect(self.redis_url)
+        try:
+            series = await shared.read(redis, self.prefix, "job_duration_seconds")
+        finally:
+            await redis.aclose()
+        return int(sum(s.value for s in series
+                       if s.labels.get("job") == "reconcile" and s.labels.get("le") == "+Inf"))
+
+    async def reconciler_turns(self, turns: int, limit: float = 60.0) -> None:
+        """Wait for `turns` more reconciler runs: what it would redo or repair, it has."""
+        goal = await self.reconciler_runs() + turns
+        deadline = time.monotonic() + limit
+        while await self.reconciler_runs() < goal:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the reconciler did not run {turns} times in {limit} s")
+            await asyncio.sleep(0.1)
 
     def start_worker(self) -> None:
         self.worker = self.make_worker()
@@ -135,7 +158,7 @@ async def running_bot(github: GitHubTestServer, bot_db: str, prefix: str, data_d
 
     with serve(create_app(WebConfig(bot_db, redis_url, SECRET, prefix))) as url:
         github.set_webhook_target(f"{url}/webhooks", SECRET)
-        bot = Bot(url, github, None, make_worker)
+        bot = Bot(url, github, None, make_worker, prefix=prefix, redis_url=redis_url)
         if start_worker:
             bot.start_worker()
         try:

@@ -92,6 +92,6 @@ async def test_the_same_delivery_ten_times_deploys_once(
                                          for _ in range(10)))
         assert all(a.status_code == 202 for a in answers)
         await wait_for(lambda: finished_runs(github_server), what="the deployment")
-        await asyncio.sleep(3)  # give a duplicate every chance to show up
+        await bot.reconciler_turns(3)  # give a duplicate every chance to show up
     assert len(github_server.state.repo(REPO).check_runs) == 1
     assert len(github_server.state.repo(REPO).deployments) == 1

@@ -169,7 +169,7 @@ async def test_a_burst_of_2000_webhooks_while_deploying(
         storm_acks, storm_wall = await fire_apart(url, storm)
         print(f"redelivery storm: {summary(storm_acks, storm_wall)}")
         assert_acknowledged(storm_acks, duplicates=True)
-        await asyncio.sleep(3)  # three reconciler turns: a duplicate would show up by now
+        await bot.reconciler_turns(3)  # a duplicate would show up by now
         assert await ledger_rows(world["bot"]) == before
         assert github_snapshot(github_server) == seen
     github_server.assert_no_validation_errors()
