@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.app.bot import REPO, post_comment
+from tests.app.bot import REPO, post_comment, requests_settled
 from tests.github_server.server import GitHubTestServer
 from tests.queue.plans import gated, sleeping
 from tests.queue.support import USERS, QueueBot, queue_bot, replies, until
@@ -49,9 +49,7 @@ async def summary_on(bot: QueueBot, pr: int) -> str | None:
 
 
 async def all_finished(bot: QueueBot) -> bool:
-    rows = await bot.fetch("SELECT count(*) AS n FROM ledger.requests "
-                           "WHERE status IN ('queued', 'running')")
-    return bool(rows[0]["n"] == 0)
+    return requests_settled(bot.database_url)
 
 
 def assert_one_at_a_time(runs: list[dict[str, Any]]) -> None:

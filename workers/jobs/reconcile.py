@@ -74,7 +74,7 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
         if taken is None:
             return False  # someone else recovered it first
         finished: tuple[dict[str, Any], int, Config | None] | None = None
-        escalate: dict[str, Any] | None = None  # a dead run that needs a person: tell them
+        report_now: dict[str, Any] | None = None  # a request whose report is due at once
         req = await requests.get(conn, lease["request_id"]) if lease["request_id"] else None
         if req is not None and req["status"] == "running":
             ledger = Ledger(conn)
@@ -85,7 +85,7 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
                     await requests.finish(conn, req["id"])
                     await requests.report_later(conn, req["id"], delay_seconds=0,
                                                 parts=list(ALL_PARTS))
-                    finished = (req, int(dep["id"]), config)
+                    finished, report_now = (req, int(dep["id"]), config), req
                 else:
                     fresh = await ledger.get(dep["id"])
                     assert fresh is not None
@@ -94,26 +94,23 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
                     dep = await ledger.get(dep["id"])
                     assert dep is not None
                     if await _report_abandoned(ctx, req, dep, stop, config):
-                        escalate = await requests.get(conn, req["id"])
+                        report_now = req  # its escalation: a person is needed
             else:  # it died after concluding the deployment: its reports may not be out
                 await requests.finish(conn, req["id"])
                 if dep is not None:
                     await requests.report_later(conn, req["id"], delay_seconds=0,
                                                 parts=list(ALL_PARTS))
         await leases.release(conn, taken)
-    if finished is not None:
-        done_req, deployment_id, config = finished
+    if report_now is not None:
         # Sent at once rather than at the reconciler's next turn, under the job id that
         # turn would give this try (report_later counted it), so it runs once.
         await queue.enqueue(ctx.redis, ctx.prefix, "deliver_report",
-                            report_job_id(ctx.prefix, done_req["id"],
-                                          done_req["report_attempts"] + 1), done_req["id"])
+                            report_job_id(ctx.prefix, report_now["id"],
+                                          report_now["report_attempts"] + 1), report_now["id"])
+    if finished is not None:
+        done_req, deployment_id, config = finished
         if config is not None:
             await start_watch(ctx, done_req, deployment_id, config)  # never raises
-    if escalate is not None:  # as above: the escalation goes out now, by deliver_report
-        await queue.enqueue(ctx.redis, ctx.prefix, "deliver_report",
-                            report_job_id(ctx.prefix, escalate["id"],
-                                          escalate["report_attempts"]), escalate["id"])
     await kick_next(ctx, lease["repo"], lease["environment"])
     return True
 
