@@ -29,7 +29,7 @@ from tests.http_server import serve
 from workers.arq_settings import worker_settings
 from workers.arq_worker import Worker
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "github-payloads"
+PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "github-payloads"
 SECRET = "webhook-secret-for-tests"
 REPO = "octo/backend"
 

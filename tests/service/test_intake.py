@@ -20,7 +20,7 @@ from tests.conftest import REDIS_URL
 from tests.http_server import serve
 
 SECRET = "s3cret-for-tests"
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "github-payloads"
+PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "github-payloads"
 
 
 @pytest.fixture
