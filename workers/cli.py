@@ -2,17 +2,19 @@
 
 Exit codes (stable, for scripts): 0 deployed, up to date or planned; 1 failed and rolled
 back (or failed before changing anything); 2 usage or configuration error; 3 the rollback
-itself failed and a person is needed."""
+itself failed and a person is needed; 130 interrupted (Ctrl-C or SIGTERM), what the run
+had changed undone."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +28,14 @@ from service.ledger.deployments import Ledger
 from service.pgtools import ToolNotFound
 from service.runtime import bot_database_url
 from service.settings import Settings, SettingsError
+from workers.cli_runs import end_dead_runs, this_process
 from workers.drivers.interfaces import DatabaseUnavailable
 from workers.environments import EnvironmentError_
 from workers.runbook.events import Outcome
 from workers.source import SourceError, checkout, repo_identity
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NEEDS_PERSON = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 EXIT_FOR = {
     Outcome.SUCCEEDED: EXIT_OK,
     Outcome.UP_TO_DATE: EXIT_OK,
@@ -47,6 +51,44 @@ USER_ERRORS = (ConfigError, EnvironmentError_, SourceError, SettingsError, Embed
 
 class UsageError(Exception):
     pass
+
+
+@contextlib.asynccontextmanager
+async def _ledger(settings: Settings) -> AsyncIterator[Ledger]:
+    """The ledger, after ending the runs of earlier CLI processes that died mid-run."""
+    async with Ledger.open(bot_database_url(settings)) as ledger:
+        await end_dead_runs(ledger)
+        yield ledger
+
+
+# Commands about one repository: run from anywhere inside it, they use its root and the one
+# data directory there (`<root>/.deploybot`), as git finds its repository from a subfolder.
+REPO_COMMANDS = frozenset({"deploy", "rollback", "status", "confirm", "functions-host",
+                           "history", "services"})
+
+
+def _locate_repository(args: argparse.Namespace, settings: Settings) -> Settings:
+    """Point `--repo` at the repository's root and the data directory at its one
+    `.deploybot` (unless DEPLOYBOT_DATA_DIR names another); outside a repository, say so
+    before anything starts."""
+    import dataclasses
+    import os
+
+    from workers.source import repository_root
+
+    given = Path(getattr(args, "repo", "."))
+    root = repository_root(given) if given.is_dir() else None
+    named = bool(os.environ.get("DEPLOYBOT_DATA_DIR"))
+    if root is None:
+        # Commands that need no repository still work where the operator named the data.
+        if not hasattr(args, "repo") and (named or os.environ.get("DATABASE_URL")):
+            return settings
+        where = "this folder" if str(given) == "." else str(given)
+        raise UsageError(f"{where} is not inside a git repository: run deploybot from a "
+                         "clone of the repository it deploys, or pass --repo PATH")
+    if hasattr(args, "repo"):
+        args.repo = str(root)
+    return settings if named else dataclasses.replace(settings, data_dir=root / ".deploybot")
 
 
 def _default_branch(repo: Path) -> str:
@@ -92,7 +134,7 @@ async def _deploy(args: argparse.Namespace, settings: Settings, console: Console
     req = DeployRequest(repo=repo_identity(repo), environment=env.name,
                         source=source, config=config, dry_run=args.dry_run, trigger="cli",
                         forced_reason=args.reason if args.force else None)
-    async with Ledger.open(bot_database_url(settings)) as ledger:
+    async with _ledger(settings) as ledger:
         state = {}
         announce = None
         if env.production:
@@ -105,9 +147,18 @@ async def _deploy(args: argparse.Namespace, settings: Settings, console: Console
             announce = console_announcer(lambda text: console.print(text, highlight=False),
                                          env)
         result = await run_deployment(settings, ledger, req, [ConsoleReporter(console)],
-                                      initial_state=state, announce=announce)
+                                      initial_state=state, announce=announce,
+                                      undo_on_interrupt=True)
     console.print(f"deployment #{result.deployment_id} — `deploybot history` lists it",
                   style="dim")
+    return _exit_code(result)
+
+
+def _exit_code(result: Any) -> int:
+    """The run's exit code; an interrupted run is 130 (as a shell reports Ctrl-C), or 3
+    when undoing what it had changed failed."""
+    if result.interrupted and result.outcome is not Outcome.ROLLBACK_FAILED:
+        return EXIT_INTERRUPTED
     return EXIT_FOR[result.outcome]
 
 
@@ -120,7 +171,7 @@ async def _confirm(args: argparse.Namespace, settings: Settings, console: Consol
         from workers.environments import unknown_environment_message
 
         raise UsageError(unknown_environment_message(config, args.environment))
-    async with Ledger.open(bot_database_url(settings)) as ledger:
+    async with _ledger(settings) as ledger:
         await confirmations.record(ledger.conn, repo_identity(repo), args.environment.lower(),
                                    args.item, args.by)
     console.print(f"recorded: {args.item} confirmed for {args.environment} by {args.by}")
@@ -140,7 +191,7 @@ async def _rollback(args: argparse.Namespace, settings: Settings, console: Conso
 
         raise UsageError(unknown_environment_message(config, env))
     ident = repo_identity(repo)
-    async with Ledger.open(bot_database_url(settings)) as ledger:
+    async with _ledger(settings) as ledger:
         good = [d for d in await ledger.history(repo=ident, environment=env,
                                                  status="succeeded", limit=100)
                 if d["kind"] == "deploy" and not d["details"].get("rolled_back_by")]
@@ -167,16 +218,29 @@ async def _rollback(args: argparse.Namespace, settings: Settings, console: Conso
                                 trigger="cli")
             dep_id = await ledger.create_deployment(
                 repo=ident, environment=env, kind="rollback", commit_sha=source.commit,
-                trigger="cli", rollback_of=int(target["id"]))
+                trigger="cli", rollback_of=int(target["id"]),
+                details={"process": this_process()})
             console.print(f"rolling back deployment #{target['id']} "
                           f"({target['commit_sha'][:12]})", style="bold")
             result = await run_deployment(settings, ledger, req, [ConsoleReporter(console)],
                                           deployment_id=dep_id, steps=steps,
-                                          initial_state=state, rollback_of=int(target["id"]))
-            code = EXIT_FOR[result.outcome]
+                                          initial_state=state, rollback_of=int(target["id"]),
+                                          undo_on_interrupt=True)
+            code = _exit_code(result)
             if code != EXIT_OK:
                 break
     return code
+
+
+def _json_logs() -> bool:
+    """JSON lines for log collectors; a person at a terminal reads text. DEPLOYBOT_LOG_FORMAT
+    (`json` or `text`) decides when set."""
+    import os
+
+    chosen = os.environ.get("DEPLOYBOT_LOG_FORMAT", "").strip().lower()
+    if chosen in ("json", "text"):
+        return chosen == "json"
+    return not sys.stderr.isatty()
 
 
 def _fmt_time(value: Any) -> str:
@@ -184,7 +248,7 @@ def _fmt_time(value: Any) -> str:
 
 
 async def _history(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    async with Ledger.open(bot_database_url(settings)) as ledger:
+    async with _ledger(settings) as ledger:
         rows = await ledger.history(environment=args.env, limit=args.limit)
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
@@ -192,9 +256,8 @@ async def _history(args: argparse.Namespace, settings: Settings, console: Consol
     if not rows:
         console.print("no deployments recorded yet" + (f" for {args.env}" if args.env else ""))
         return EXIT_OK
-    table = Table(title="deployments")
-    for col in ("id", "env", "kind", "commit", "status", "trigger", "started", "took", "note"):
-        table.add_column(col)
+    columns = ("id", "env", "kind", "commit", "status", "trigger", "started", "took", "note")
+    lines = []
     for r in rows:
         took = ""
         if r["started_at"] and r["finished_at"]:
@@ -202,9 +265,19 @@ async def _history(args: argparse.Namespace, settings: Settings, console: Consol
         note = (r["failed_step"] + ": " if r["failed_step"] else "") + (r["reason"] or "")
         if r["details"].get("rolled_back_by"):
             note = f"rolled back by #{r['details']['rolled_back_by']}"
-        table.add_row(str(r["id"]), r["environment"], r["kind"], r["commit_sha"][:12],
-                      r["status"], r["trigger"], _fmt_time(r["started_at"]), took,
-                      note if len(note) <= 60 else note[:59] + "…")
+        lines.append((str(r["id"]), r["environment"], r["kind"], r["commit_sha"], r["status"],
+                      r["trigger"], _fmt_time(r["started_at"]), took, note))
+    if not console.is_terminal:
+        # A pipe gets every value whole, one row per line, tab-separated: nothing to cut.
+        print("\t".join(columns))
+        for line in lines:
+            print("\t".join(value.replace("\t", " ").replace("\n", " ") for value in line))
+        return EXIT_OK
+    table = Table(title="deployments")
+    for col in columns:  # a narrow terminal folds long values rather than cutting them
+        table.add_column(col, overflow="fold")
+    for line in lines:
+        table.add_row(*line[:3], line[3][:12], *line[4:])
     console.print(table)
     return EXIT_OK
 
@@ -214,6 +287,8 @@ async def _status(args: argparse.Namespace, settings: Settings, console: Console
 
     repo = Path(args.repo)
     config = load_repo_config(repo)
+    async with _ledger(settings):
+        pass
     status = await environment_status(settings, config, args.environment.lower(),
                                       repo_identity(repo))
     if args.json:
@@ -259,7 +334,7 @@ def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> in
     from service.runtime import redis_url
     from service.settings import github_app_from_env
 
-    logs.configure(json_lines=os.environ.get("DEPLOYBOT_LOG_FORMAT", "json") == "json")
+    logs.configure(json_lines=_json_logs())
     try:
         app_settings: Any = github_app_from_env()
     except SettingsError as exc:  # first start: /setup registers the App
@@ -287,7 +362,6 @@ def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> in
 
 
 def _worker(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    import os
 
     from service.observability import logs
     from service.observability.redact import register_secrets_in_play
@@ -296,7 +370,7 @@ def _worker(args: argparse.Namespace, settings: Settings, console: Console) -> i
     from workers.arq_settings import worker_settings
     from workers.arq_worker import Worker
 
-    logs.configure(json_lines=os.environ.get("DEPLOYBOT_LOG_FORMAT", "json") == "json")
+    logs.configure(json_lines=_json_logs())
     app_settings = github_app_from_env()
     database_url, queue_url = bot_database_url(settings), redis_url(settings)
     register_secrets_in_play(database_urls=[database_url, queue_url], app=app_settings)
@@ -434,6 +508,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+async def _stoppable(command: Coroutine[Any, Any, int]) -> int:
+    """Run a command so SIGTERM stops it as Ctrl-C does (asyncio.run handles SIGINT): the
+    task is cancelled, and a running deployment undoes what it began."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    try:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError):  # not the main thread
+        return await command
+    try:
+        return await command
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -446,8 +538,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True)
     try:
         settings = Settings.from_env()
+        if args.command in REPO_COMMANDS:
+            settings = _locate_repository(args, settings)
         if args.is_async:
-            code: int = asyncio.run(args.func(args, settings, console))
+            code: int = asyncio.run(_stoppable(args.func(args, settings, console)))
         else:
             code = args.func(args, settings, console)
     except UsageError as exc:
@@ -457,8 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"deploybot: {exc}", style="red", highlight=False)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        err.print("deploybot: interrupted", style="red")
-        return EXIT_FAILED
+        err.print("\ndeploybot: interrupted", style="red")  # after a half-written line
+        return EXIT_INTERRUPTED
     return code
 
 

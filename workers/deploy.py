@@ -5,6 +5,7 @@ reported the same way whoever asked for it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from service.config.model import Config
 from service.ledger.deployments import Ledger
 from service.settings import Settings
+from workers.cli_runs import this_process
 from workers.environments import resolve
 from workers.reporters.fanout import Fanout
 from workers.reporters.ledger import LedgerReporter
@@ -40,6 +42,7 @@ class DeployRequest:
 class DeployResult:
     deployment_id: int
     outcome: Outcome
+    interrupted: bool = False
 
 
 async def create_record(ledger: Ledger, req: DeployRequest,
@@ -51,6 +54,7 @@ async def create_record(ledger: Ledger, req: DeployRequest,
         ref=req.source.ref, trigger=req.trigger, requested_by=req.requested_by,
         pr_number=req.pr_number, forced_reason=req.forced_reason,
         steps=[(s.name, s.title) for s in steps],
+        details={"process": this_process()} if req.trigger == "cli" else None,
     )
 
 
@@ -59,7 +63,11 @@ async def run_deployment(
     *, deployment_id: int | None = None, steps: Sequence[Step] | None = None,
     stop_check: StopCheck | None = None, initial_state: dict[str, Any] | None = None,
     rollback_of: int | None = None, announce: Callable[[str], Awaitable[None]] | None = None,
+    undo_on_interrupt: bool = False,
 ) -> DeployResult:
+    """Run the steps for `req`. With `undo_on_interrupt` (the CLI), a run stopped from
+    outside undoes what it began and ends `interrupted`; a worker's run instead stays with
+    its lease, and the reconciler recovers it from the journal."""
     steps = list(steps or deploy_steps(req.config.environment(req.environment)))
     if deployment_id is None:
         deployment_id = await create_record(ledger, req, steps)
@@ -73,14 +81,36 @@ async def run_deployment(
                         source=req.source, config=req.config, reporter=reporter,
                         dry_run=req.dry_run, state=dict(initial_state or {}),
                         announce=announce)
+    engine = Engine(steps, stop_check)
+    interrupted = False
     try:
-        outcome = await Engine(steps, stop_check).run(ctx)
+        try:
+            outcome = await engine.run(ctx)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            if not undo_on_interrupt:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # a second Ctrl-C still stops the undo at once
+            interrupted = True
+            during = f"`{ctx.current_step}`" if ctx.current_step else "between steps"
+            outcome = await engine.interrupted(ctx, f"interrupted during {during}")
     finally:
         if environment.close is not None:
             await environment.close()
+    if interrupted:
+        undone = {Outcome.ROLLED_BACK: "what it had changed was undone",
+                  Outcome.ROLLBACK_FAILED: "undoing what it had changed FAILED: a person "
+                                           "is needed",
+                  }.get(outcome, "it had changed nothing")
+        dep = await ledger.get(deployment_id)
+        await ledger.finish(deployment_id, status="interrupted",
+                            failed_step=dep["failed_step"] if dep else None,
+                            reason=f"{dep['reason'] if dep else 'interrupted'}; {undone}",
+                            stop_the_line="interrupted")
     await record_result(ledger, deployment_id, req.repo, req.environment, ctx.state, outcome,
                         rollback_of=rollback_of)
-    return DeployResult(deployment_id, outcome)
+    return DeployResult(deployment_id, outcome, interrupted)
 
 
 async def record_result(ledger: Ledger, deployment_id: int, repo: str, environment: str,

@@ -26,6 +26,16 @@ def _git(repo: Path, *args: str) -> str:
     return res.stdout.strip()
 
 
+def repository_root(start: Path) -> Path | None:
+    """The top of the git work tree holding `start` (as `git` finds it from a subfolder),
+    or None outside any repository."""
+    res = subprocess.run(["git", "-C", str(start), "rev-parse", "--show-toplevel"],
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0 or not res.stdout.strip():
+        return None
+    return Path(res.stdout.strip()).resolve()
+
+
 def resolve_commit(repo: Path, ref: str) -> str:
     try:
         return _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")

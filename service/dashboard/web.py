@@ -27,7 +27,7 @@ STATUS_CLASS = {
     "succeeded": "ok", "up_to_date": "ok", "planned": "info", "running": "run",
     "queued": "wait", "pending": "wait", "failed": "bad", "rolled_back": "undone",
     "rollback_failed": "fatal", "cancelled": "muted", "skipped": "muted", "superseded": "muted",
-    "undone": "undone", "undo_failed": "fatal", "done": "ok",
+    "undone": "undone", "undo_failed": "fatal", "done": "ok", "interrupted": "undone",
 }
 STATUS_TEXT = {"up_to_date": "up to date", "rolled_back": "failed, rolled back",
                "rollback_failed": "rollback failed", "undo_failed": "undo failed"}

@@ -18,7 +18,7 @@ MAX_STEP_OUTPUT = 1_000_000  # characters kept per step; the rest is cut with a 
 
 # A deployment's status: queued → running → one of the final ones.
 FINAL_STATUSES = ("succeeded", "up_to_date", "planned", "rolled_back", "failed",
-                  "rollback_failed", "cancelled")
+                  "rollback_failed", "cancelled", "interrupted")
 
 
 class Ledger:

@@ -27,6 +27,9 @@ class Engine:
     def __init__(self, steps: Sequence[Step], stop_check: StopCheck | None = None) -> None:
         self.steps = list(steps)
         self.stop_check = stop_check
+        # Steps of the current run that began and know how to undo: what an interruption
+        # must put back.
+        self.touched: list[Step] = []
 
     async def run(self, ctx: DeployContext) -> Outcome:
         emit = ctx.reporter.emit
@@ -37,7 +40,7 @@ class Engine:
             "dry_run": ctx.dry_run,
             "rollback_of": (ctx.state.get("rollback_target") or {}).get("id"),
         }))
-        touched: list[Step] = []  # steps whose run began and that know how to undo
+        touched = self.touched = []
         failure: StepFailed | None = None
         failed_step: str | None = None
         up_to_date = False
@@ -135,6 +138,18 @@ class Engine:
         await emit(Event(EventKind.DEPLOYMENT_FINISHED, None, reason, {
             "outcome": Outcome.SUCCEEDED, "failed_step": None, "stop_the_line": ""}))
         return Outcome.SUCCEEDED
+
+    async def interrupted(self, ctx: DeployContext, reason: str) -> Outcome:
+        """The run was stopped from outside (Ctrl-C, SIGTERM) in the middle of a step: the
+        step ends failed with `reason`, and what the run had begun is undone."""
+        step = ctx.current_step
+        if step is not None:
+            await ctx.reporter.emit(Event(EventKind.FAILED, step, reason, {
+                "output": "", "annotations": [], "stop_the_line": "interrupted"}))
+        outcome = await self._undo(ctx, list(self.touched)) if self.touched else Outcome.FAILED
+        await ctx.reporter.emit(Event(EventKind.DEPLOYMENT_FINISHED, step, reason, {
+            "outcome": outcome, "failed_step": step, "stop_the_line": "interrupted"}))
+        return outcome
 
     async def recover(self, ctx: DeployContext, started: set[str], reason: str) -> Outcome:
         """Undo a deployment whose worker died: every step it had started, in reverse, from

@@ -1,0 +1,64 @@
+"""deploybot finds its repository like git does: from a subfolder it uses the root and the
+one data directory there; outside any repository it says so before starting anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.fixture_repo import cli_project
+from workers.cli import main
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    names = [create_database("bot"), create_database("stg")]
+    bot, staging = (database_url(n) for n in names)
+    apply_shim(staging)
+    path = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
+    monkeypatch.delenv("DEPLOYBOT_DATA_DIR")  # the default: <root>/.deploybot
+    try:
+        yield path
+    finally:
+        for n in names:
+            drop_database(n)
+
+
+def test_a_subfolder_uses_the_repository_root_and_its_data_directory(
+        repo: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(repo / "migrations")
+    assert main(["deploy", "staging", "--dry-run"]) == 0
+    assert "pending" in capsys.readouterr().out
+    assert (repo / ".deploybot" / "checkouts").is_dir()
+    assert not (repo / "migrations" / ".deploybot").exists()
+
+
+def test_outside_a_repository_nothing_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    monkeypatch.chdir(outside)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DEPLOYBOT_DATA_DIR", raising=False)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    for argv in (["status", "staging"], ["deploy", "staging"], ["history"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "not inside a git repository" in err, argv
+    assert list(outside.iterdir()) == []  # no embedded servers, no data directory
+
+
+def test_history_in_a_pipe_keeps_every_value_whole(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", "staging", "--dry-run"]) == 0
+    capsys.readouterr()
+    assert main(["history"]) == 0  # captured output is not a terminal: a pipe
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split("\t")[:4] == ["id", "env", "kind", "commit"]
+    commit = out[1].split("\t")[3]
+    assert len(commit) == 40 and "…" not in "".join(out)
