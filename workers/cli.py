@@ -207,6 +207,15 @@ async def _rollback(args: argparse.Namespace, settings: Settings, console: Conso
             console.print(f"nothing to roll back on {env}"
                           + (f" after #{args.to}" if args.to is not None else ""))
             return EXIT_OK
+        earlier = [d for d in good if d["id"] < min(int(t["id"]) for t in targets)]
+        console.print(_rollback_preview(env, targets, earlier), highlight=False)
+        if not earlier and not args.allow_empty:
+            raise UsageError(f"that would undo the first deployment of {env} and leave it "
+                             "with none of this repository's migrations or functions; add "
+                             "--allow-empty if that is what you want")
+        if not args.yes and not _confirmed(console, "roll back?"):
+            raise UsageError("nothing rolled back: confirm at the prompt, or pass --yes "
+                             "(needed where there is no terminal to ask)")
         code = EXIT_OK
         for target in targets:  # newest first
             try:
@@ -241,6 +250,38 @@ def _json_logs() -> bool:
     if chosen in ("json", "text"):
         return chosen == "json"
     return not sys.stderr.isatty()
+
+
+def _rollback_preview(env: str, targets: list[dict[str, Any]],
+                      earlier: list[dict[str, Any]]) -> str:
+    """What a rollback will undo, newest first, and what the environment runs after it."""
+    lines = [f"this rolls back {env}:"]
+    for t in targets:
+        details = t["details"]
+        files = [f"{a['version']}_{a['name']}.sql" for a in reversed(details.get("applied", []))]
+        release = details.get("release") or {}
+        lines.append(f"  #{t['id']} ({t['commit_sha'][:12]})")
+        lines.append("    migrations reverted: " + (", ".join(files) or "none"))
+        if release:
+            before = details.get("previous_release")
+            lines.append(f"    functions: release {release.get('id')} replaced by "
+                         + (f"release {before}" if before else "no functions"))
+    after = earlier[0] if earlier else None
+    lines.append(f"  afterwards {env} runs " + (
+        f"#{after['id']} ({after['commit_sha'][:12]})" if after
+        else "none of this repository's deployments (empty)"))
+    return "\n".join(lines)
+
+
+def _confirmed(console: Console, question: str) -> bool:
+    """Ask on a terminal; without one, nothing is confirmed."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = console.input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _fmt_time(value: Any) -> str:
@@ -454,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("environment")
     r.add_argument("--to", type=int, metavar="DEPLOYMENT_ID",
                    help="undo every deployment after this one, newest first")
+    r.add_argument("--yes", action="store_true", help="do not ask before rolling back")
+    r.add_argument("--allow-empty", action="store_true",
+                   help="allow undoing the environment's first deployment (leaves it empty)")
     r.add_argument("--repo", default=".")
     r.set_defaults(func=_rollback, is_async=True)
 

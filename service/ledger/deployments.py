@@ -159,12 +159,18 @@ class Ledger:
 
     async def last_successful(self, repo: str, environment: str, *,
                               commit_sha: str | None = None) -> Row | None:
-        """The latest deployment that left `environment` running its commit."""
+        """The latest deployment that left `environment` running its commit. A no-op after a
+        deployment that was rolled back later no longer counts: what it found is gone."""
         return await (await self.conn.execute(
-            """SELECT * FROM ledger.deployments
+            """SELECT * FROM ledger.deployments d
                WHERE repo = %(repo)s AND environment = %(env)s AND kind = 'deploy'
                  AND status IN ('succeeded', 'up_to_date')
                  AND NOT details ? 'rolled_back_by'
+                 AND NOT EXISTS (
+                     SELECT 1 FROM ledger.deployments r
+                     WHERE r.repo = d.repo AND r.environment = d.environment
+                       AND r.kind = 'rollback' AND r.status = 'succeeded'
+                       AND r.rollback_of <= d.id AND r.id > d.id)
                  AND (%(sha)s::text IS NULL OR commit_sha = %(sha)s)
                ORDER BY id DESC LIMIT 1""",
             {"repo": repo, "env": environment, "sha": commit_sha},
