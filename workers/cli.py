@@ -131,6 +131,10 @@ async def _deploy(args: argparse.Namespace, settings: Settings, console: Console
     source = checkout(repo, args.ref, settings.data_dir / "checkouts")
     env = config.environment(args.environment)
     assert env is not None
+    from workers.local_state import local_warnings
+
+    for warning in local_warnings(repo, config, _default_branch(repo), source.commit):
+        console.print(f"warning: {warning}", style="yellow", highlight=False, soft_wrap=True)
     req = DeployRequest(repo=repo_identity(repo), environment=env.name,
                         source=source, config=config, dry_run=args.dry_run, trigger="cli",
                         forced_reason=args.reason if args.force else None)

@@ -62,3 +62,20 @@ def test_history_in_a_pipe_keeps_every_value_whole(
     assert out[0].split("\t")[:4] == ["id", "env", "kind", "commit"]
     commit = out[1].split("\t")[3]
     assert len(commit) == 40 and "…" not in "".join(out)
+
+
+def test_local_edits_that_do_not_deploy_are_named(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.fixture_repo import commit, git
+
+    assert main(["deploy", "staging", "--dry-run"]) == 0
+    assert "warning" not in capsys.readouterr().out  # a clean clone: nothing to say
+    git(repo, "checkout", "-q", "-b", "work")
+    config = repo / ".github" / "deploybot.yml"
+    config.write_text(config.read_text() + "# a local change\n")
+    commit(repo, "config change on a branch")
+    (repo / "migrations" / "20260301000000_new.sql").write_text("select 1;\n")
+    assert main(["deploy", "staging", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "deploybot.yml in your working tree differs from the one on main" in out
+    assert "uncommitted changes are not deployed (migrations/20260301000000_new.sql)" in out
