@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -82,13 +83,23 @@ def checkout(repo: Path, ref: str, cache_dir: Path) -> SourceTree:
 
 
 def repo_identity(repo: Path) -> str:
-    """owner/name from the origin remote, else the directory name: how the ledger names it."""
+    """owner/name when the origin remote is a hosted repository (GitHub or GitHub
+    Enterprise: `https://host/owner/name`, `git@host:owner/name`, `ssh://…`), else
+    `local/<folder>`: a clone of a folder on disk is no GitHub repository, and the dashboard
+    must not link it to pages that do not exist."""
     try:
         url = _git(repo, "config", "--get", "remote.origin.url")
     except SourceError:
         url = ""
-    if url:
-        tail = url.rstrip("/").removesuffix(".git").replace(":", "/").split("/")
-        if len(tail) >= 2 and tail[-2] and tail[-1]:
-            return f"{tail[-2]}/{tail[-1]}"
-    return f"local/{repo.resolve().name}"
+    owner_name = hosted_owner_name(url)
+    return owner_name or f"local/{repo.resolve().name}"
+
+
+_HOSTED = re.compile(r"^(?:(?:https?|ssh|git)://(?:[^@/]+@)?[^/]+(?::\d+)?/|[^@/:]+@[^/:]+:)"
+                     r"(?P<owner>[A-Za-z0-9_.-]+)/(?P<name>[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+
+
+def hosted_owner_name(url: str) -> str | None:
+    """`owner/name` of a remote URL on a hosting service; None for paths and file URLs."""
+    match = _HOSTED.match(url.strip())
+    return f"{match['owner']}/{match['name']}" if match else None
