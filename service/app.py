@@ -4,6 +4,7 @@ It never runs a step and never calls GitHub inside a request (DESIGN.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,9 +26,11 @@ from service.ledger.db import ensure_schema
 from service.observability.metrics import metrics_endpoint
 from service.observability.middleware import ObservabilityMiddleware
 from service.observability.redact import register, register_secrets_in_play
+from service.observability.shared import BufferedCounters
 from service.openapi import openapi_json
 from service.setup.routes import receive_when_set_up
 from service.setup.routes import routes as setup_routes
+from service.webhooks.writer import DeliveryWriter
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,19 @@ def create_app(config: WebConfig) -> Starlette:
         app.state.redis = await queue.connect(config.redis_url)
         app.state.webhook_secret = config.webhook_secret
         app.state.prefix = config.redis_prefix
+        app.state.writer = DeliveryWriter(pool, app.state.redis, config.redis_prefix)
+        app.state.counters = BufferedCounters()
+        flusher = asyncio.create_task(
+            app.state.counters.flush_every(app.state.redis, config.redis_prefix))
         app.state.dashboard = config.dashboard
         app.state.metrics_token = config.metrics_token
         try:
             yield
         finally:
+            await app.state.writer.aclose()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
             await app.state.redis.aclose()
             await pool.close()
 

@@ -4,11 +4,15 @@ enqueued twice runs once. Redis may lose jobs; the reconciler re-enqueues from P
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
 
 
 def queue_name(prefix: str) -> str:
@@ -46,3 +50,42 @@ async def enqueue(redis: ArqRedis, prefix: str, function: str, job_id: str,
                                   _queue_name=queue_name(prefix), _defer_by=defer_by,
                                   _defer_until=until)
     return job is not None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    function: str
+    job_id: str
+    args: tuple[Any, ...] = ()
+    ahead: bool = False
+
+
+# arq's enqueue_job, for many jobs in one round trip: the job is created only when neither
+# it nor its result exists (arq checks the same under WATCH/MULTI, one job per round trip).
+_ENQUEUE_LUA = """
+if redis.call('exists', KEYS[1]) == 1 or redis.call('exists', KEYS[2]) == 1 then
+  return 0
+end
+redis.call('psetex', KEYS[1], ARGV[1], ARGV[2])
+redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+
+
+async def enqueue_many(redis: ArqRedis, prefix: str, jobs: Sequence[JobSpec]) -> list[bool]:
+    """Enqueue each job once per job id, all in one pipelined round trip; per job whether it
+    was created. The same jobs, keys and scores as `enqueue` (arq's format)."""
+    if not jobs:
+        return []
+    script = redis.register_script(_ENQUEUE_LUA)
+    now_ms = int(time.time() * 1000)
+    pipe = redis.pipeline(transaction=False)
+    for job in jobs:
+        score = now_ms - int(AHEAD_BY_S * 1000) if job.ahead else now_ms
+        data = serialize_job(job.function, job.args, {}, None, now_ms,
+                             serializer=redis.job_serializer)
+        expires_ms = score - now_ms + redis.expires_extra_ms
+        await script(keys=[job_key_prefix + job.job_id, result_key_prefix + job.job_id,
+                           queue_name(prefix)],
+                     args=[expires_ms, data, score, job.job_id], client=pipe)
+    return [bool(r) for r in await pipe.execute()]

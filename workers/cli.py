@@ -373,35 +373,28 @@ def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> in
 
     import uvicorn
 
-    from service.app import WebConfig, create_app
-    from service.dashboard.config import from_env as dashboard_from_env
     from service.observability import logs
-    from service.runtime import redis_url
-    from service.settings import github_app_from_env
+    from service.web_settings import from_env as web_from_env
 
     logs.configure(json_lines=_json_logs())
-    try:
-        app_settings: Any = github_app_from_env()
-    except SettingsError as exc:  # first start: /setup registers the App
-        app_settings = None
-        console.print(f"the GitHub App is not set up yet ({exc})", style="yellow")
-    dashboard = dashboard_from_env(
-        settings.data_dir, embedded=settings.embedded,
-        client_id=app_settings.client_id if app_settings else "",
-        client_secret=app_settings.client_secret if app_settings else "",
-        api_url=app_settings.api_url if app_settings else "")
-    web = WebConfig(database_url=bot_database_url(settings), redis_url=redis_url(settings),
-                    webhook_secret=app_settings.webhook_secret if app_settings else "",
-                    redis_prefix=settings.redis_prefix, dashboard=dashboard,
-                    metrics_token=os.environ.get("DEPLOYBOT_METRICS_TOKEN", ""))
+    # The web processes find the same data directory, and the embedded servers (when used)
+    # already running: they are started here, once, not by each process.
+    os.environ["DEPLOYBOT_DATA_DIR"] = str(settings.data_dir)
+    web, problem = web_from_env()
+    if problem:  # first start: /setup registers the App
+        console.print(f"the GitHub App is not set up yet ({problem})", style="yellow")
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
-    base = dashboard.public_url or f"http://{host}:{args.port}"
+    base = web.dashboard.public_url or f"http://{host}:{args.port}"
     console.print(f"dashboard: {base}/")
-    if dashboard.token:  # the operator's way in (the fragment never reaches a server log)
-        console.print(f"sign in:   {base}/login#token={dashboard.token}")
-    if app_settings is None:
+    if web.dashboard.token:  # the operator's way in (the fragment never reaches a server log)
+        console.print(f"sign in:   {base}/login#token={web.dashboard.token}")
+    if problem:
         console.print(f"set up:    {base}/setup registers the GitHub App")
-    uvicorn.run(create_app(web), host=args.host, port=args.port, log_config=None,
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    # No access log in the request path: every webhook's answer is counted in /metrics,
+    # and errors are logged where they happen.
+    uvicorn.run("service.web_settings:app_from_env", factory=True, host=args.host,
+                port=args.port, workers=max(1, workers), log_config=None, access_log=False,
                 proxy_headers=True)
     return EXIT_OK
 
@@ -529,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("serve", help="run the web process (webhooks, dashboard)")
     w.add_argument("--host", default="127.0.0.1")
     w.add_argument("--port", type=int, default=8000)
+    w.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="web processes sharing the port (default: one per CPU core)")
     w.set_defaults(func=_serve, is_async=False)
 
     u = sub.add_parser("setup", help="register the GitHub App from app.yml (manifest flow)")

@@ -202,5 +202,8 @@ async def metrics_endpoint(request: Request) -> Response:
         if not hmac.compare_digest(sent.encode(), token.encode()):
             return PlainTextResponse("metrics need `Authorization: Bearer <token>` "
                                      "(DEPLOYBOT_METRICS_TOKEN)\n", status_code=401)
+    counters = getattr(state, "counters", None)
+    if counters is not None:  # this process's latest counts are part of the answer
+        await counters.flush(state.redis, state.prefix)
     body = await render(state.db, state.redis, state.prefix)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -54,6 +54,10 @@ class ObservabilityMiddleware:
     async def _count(scope: Scope, metric: str, labels: dict[str, str]) -> None:
         app = scope.get("app")
         state = getattr(app, "state", None)
+        counters = getattr(state, "counters", None)
+        if counters is not None:  # counted in-process, flushed to Redis about once a second
+            counters.add(metric, labels)
+            return
         redis = getattr(state, "redis", None)
         if redis is not None:
             await shared.count(redis, getattr(state, "prefix", "deploybot:"), metric, labels)

@@ -1,8 +1,9 @@
 """POST /webhooks: verify the signature, record the delivery, enqueue it, answer at once.
 
-No GitHub call and no step runs here (DESIGN.md): the request only writes one row and one
-Redis job, so it answers in milliseconds. If Redis is down the delivery is still recorded and
-acknowledged — the reconciler enqueues it later from PostgreSQL."""
+No GitHub call and no step runs here (DESIGN.md): the request only writes one row (group
+committed with its neighbours) and one Redis job, so it answers in milliseconds. If Redis is
+down the delivery is still recorded and acknowledged — the reconciler enqueues it later from
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from service import queue
-from service.ledger import deliveries
 from service.webhooks.interest import is_handled, is_urgent
 from service.webhooks.payload import MAX_BODY, PayloadError, decode
 from service.webhooks.signature import verify
+from service.webhooks.writer import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +80,12 @@ async def receive(request: Request) -> JSONResponse:
     if not is_handled(event, action):
         return JSONResponse({"ignored": f"{event}{'.' + action if action else ''}"},
                             status_code=202)
-    async with state.db.connection() as conn:
-        new = await deliveries.record(
-            conn, delivery_id=delivery_id, event=event, action=action,
-            installation_id=_installation_of(payload), repo=_repo_of(payload),
-            payload=payload)
+    # Answered once the delivery is durable; the writer shares the commit with the
+    # deliveries arriving meanwhile and enqueues the new ones right after (writer.py).
+    new = await state.writer.record(Delivery(
+        id=delivery_id, event=event, action=action,
+        installation_id=_installation_of(payload), repo=_repo_of(payload), payload=payload,
+        urgent=is_urgent(event, payload)))
     if not new:
         return JSONResponse({"accepted": delivery_id, "duplicate": True}, status_code=202)
-    try:
-        await queue.enqueue(state.redis, state.prefix, "handle_delivery",
-                            queue.delivery_job_id(state.prefix, delivery_id), delivery_id,
-                            ahead=is_urgent(event, payload))
-    except Exception:  # Redis down: recorded is enough, the reconciler enqueues it later
-        log.warning("could not enqueue delivery %s; the reconciler will", delivery_id,
-                    exc_info=True)
     return JSONResponse({"accepted": delivery_id}, status_code=202)
