@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from service.webhooks.interest import is_handled, is_urgent
-from service.webhooks.payload import MAX_BODY, PayloadError, decode
+from service.webhooks.payload import MAX_BODY, PayloadError, decode_with_text
 from service.webhooks.signature import verify
 from service.webhooks.writer import Delivery
 
@@ -70,7 +70,7 @@ async def receive(request: Request) -> JSONResponse:
     if not event or not delivery_id or len(delivery_id) > 200:
         return _error(400, "X-GitHub-Event and X-GitHub-Delivery headers are required")
     try:
-        payload = decode(body, request.headers.get("content-type", ""))
+        payload, text = decode_with_text(body, request.headers.get("content-type", ""))
     except PayloadError as exc:
         return _error(400, str(exc))
     if event == "ping":
@@ -85,7 +85,7 @@ async def receive(request: Request) -> JSONResponse:
     new = await state.writer.record(Delivery(
         id=delivery_id, event=event, action=action,
         installation_id=_installation_of(payload), repo=_repo_of(payload), payload=payload,
-        urgent=is_urgent(event, payload)))
+        payload_text=text, urgent=is_urgent(event, payload)))
     if not new:
         return JSONResponse({"accepted": delivery_id, "duplicate": True}, status_code=202)
     return JSONResponse({"accepted": delivery_id}, status_code=202)

@@ -56,6 +56,12 @@ def _storable(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def decode(body: bytes, content_type: str) -> dict[str, Any]:
+    return decode_with_text(body, content_type)[0]
+
+
+def decode_with_text(body: bytes, content_type: str) -> tuple[dict[str, Any], str | None]:
+    """The payload, and its JSON text when PostgreSQL can store that text as it is (so the
+    intake never encodes the payload again); None when it had to be repaired."""
     ctype = content_type.split(";", 1)[0].strip().lower()
     try:
         if ctype == "application/x-www-form-urlencoded":
@@ -82,5 +88,5 @@ def decode(body: bytes, content_type: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PayloadError("payload must be a JSON object")
     if _UNSTORABLE_ESCAPE.search(text) or "\x00" in text:
-        data = _storable(data)
-    return dict(data)
+        return _storable(data), None
+    return dict(data), text

@@ -39,7 +39,15 @@ class Delivery:
     installation_id: int | None
     repo: str | None
     payload: dict[str, Any]
+    # The payload's JSON as received, stored as it is: encoding 15 KB again per delivery
+    # was a tenth of the intake's CPU.
+    payload_text: str | None = None
     urgent: bool = False
+
+    def jsonb(self) -> Jsonb:
+        text = self.payload_text
+        return Jsonb(self.payload) if text is None else Jsonb(self.payload,
+                                                                dumps=lambda _: text)
 
 
 class DeliveryWriter:
@@ -93,7 +101,7 @@ class DeliveryWriter:
         async with self._pool.connection() as conn, conn.transaction():
             cur = conn.cursor()
             await cur.executemany(_INSERT, [
-                (d.id, d.event, d.action, d.installation_id, d.repo, Jsonb(d.payload))
+                (d.id, d.event, d.action, d.installation_id, d.repo, d.jsonb())
                 for d in batch], returning=True)
             new: list[bool] = []
             while True:
