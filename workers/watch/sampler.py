@@ -78,7 +78,8 @@ async def take_sample(env: Environment, probe: Probe | None, window_s: float,
 
     base_url: str | None = None
     result: ProbeResult | None = None
-    wants_host = env.config.functions_url is not None or probe is not None
+    wants_host = (env.config.functions_url is not None or probe is not None
+                  or env.config.supabase_project_ref is not None)
     if wants_host and env.functions_url is not None:
         started = time.perf_counter()
         try:
