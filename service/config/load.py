@@ -193,6 +193,13 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
         base = EnvironmentConfig(name=name, database_url_env=f"{upper}_DATABASE_URL")
     ch: dict[str, Any] = {}
     var_hint = "an environment variable name like STAGING_DATABASE_URL"
+    token = data.get("supabase_access_token_env")
+    if isinstance(token, str) and token.startswith(("sbp_", "sbp-")):
+        # A personal access token pasted where its variable's name belongs: never echo it.
+        c.bad(f"{key}.supabase_access_token_env", "this is an access token itself, not the "
+              "name of the variable holding it; revoke it (it is in the repository now), put "
+              "the new one in a variable such as SUPABASE_ACCESS_TOKEN and name that here")
+        data = {k: v for k, v in data.items() if k != "supabase_access_token_env"}
     for k in ("database_url_env", "anon_key_env", "slack_webhook_env",
               "supabase_access_token_env"):
         if k in data:
