@@ -78,8 +78,7 @@ async def take_sample(env: Environment, probe: Probe | None, window_s: float,
 
     base_url: str | None = None
     result: ProbeResult | None = None
-    wants_host = (env.config.functions_url is not None or probe is not None
-                  or env.config.supabase_project_ref is not None)
+    wants_host = env.config.functions_url is not None or probe is not None
     if wants_host and env.functions_url is not None:
         started = time.perf_counter()
         try:
@@ -102,7 +101,8 @@ async def take_sample(env: Environment, probe: Probe | None, window_s: float,
         if left:
             note(left)
     metrics: dict[str, Any] | None = None
-    if base_url is not None:
+    # A hosted Supabase project has no deploybot host figures: its probe is the measure.
+    if base_url is not None and env.config.supabase_project_ref is None:
         metrics, why = await read_metrics(client, base_url, window_s)
         if why:
             note(why)
