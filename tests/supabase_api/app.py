@@ -73,7 +73,7 @@ async def _handle(state: StandInState, runtime: DenoRuntime, request: Request,
         return JSONResponse({"message": "Unauthorized"}, 401)
     if token != project.token:
         return JSONResponse({"message": "Unauthorized"}, 401)
-    fault = state.take_fault()
+    fault = state.take_fault(f"{request.url.path}?{request.url.query}")
     if fault is not None:
         return JSONResponse(fault.body, fault.status, headers=fault.headers)
     slug = checked.path_params.get("function_slug")

@@ -65,10 +65,12 @@ class RequestRecord:
 
 @dataclass
 class Fault:
-    """Answer the next `times` API requests with `status` (and `headers`)."""
+    """Answer the next `times` API requests (those whose path and query hold `match`) with
+    `status` (and `headers`)."""
 
     status: int
     times: int = 1
+    match: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=lambda: {"message": "injected"})
 
@@ -99,12 +101,12 @@ class StandInState:
     def rejected(self) -> list[RequestRecord]:
         return [r for r in self.requests if r.problems]
 
-    def take_fault(self) -> Fault | None:
+    def take_fault(self, target: str) -> Fault | None:
         with self.lock:
-            if not self.faults:
+            fault = next((f for f in self.faults if f.match in target), None)
+            if fault is None:
                 return None
-            fault = self.faults[0]
             fault.times -= 1
             if fault.times <= 0:
-                self.faults.pop(0)
+                self.faults.remove(fault)
             return fault

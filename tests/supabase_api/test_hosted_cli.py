@@ -125,6 +125,22 @@ def test_rate_limits_are_waited_out(hosted: dict[str, Any], supabase: SupabaseSt
     assert sorted(hosted["project"].functions) == ["hello", "public-ping"]
 
 
+def test_a_switch_failing_midway_is_undone(
+        hosted: dict[str, Any], supabase: SupabaseStandIn,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The first deployment: hello is deployed, public-ping keeps failing (5xx) — the undo
+    removes hello again, since nothing ran before."""
+    supabase.state.faults.append(Fault(502, times=4, match="slug=public-ping",
+                                       headers={"retry-after": "0"}))
+    assert deploy() == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the Supabase Management API failed while deploying function 'public-ping' " \
+           "(502: injected); try again" in out
+    assert hosted["project"].functions["hello"].deleted
+    assert "public-ping" not in hosted["project"].functions
+    assert supabase.state.rejected == []
+
+
 def test_an_unknown_project_names_the_setting(
         hosted: dict[str, Any], supabase: SupabaseStandIn,
         capsys: pytest.CaptureFixture[str]) -> None:

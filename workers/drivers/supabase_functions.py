@@ -8,8 +8,9 @@ is at hand for a rollback: activating a release uploads every function whose sou
 from what the project runs (Supabase bundles server-side), deletes functions the release no
 longer has, and reads each function back to record the version that is active.
 
-Unlike a local switch this is not atomic: functions are deployed one after another, and a
-failure midway leaves the pointer on the previous release, so undo redeploys it.
+Unlike a local switch this is not atomic: functions are deployed one after another. A
+failure midway leaves the pointer on the running release with the functions it touched
+marked unknown, so undo (activating that release again) redeploys or deletes them.
 """
 
 from __future__ import annotations
@@ -222,23 +223,36 @@ class SupabaseFunctionReleases(FunctionReleases):
                 (await self._stored(conn, current_id))[0] if current_id is not None else {})
             target: dict[str, dict[str, Any]] = {}
             new_versions: dict[str, int] = {}
-            if release_id is not None:
-                target, bundle = await self._stored(conn, release_id)
-                with tempfile.TemporaryDirectory(prefix="deploybot-fn-") as tmp:
-                    await asyncio.to_thread(_unpack, bundle, Path(tmp))
-                    for slug in sorted(target):
-                        new_versions[slug] = await self._deploy_if_changed(
-                            Path(tmp), slug, target[slug], current.get(slug),
-                            versions.get(slug))
-            for slug in sorted(set(current) - set(target)):
-                await self.api.delete_function(slug)
-                self.last_changes.append((slug, "deleted"))
-            await conn.execute(
-                "INSERT INTO deploybot.hosted_active_function_release "
-                "(project_ref, release_id, versions) VALUES (%s, %s, %s) "
-                "ON CONFLICT (project_ref) DO UPDATE SET release_id = excluded.release_id, "
-                "versions = excluded.versions, activated_at = now()",
-                (self.api.ref, release_id, Jsonb(new_versions)))
+            try:
+                if release_id is not None:
+                    target, bundle = await self._stored(conn, release_id)
+                    with tempfile.TemporaryDirectory(prefix="deploybot-fn-") as tmp:
+                        await asyncio.to_thread(_unpack, bundle, Path(tmp))
+                        for slug in sorted(target):
+                            new_versions[slug] = await self._deploy_if_changed(
+                                Path(tmp), slug, target[slug], current.get(slug),
+                                versions.get(slug))
+                # Functions of the running release, and any a failed switch left behind.
+                for slug in sorted((set(current) | set(versions)) - set(target)):
+                    await self.api.delete_function(slug)
+                    self.last_changes.append((slug, "deleted"))
+            except BaseException:
+                # The pointer stays on the running release; what this switch touched is
+                # marked unknown (-1), so the next activate (undo) redeploys or deletes it.
+                touched = {slug: -1 for slug, what in self.last_changes
+                           if what.startswith("deployed")}
+                await self._set_pointer(conn, current_id, {**versions, **touched})
+                raise
+            await self._set_pointer(conn, release_id, new_versions)
+
+    async def _set_pointer(self, conn: psycopg.AsyncConnection[Any], release_id: int | None,
+                           versions: dict[str, int]) -> None:
+        await conn.execute(
+            "INSERT INTO deploybot.hosted_active_function_release "
+            "(project_ref, release_id, versions) VALUES (%s, %s, %s) "
+            "ON CONFLICT (project_ref) DO UPDATE SET release_id = excluded.release_id, "
+            "versions = excluded.versions, activated_at = now()",
+            (self.api.ref, release_id, Jsonb(versions)))
 
     async def _deploy_if_changed(self, root: Path, slug: str, wanted: dict[str, Any],
                                  running: dict[str, Any] | None,
