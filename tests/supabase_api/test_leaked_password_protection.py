@@ -18,6 +18,7 @@ from service.settings import Settings
 from tests.conftest import create_database, database_url, drop_database
 from tests.supabase_api.project import PRODUCTION_REF, config
 from tests.supabase_api.server import SupabaseStandIn
+from tests.supabase_api.state import Fault
 from workers.gates.checklist import leaked_password_protection
 from workers.gates.gather import gather
 
@@ -111,3 +112,13 @@ async def test_a_bad_token_is_named_never_shown(
     assert not ok
     assert "refused the access token in PRODUCTION_SUPABASE_TOKEN" in reason
     assert wrong not in reason and token not in reason and wrong not in (fix or "")
+
+
+async def test_an_answer_echoing_the_token_is_redacted(
+        ledger: Ledger, supabase: SupabaseStandIn, token: str, tmp_path: Path) -> None:
+    supabase.state.faults.append(Fault(500, times=4, headers={"retry-after": "0"},
+                                       body={"message": f"upstream saw {token}"}))
+    ok, reason, _ = await judge(ledger, production(supabase), supabase, tmp_path)
+    assert not ok
+    assert "upstream saw [PRODUCTION_SUPABASE_TOKEN]" in reason and token not in reason
+    assert "status.supabase.com" in reason
