@@ -37,6 +37,8 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "deploybot:"
+    # The Supabase Management API (hosted projects); tests point it at their stand-in.
+    supabase_api_url: str = "https://api.supabase.com"
 
     @property
     def embedded(self) -> bool:
@@ -52,6 +54,8 @@ class Settings:
             database_url=e.get("DATABASE_URL") or None,
             redis_url=e.get("REDIS_URL") or None,
             redis_prefix=e.get("DEPLOYBOT_REDIS_PREFIX", "deploybot:"),
+            supabase_api_url=(e.get("SUPABASE_API_URL") or "https://api.supabase.com"
+                              ).rstrip("/"),
         )
 
 

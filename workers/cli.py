@@ -147,7 +147,8 @@ async def _deploy(args: argparse.Namespace, settings: Settings, console: Console
 
             state["gate_facts"] = await gather(ledger, env, repo=req.repo,
                                                commit=source.commit,
-                                               forced_reason=req.forced_reason)
+                                               forced_reason=req.forced_reason,
+                                               settings=settings)
             announce = console_announcer(lambda text: console.print(text, highlight=False),
                                          env)
         result = await run_deployment(settings, ledger, req, [ConsoleReporter(console)],

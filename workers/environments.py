@@ -4,6 +4,8 @@ Secrets come from the environment variables the configuration names. On the embe
 default (no DATABASE_URL for the bot itself) an environment whose variable is unset gets a
 database of its own name in the embedded cluster, carrying the platform shim; anywhere else
 an unset variable is an error — a production deploy must never fall back to a local database.
+An environment with a `supabase_project_ref` is a hosted Supabase project: its functions go
+through the Management API and answer at the project's functions URL.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service import embedded
-from service.config.model import Config, EnvironmentConfig
+from service.config.model import Config, EnvironmentConfig, access_token_env
 from service.settings import Settings
 from workers.drivers.backups import LocalBackupStore
 from workers.drivers.database import PostgresDatabase, attempts_within
 from workers.drivers.function_host_process import FunctionHostProcess
 from workers.drivers.functions import PostgresFunctionReleases
+from workers.drivers.interfaces import FunctionReleases
+from workers.drivers.supabase_api import ManagementApi, functions_url_for
+from workers.drivers.supabase_functions import SupabaseFunctionReleases
 from workers.runbook.context import Environment
 
 
@@ -58,6 +63,12 @@ def resolve_secrets(config: Config, name: str, settings: Settings,
         raise EnvironmentError_(unknown_environment_message(config, name))
     url = e.get(cfg.database_url_env)
     if not url:
+        if cfg.supabase_project_ref:  # never the embedded database for a hosted project
+            raise EnvironmentError_(
+                f"{cfg.database_url_env} is not set: it must hold the connection string of "
+                f"the Supabase project {cfg.supabase_project_ref} ({cfg.name!r}; dashboard → "
+                "Connect), named by environments."
+                f"{cfg.name}.database_url_env in {config.source}")
         if not settings.embedded:
             raise EnvironmentError_(
                 f"{cfg.database_url_env} is not set: it must hold the database URL of the "
@@ -68,7 +79,8 @@ def resolve_secrets(config: Config, name: str, settings: Settings,
                                        cfg.name, shim=True)
     key = e.get(cfg.anon_key_env) if cfg.anon_key_env else None
     if not key:
-        if cfg.anon_key_env and not settings.embedded and cfg.functions_url:
+        if cfg.anon_key_env and (cfg.supabase_project_ref or (
+                not settings.embedded and cfg.functions_url)):
             raise EnvironmentError_(
                 f"{cfg.anon_key_env} is not set: the smoke tests call the functions of "
                 f"{cfg.name!r} with it (environments.{cfg.name}.anon_key_env)")
@@ -76,14 +88,43 @@ def resolve_secrets(config: Config, name: str, settings: Settings,
     return Resolved(cfg, url, key)
 
 
+def management_api(cfg: EnvironmentConfig, settings: Settings,
+                   env: dict[str, str] | None = None) -> ManagementApi:
+    """The Management API client of a hosted Supabase environment (token from the variable
+    the configuration names)."""
+    assert cfg.supabase_project_ref is not None
+    e = os.environ if env is None else env
+    token_env = access_token_env(cfg)
+    token = e.get(token_env, "")
+    if not token:
+        raise EnvironmentError_(
+            f"{token_env} is not set: {cfg.name!r} is the hosted Supabase project "
+            f"{cfg.supabase_project_ref} and its functions are deployed with a personal "
+            "access token (https://supabase.com/dashboard/account/tokens) held in that "
+            f"variable (environments.{cfg.name}.supabase_access_token_env)")
+    return ManagementApi(ref=cfg.supabase_project_ref, token=token, token_env=token_env,
+                         base_url=settings.supabase_api_url, environment=cfg.name)
+
+
+def hosted_functions_url(cfg: EnvironmentConfig) -> str | None:
+    """Where a hosted project's functions answer: the configured URL, else Supabase's."""
+    if cfg.functions_url:
+        return cfg.functions_url
+    return functions_url_for(cfg.supabase_project_ref) if cfg.supabase_project_ref else None
+
+
 def resolve(config: Config, name: str, settings: Settings) -> Environment:
     r = resolve_secrets(config, name, settings)
     host: FunctionHostProcess | None = None
+    functions: FunctionReleases = PostgresFunctionReleases(r.database_url)
+    if r.config.supabase_project_ref:
+        functions = SupabaseFunctionReleases(management_api(r.config, settings),
+                                             r.database_url)
 
     async def functions_url() -> str:
         nonlocal host
-        if r.config.functions_url:
-            return r.config.functions_url
+        if (hosted := hosted_functions_url(r.config)) is not None:
+            return hosted
         if host is None:
             host = FunctionHostProcess(database_url=r.database_url, anon_key=r.anon_key,
                                        data_dir=settings.data_dir)
@@ -102,7 +143,7 @@ def resolve(config: Config, name: str, settings: Settings) -> Environment:
         config=r.config,
         database=database,
         backups=LocalBackupStore(Path(settings.data_dir) / "backups" / r.config.name),
-        functions=PostgresFunctionReleases(r.database_url),
+        functions=functions,
         anon_key=r.anon_key,
         functions_url=functions_url,
         close=close,

@@ -13,7 +13,7 @@ from service.config.model import Config
 from service.ledger.deployments import Ledger
 from service.runtime import bot_database_url
 from service.settings import Settings
-from workers.environments import resolve
+from workers.environments import hosted_functions_url, resolve
 
 
 async def environment_status(settings: Settings, config: Config, name: str,
@@ -22,7 +22,8 @@ async def environment_status(settings: Settings, config: Config, name: str,
     try:
         applied = await env.database.applied_migrations()
         active = await env.functions.active()
-        functions_url = env.config.functions_url or "(started on demand by the worker)"
+        functions_url = (hosted_functions_url(env.config)
+                         or "(started on demand by the worker)")
     finally:
         if env.close is not None:
             await env.close()

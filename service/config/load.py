@@ -17,6 +17,7 @@ CONFIG_PATH = ".github/deploybot.yml"
 PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_PROJECT_REF = re.compile(r"^[a-z]{20}$")  # the Management API's `ref` parameter
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 # The file is a few lines; these bounds keep a hostile one (a pull request cannot change
@@ -192,7 +193,15 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
         base = EnvironmentConfig(name=name, database_url_env=f"{upper}_DATABASE_URL")
     ch: dict[str, Any] = {}
     var_hint = "an environment variable name like STAGING_DATABASE_URL"
-    for k in ("database_url_env", "anon_key_env", "slack_webhook_env"):
+    token = data.get("supabase_access_token_env")
+    if isinstance(token, str) and token.startswith(("sbp_", "sbp-")):
+        # A personal access token pasted where its variable's name belongs: never echo it.
+        c.bad(f"{key}.supabase_access_token_env", "this is an access token itself, not the "
+              "name of the variable holding it; revoke it (it is in the repository now), put "
+              "the new one in a variable such as SUPABASE_ACCESS_TOKEN and name that here")
+        data = {k: v for k, v in data.items() if k != "supabase_access_token_env"}
+    for k in ("database_url_env", "anon_key_env", "slack_webhook_env",
+              "supabase_access_token_env"):
         if k in data:
             v = c.string(f"{key}.{k}", data[k], _ENV_VAR, var_hint)
             if v is not None:
@@ -202,7 +211,7 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
                      re.compile(r"^https?://\S+$"), "an http(s) URL")
         if v is not None:
             ch["functions_url"] = v.rstrip("/")
-    for k in ("production", "backup"):
+    for k in ("production", "backup", "enable_leaked_password_protection"):
         if k in data and (b := c.boolean(f"{key}.{k}", data[k])) is not None:
             ch[k] = b
     if "deploy_on_push" in data and (br := c.branches(f"{key}.deploy_on_push",
@@ -228,11 +237,19 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
             ch["deploy_window"] = w
         except WindowError as exc:
             c.bad(f"{key}.deploy_window", str(exc))
-    for k in ("requires_staging", "supabase_project_ref", "lead"):
+    if "supabase_project_ref" in data and (ref := c.string(
+            f"{key}.supabase_project_ref", data["supabase_project_ref"], _PROJECT_REF,
+            "a project ref: the 20 lower-case letters in the project's dashboard URL")):
+        ch["supabase_project_ref"] = ref
+    for k in ("requires_staging", "lead"):
         if k in data and (s := c.string(f"{key}.{k}", data[k])) is not None:
             ch[k] = s
     if "watch" in data:
         ch["watch"] = _watch(c, f"{key}.watch", data["watch"], base.watch)
+    for k in ("supabase_access_token_env", "enable_leaked_password_protection"):
+        if k in data and "supabase_project_ref" not in data and not base.supabase_project_ref:
+            c.bad(f"{key}.{k}", "only means something for a hosted Supabase project: set "
+                                f"{key}.supabase_project_ref too")
     return replace(base, name=name, **ch)
 
 

@@ -47,7 +47,12 @@ class EnvironmentConfig:
     # up and the deployment is rolled back: reconnection attempts with backoff fit in it.
     reconnect_within: float = 30.0
     watch: WatchConfig = field(default_factory=WatchConfig)
+    # A hosted Supabase project: functions go through its Management API with the personal
+    # access token in the variable named here (SUPABASE_ACCESS_TOKEN when unset).
     supabase_project_ref: str | None = None
+    supabase_access_token_env: str | None = None
+    # Turn leaked password protection on through the API when the gates find it off.
+    enable_leaked_password_protection: bool = False
     lead: str | None = None  # who is mentioned on escalation (@user or @org/team)
     slack_webhook_env: str | None = None  # env var holding a Slack incoming-webhook URL
 
@@ -62,6 +67,13 @@ class Config:
 
     def environment(self, name: str) -> EnvironmentConfig | None:
         return self.environments.get(name.lower())
+
+
+DEFAULT_ACCESS_TOKEN_ENV = "SUPABASE_ACCESS_TOKEN"  # noqa: S105 (a variable's name)
+
+
+def access_token_env(env: EnvironmentConfig) -> str:
+    return env.supabase_access_token_env or DEFAULT_ACCESS_TOKEN_ENV
 
 
 def default_config() -> Config:

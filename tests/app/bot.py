@@ -140,9 +140,10 @@ def requests_settled(bot_db: str) -> bool:
 async def running_bot(github: GitHubTestServer, bot_db: str, prefix: str, data_dir: Path,
                       *, lease_ttl: float = 60.0, redis_url: str = REDIS_URL,
                       start_worker: bool = True, github_timeout: float = 30.0,
+                      supabase_api_url: str = "https://api.supabase.com",
                       **worker_options: Any) -> AsyncIterator[Bot]:
     settings = Settings(data_dir=data_dir, database_url=bot_db, redis_url=redis_url,
-                        redis_prefix=prefix)
+                        redis_prefix=prefix, supabase_api_url=supabase_api_url)
     app = GitHubAppSettings(app_id=str(github.app_id), private_key=github.private_key,
                             webhook_secret=SECRET, api_url=github.url)
 

@@ -109,3 +109,35 @@ def test_reconnect_window_bounds_the_connection_attempts() -> None:
     assert "environments.staging.reconnect_within: expected a duration" in str(info.value)
     # waits 0.5, 1, 2, 4, then 5 s each: the attempts whose waits fit in the window
     assert [attempts_within(s) for s in (0.1, 3, 7.5, 30, 120)] == [1, 3, 5, 9, 27]
+
+
+def test_a_hosted_supabase_project() -> None:
+    config = parse_config("""
+environments:
+  staging:
+    supabase_project_ref: abcdefghijklmnopqrst
+    supabase_access_token_env: STAGING_SUPABASE_TOKEN
+    enable_leaked_password_protection: true
+""")
+    staging = config.environments["staging"]
+    assert staging.supabase_project_ref == "abcdefghijklmnopqrst"
+    assert staging.supabase_access_token_env == "STAGING_SUPABASE_TOKEN"
+    assert staging.enable_leaked_password_protection
+
+
+def test_hosted_project_settings_are_checked() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config("""
+environments:
+  staging:
+    supabase_project_ref: https://abcdefghijklmnopqrst.supabase.co
+    supabase_access_token_env: sbp_0123456789abcdef
+  other:
+    enable_leaked_password_protection: true
+""")
+    text = str(err.value)
+    assert "environments.staging.supabase_project_ref: expected a project ref: the 20 " in text
+    assert "environments.staging.supabase_access_token_env: this is an access token" in text
+    assert "sbp_0123456789abcdef" not in text
+    assert ("environments.other.enable_leaked_password_protection: only means something for "
+            "a hosted Supabase project") in text

@@ -13,13 +13,14 @@ async def run_confirm(req: CommandRequest) -> str:
     if env is None:
         return "unknown environment"
     item = req.command.item or ""
-    if env.supabase_project_ref:
-        return await req.refuse(
-            f"`{env.name}` is a Supabase project: leaked password protection is read from its "
-            "settings, not confirmed by hand.")
     async with req.ctx.db.connection() as conn:
         await confirmations.record(conn, req.repo, env.name, item, req.user)
     await req.react("+1")
+    # A hosted project's setting is read from Supabase; a confirmation counts only while its
+    # plan cannot have the protection (the Management API's 402).
+    note = (f" `{env.name}` is a Supabase project: this counts only while its plan cannot "
+            "enable the protection; the setting itself is read from Supabase."
+            if env.supabase_project_ref else "")
     await req.reply(messages.reply(
-        f"✅ Recorded: `{item}` confirmed for `{env.name}` by @{req.user}."))
+        f"✅ Recorded: `{item}` confirmed for `{env.name}` by @{req.user}.{note}"))
     return f"confirmed {item} for {env.name}"

@@ -120,6 +120,11 @@ class Release:
     digest: str = ""  # sha256 of the bundle's content: equal digests, same functions
 
 
+class FunctionsUnavailable(Exception):
+    """The place that runs the functions refused or could not be reached (e.g. the Supabase
+    Management API); the message names the fix."""
+
+
 class FunctionReleases(Protocol):
     """Where an environment's edge-function releases live and which one is active."""
 

@@ -126,20 +126,34 @@ def backup_configured(env: EnvironmentConfig, f: GateFacts) -> GateResult:
 
 def leaked_password_protection(env: EnvironmentConfig, f: GateFacts) -> GateResult:
     title = "Leaked password protection enabled"
+    confirm = f"`/confirm {env.name} leaked-password-protection`"
+    c = f.hibp_confirmation
     if f.hibp_enabled is True:
-        return GateResult("hibp", title, True, "enabled (Supabase Management API)")
+        how = "enabled just now" if f.hibp_enabled_now else "enabled"
+        return GateResult("hibp", title, True, f"{how} (Supabase Management API)")
+    if f.hibp_unavailable:
+        if c is not None:
+            return GateResult("hibp", title, True,
+                              "not available on the project's plan (Pro Plans and up); "
+                              f"accepted by @{c['confirmed_by']} on {c['confirmed_at']:%Y-%m-%d}")
+        return GateResult("hibp", title, False,
+                          "leaked password protection is available on Pro Plans and up: "
+                          f"{f.hibp_unavailable}",
+                          "Upgrade the project to Pro (deploybot enables it on the next "
+                          f"deployment), or comment {confirm} to go on without it (recorded).")
     if f.hibp_enabled is False:
         return GateResult("hibp", title, False, "disabled on the Supabase project",
-                          "Enable it: Authentication → Policies → Leaked Password Protection "
-                          "(or `deploybot auth-config " + env.name + " --enable`).")
-    if f.hibp_confirmation is not None:
-        c = f.hibp_confirmation
+                          "Set `enable_leaked_password_protection: true` under environments."
+                          f"{env.name} in `.github/deploybot.yml` to let deploybot enable it, "
+                          "or enable it in the dashboard: Authentication → Attack Protection.")
+    if f.hibp_error is not None:
+        return GateResult("hibp", title, False, f.hibp_error,
+                          "Fix the access to the Supabase Management API, then deploy again.")
+    if c is not None:
         return GateResult("hibp", title, True,
                           f"confirmed by @{c['confirmed_by']} on {c['confirmed_at']:%Y-%m-%d}")
-    why = f.hibp_error or "not a Supabase project and not confirmed yet"
-    return GateResult("hibp", title, False, why,
-                      f"Comment `/confirm {env.name} leaked-password-protection` once it is "
-                      "enabled (recorded).")
+    return GateResult("hibp", title, False, "not a Supabase project and not confirmed yet",
+                      f"Comment {confirm} once it is enabled (recorded).")
 
 
 Gate = Callable[[EnvironmentConfig, GateFacts], GateResult]

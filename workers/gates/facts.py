@@ -27,6 +27,8 @@ class GateFacts:
     hibp_enabled: bool | None = None
     hibp_confirmation: dict[str, Any] | None = None
     hibp_error: str | None = None
+    hibp_enabled_now: bool = False  # turned on by deploybot while gathering
+    hibp_unavailable: str | None = None  # the project's plan cannot have it (402)
     forced_reason: str | None = None
     source: str = "github"  # "github" or "cli"
     notes: list[str] = field(default_factory=list)

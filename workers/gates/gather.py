@@ -8,8 +8,10 @@ from typing import Any
 from service.config.model import EnvironmentConfig
 from service.ledger import confirmations
 from service.ledger.deployments import Ledger
+from service.settings import Settings
+from workers.drivers.supabase_api import SupabaseApiError
 from workers.gates.facts import GateFacts
-from workers.gates.supabase_auth import SupabaseAuthError, hibp_enabled
+from workers.gates.supabase_auth import leaked_password_protection
 
 
 async def staging_record(ledger: Ledger, repo: str, environment: str, commit: str
@@ -36,8 +38,10 @@ async def staging_record(ledger: Ledger, repo: str, environment: str, commit: st
 
 async def gather(ledger: Ledger, env: EnvironmentConfig, *, repo: str, commit: str,
                  client: Any | None = None, pr_number: int | None = None,
-                 forced_reason: str | None = None, now: datetime | None = None) -> GateFacts:
-    """Facts for `env`'s gates; GitHub's are left unknown when there is no client or PR."""
+                 forced_reason: str | None = None, now: datetime | None = None,
+                 settings: Settings | None = None) -> GateFacts:
+    """Facts for `env`'s gates; GitHub's are left unknown when there is no client or PR.
+    A hosted project's leaked password protection is enabled here when configured."""
     facts = GateFacts(environment=env.name, commit=commit, now=now or datetime.now(UTC),
                       forced_reason=forced_reason, staging_env=env.requires_staging,
                       source="github" if client is not None else "cli", pr_number=pr_number)
@@ -51,11 +55,19 @@ async def gather(ledger: Ledger, env: EnvironmentConfig, *, repo: str, commit: s
         facts.combined_status = await client.get_combined_status(repo, commit)
         facts.check_runs = await client.list_check_runs_for_ref(repo, commit)
     if env.supabase_project_ref:
+        from workers.environments import EnvironmentError_, management_api
+
         try:
-            facts.hibp_enabled = await hibp_enabled(env.supabase_project_ref)
-        except SupabaseAuthError as exc:
+            api = management_api(env, settings or Settings.from_env())
+            state = await leaked_password_protection(
+                api, enable=env.enable_leaked_password_protection)
+        except (EnvironmentError_, SupabaseApiError) as exc:
             facts.hibp_error = str(exc)
-    else:
+        else:
+            facts.hibp_enabled = state.enabled
+            facts.hibp_enabled_now = state.enabled_now
+            facts.hibp_unavailable = state.unavailable
+    if not env.supabase_project_ref or facts.hibp_unavailable:
         facts.hibp_confirmation = await confirmations.get(
             ledger.conn, repo, env.name, "leaked-password-protection")
     return facts

@@ -20,6 +20,7 @@ async def precheck(ctx: WorkerContext, client: Any, env: EnvironmentConfig, *, r
     """(all results, the unmet ones)."""
     async with ctx.db.connection() as conn:
         facts = await gather(Ledger(conn), env, repo=repo, commit=commit, client=client,
-                             pr_number=pr_number, forced_reason=forced_reason)
+                             pr_number=pr_number, forced_reason=forced_reason,
+                             settings=ctx.settings)
     results = evaluate(env, facts)
     return results, unmet(results)

@@ -1,48 +1,36 @@
-"""Leaked password protection through the Supabase Management API (`password_hibp_enabled`
-of a project's auth config)."""
+"""Leaked password protection of a hosted Supabase project (`password_hibp_enabled` of its
+auth config, runbook production step 5): read it, and turn it on when the environment says
+`enable_leaked_password_protection: true`. Supabase offers it on Pro plans and up; on the
+Free plan the change is refused with 402, and the checklist falls back to a recorded
+`/confirm`."""
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 
-import httpx
-
-API_URL = "https://api.supabase.com"
+from workers.drivers.supabase_api import ManagementApi, SupabaseApiError
 
 
-class SupabaseAuthError(RuntimeError):
-    pass
+@dataclass(frozen=True)
+class HibpState:
+    enabled: bool
+    enabled_now: bool = False  # deploybot turned it on just now
+    unavailable: str | None = None  # why the plan cannot have it (the 402's words)
 
 
-def _api() -> tuple[str, str]:
-    token = os.environ.get("SUPABASE_ACCESS_TOKEN", "")
-    if not token:
-        raise SupabaseAuthError("SUPABASE_ACCESS_TOKEN is not set: it is needed to read the "
-                                "project's auth settings")
-    return os.environ.get("SUPABASE_API_URL", API_URL).rstrip("/"), token
-
-
-async def hibp_enabled(project_ref: str) -> bool:
-    base, token = _api()
-    async with httpx.AsyncClient(timeout=15) as client:
-        try:
-            r = await client.get(f"{base}/v1/projects/{project_ref}/config/auth",
-                                 headers={"Authorization": f"Bearer {token}"})
-        except httpx.HTTPError as exc:
-            raise SupabaseAuthError(f"the Supabase Management API did not answer "
-                                    f"({type(exc).__name__})") from None
-    if r.status_code != 200:
-        raise SupabaseAuthError(f"the Supabase Management API answered {r.status_code} for "
-                                f"project {project_ref}")
-    return bool(r.json().get("password_hibp_enabled"))
-
-
-async def enable_hibp(project_ref: str) -> None:
-    base, token = _api()
-    async with httpx.AsyncClient(timeout=15) as client:
-        r = await client.patch(f"{base}/v1/projects/{project_ref}/config/auth",
-                               headers={"Authorization": f"Bearer {token}"},
-                               json={"password_hibp_enabled": True})
-    if r.status_code not in (200, 204):
-        raise SupabaseAuthError(f"the Supabase Management API refused to enable leaked "
-                                f"password protection ({r.status_code})")
+async def leaked_password_protection(api: ManagementApi, *, enable: bool) -> HibpState:
+    """The project's setting, enabled first when asked; SupabaseApiError when the API
+    cannot be used (the message names the fix)."""
+    config = await api.auth_config()
+    if config.get("password_hibp_enabled") is True:
+        return HibpState(enabled=True)
+    if not enable:
+        return HibpState(enabled=False)
+    try:
+        changed = await api.update_auth_config({"password_hibp_enabled": True})
+    except SupabaseApiError as exc:
+        if exc.status == 402:
+            return HibpState(enabled=False, unavailable=str(exc))
+        raise
+    return HibpState(enabled=changed.get("password_hibp_enabled") is True,
+                     enabled_now=changed.get("password_hibp_enabled") is True)

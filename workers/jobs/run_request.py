@@ -240,7 +240,8 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
         if env is not None and env.production and req["kind"] != "rollback":
             state["gate_facts"] = await gather(
                 ledger, env, repo=repo, commit=req["commit_sha"], client=client,
-                pr_number=req["pr_number"], forced_reason=req["forced_reason"])
+                pr_number=req["pr_number"], forced_reason=req["forced_reason"],
+                settings=ctx.settings)
             announce = github_announcer(client, repo, req["pr_number"], env,
                                         messages.BOT_MARKER)
         with Heartbeat(ctx, lease) as beat:

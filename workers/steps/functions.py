@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from workers.drivers.functions import FunctionBundleError, digest_of
-from workers.drivers.interfaces import DatabaseUnavailable, Release
+from workers.drivers.interfaces import DatabaseUnavailable, FunctionsUnavailable, Release
 from workers.runbook.context import DeployContext
 from workers.runbook.step import Step, StepFailed, StepSkipped
 
@@ -133,6 +133,8 @@ async def run(ctx: DeployContext) -> None:
         await releases.activate(release.id)
     except DatabaseUnavailable as exc:
         raise StepFailed(str(exc), stop_the_line="database connection issues") from None
+    except FunctionsUnavailable as exc:
+        raise StepFailed(str(exc), stop_the_line="Edge Function deployment failed") from None
     await ctx.output(f"activated release {release.id} (previous: {_describe(previous)})")
     await _wait_for_host(ctx, release.id)
 
@@ -142,7 +144,10 @@ async def undo(ctx: DeployContext) -> None:
         await ctx.output("no release was activated: nothing to undo")
         return
     previous: Release | None = ctx.state.get("previous_release")
-    await ctx.environment.functions.activate(previous.id if previous else None)
+    try:
+        await ctx.environment.functions.activate(previous.id if previous else None)
+    except FunctionsUnavailable as exc:
+        raise StepFailed(f"could not put the previous functions back: {exc}") from None
     await ctx.output(f"reactivated {_describe(previous)}" if previous
                      else "deactivated the functions (none were active before)")
     try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.drivers.interfaces import FunctionsUnavailable
 from workers.runbook.context import DeployContext
-from workers.runbook.step import Step, StepSkipped
+from workers.runbook.step import Step, StepFailed, StepSkipped
 
 
 async def run(ctx: DeployContext) -> None:
@@ -17,7 +18,10 @@ async def run(ctx: DeployContext) -> None:
         raise StepSkipped("the deployment's function release is not active: nothing to undo")
     ctx.state["release_before_rollback"] = active.id
     prev = target.get("previous_release")
-    await functions.activate(prev)
+    try:
+        await functions.activate(prev)
+    except FunctionsUnavailable as exc:
+        raise StepFailed(f"could not put the previous functions back: {exc}") from None
     await ctx.output(f"reactivated {'release ' + str(prev) if prev else 'no release'} "
                      f"(was release {active.id})")
 

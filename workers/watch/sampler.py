@@ -101,7 +101,8 @@ async def take_sample(env: Environment, probe: Probe | None, window_s: float,
         if left:
             note(left)
     metrics: dict[str, Any] | None = None
-    if base_url is not None:
+    # A hosted Supabase project has no deploybot host figures: its probe is the measure.
+    if base_url is not None and env.config.supabase_project_ref is None:
         metrics, why = await read_metrics(client, base_url, window_s)
         if why:
             note(why)

@@ -1,0 +1,1 @@
+"""A stand-in for the Supabase Management API and a hosted project's functions URL."""
