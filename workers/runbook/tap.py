@@ -12,6 +12,7 @@ nothing reported twice or beyond the plan, no `Bail out!`, and psql printed no E
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 _PLAN = re.compile(r"^1\.\.(\d+)(?:\s*#\s*(.*))?$")
@@ -32,6 +33,7 @@ class TapTest:
     reason: str = ""  # the text after " # " on a failing line
     directive: str = ""  # "SKIP" or "TODO"
     diagnostics: list[str] = field(default_factory=list)
+    source_line: int | None = None  # the line of the test file that printed it, when known
 
     @property
     def failed(self) -> bool:
@@ -95,12 +97,22 @@ class TapReport:
 def parse(stdout: str, stderr: str = "") -> TapReport:
     """Parse TAP from psql's output; stderr contributes ERROR lines (and TAP sent as
     NOTICEs)."""
+    lines: list[tuple[bool, str, int | None]] = [(False, ln, None) for ln in stdout.splitlines()]
+    lines += [(True, ln, None) for ln in stderr.splitlines()]
+    return _parse(lines)
+
+
+def parse_located(output: Iterable[tuple[str, int]]) -> TapReport:
+    """Parse TAP printed by a test file's statements: (text, the line of the file where the
+    statement that printed it starts). A text may hold several lines."""
+    return _parse([(False, ln, line) for text, line in output for ln in text.splitlines()])
+
+
+def _parse(lines: list[tuple[bool, str, int | None]]) -> TapReport:
     report = TapReport()
     last: TapTest | None = None
     numbers: set[int] = set()
-    lines = [(False, ln) for ln in stdout.splitlines()]
-    lines += [(True, ln) for ln in stderr.splitlines()]
-    for index, (from_stderr, raw) in enumerate(lines):
+    for index, (from_stderr, raw, source_line) in enumerate(lines):
         if from_stderr and (index == 0 or not lines[index - 1][0]):
             last = None  # diagnostics do not cross from one stream to the other
         line = _PSQL_PREFIX.sub("", raw.strip())
@@ -114,6 +126,7 @@ def parse(stdout: str, stderr: str = "") -> TapReport:
         elif m := _RESULT.match(line):
             number = int(m.group(2)) if m.group(2) else len(report.tests) + 1
             test = _result(m.group(1) == "ok", number, m.group(3))
+            test.source_line = source_line
             if number in numbers:
                 report.duplicates.append(number)
             numbers.add(number)
