@@ -95,7 +95,7 @@ async def test_a_file_runs_rolled_back_for_an_owner_that_is_no_superuser(
 
     assert result.error is None, result.error
     assert [(t.number, t.ok) for t in result.report.tests] == [(1, True), (2, False), (3, True)]
-    assert result.problems() == ["supabase/tests/basics.sql: not ok 2 - the second fails on "
+    assert result.problems() == ["supabase/tests/basics.sql:8: not ok 2 - the second fails on "
                                  "purpose"]
     [note] = result.annotations()
     assert (note.path, note.line) == ("supabase/tests/basics.sql", 8)  # its description

@@ -225,7 +225,9 @@ class FileResult:
         return self.error is None and self.report.passed
 
     def problems(self) -> list[str]:
-        out = [f"{self.relpath}: {p}" for p in self.report.problems()]
+        out = [f"{self.relpath}:{t.source_line or 1}: {t.failure()}"
+               for t in self.report.failures]
+        out += [f"{self.relpath}: {p}" for p in self.report.problems(failures=False)]
         if self.error is not None:
             out.append(f"{self.relpath}:{self.error[0]}: {self.error[1]}")
         return out

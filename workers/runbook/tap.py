@@ -39,6 +39,10 @@ class TapTest:
     def failed(self) -> bool:
         return not self.ok and self.directive != "TODO"
 
+    def failure(self) -> str:
+        return f"not ok {self.number} - {self.name}" + (f" ({self.reason})" if self.reason
+                                                        else "")
+
     def line(self) -> str:
         mark = "ok" if self.ok else "not ok"
         tail = f" # {self.directive} {self.reason}".rstrip() if self.directive else (
@@ -71,10 +75,9 @@ class TapReport:
             return []
         return sorted({t.number for t in self.tests if t.number > self.plan})
 
-    def problems(self) -> list[str]:
+    def problems(self, *, failures: bool = True) -> list[str]:
         """Why the run does not pass, one line each (empty: it passes)."""
-        out = [f"not ok {t.number} - {t.name}" + (f" ({t.reason})" if t.reason else "")
-               for t in self.failures]
+        out = [t.failure() for t in self.failures] if failures else []
         if self.plan is None:
             out.append("no plan line (1..N): the suite did not run to its start or end")
         if self.missing:
