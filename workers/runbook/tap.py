@@ -1,4 +1,4 @@
-"""Read TAP (Test Anything Protocol) as the RLS suite prints it through psql.
+"""Read TAP (Test Anything Protocol): what test files print through pgTAP, or through psql.
 
     1..3
     ok 1 - anon cannot read quotes
