@@ -215,6 +215,8 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
     if "approvals" in data and (n := c.number(f"{key}.approvals", data["approvals"], 0, 10,
                                              integer=True)) is not None:
         ch["approvals"] = int(n)
+    if "squawk" in data and (sq := c.choice(f"{key}.squawk", data["squawk"], SQUAWK_MODES)):
+        ch["squawk"] = sq
     for k, lo, hi in (("lock_timeout_ms", 1, 600_000), ("statement_timeout_ms", 0, 86_400_000)):
         if k in data and (n := c.number(f"{key}.{k}", data[k], lo, hi, integer=True)) is not None:
             ch[k] = int(n)
@@ -229,8 +231,6 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
             ch["deploy_window"] = w
         except WindowError as exc:
             c.bad(f"{key}.deploy_window", str(exc))
-    if "squawk" in data and (sq := c.choice(f"{key}.squawk", data["squawk"], SQUAWK_MODES)):
-        ch["squawk"] = sq
     for k in ("requires_staging", "supabase_project_ref", "lead"):
         if k in data and (s := c.string(f"{key}.{k}", data[k])) is not None:
             ch[k] = s
