@@ -14,6 +14,11 @@ class Paths:
     tests: str = "tests/backend/rls_suite.sql"
     smoke: str = "tests/backend/smoke.yml"
 
+    @property
+    def rls_suite(self) -> str:
+        """The older name of `tests`."""
+        return self.tests
+
 
 # The Supabase CLI's layout (`supabase init`): what a repository with a `supabase/` folder
 # gets for every path its configuration does not set. The CLI reads only
