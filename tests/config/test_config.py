@@ -69,6 +69,11 @@ def test_rls_suite_and_tests_together_is_one_clear_error() -> None:
         "paths.rls_suite: is the older name of paths.tests; set only paths.tests"]
 
 
+def test_rls_suite_is_still_readable_as_the_older_name_of_tests() -> None:
+    config = parse_config("paths: {rls_suite: db/rls.sql}\n")
+    assert config.paths.tests == config.paths.rls_suite == "db/rls.sql"
+
+
 def test_squawk_is_warn_by_default_and_block_where_configured() -> None:
     config = parse_config("environments:\n  staging: {}\n  production:\n    squawk: block\n")
     assert config.environments["staging"].squawk == "warn"
@@ -160,8 +165,3 @@ def test_reconnect_window_bounds_the_connection_attempts() -> None:
     assert "environments.staging.reconnect_within: expected a duration" in str(info.value)
     # waits 0.5, 1, 2, 4, then 5 s each: the attempts whose waits fit in the window
     assert [attempts_within(s) for s in (0.1, 3, 7.5, 30, 120)] == [1, 3, 5, 9, 27]
-
-
-def test_rls_suite_is_still_readable_as_the_older_name_of_tests() -> None:
-    config = parse_config("paths: {rls_suite: db/rls.sql}\n")
-    assert config.paths.tests == config.paths.rls_suite == "db/rls.sql"
