@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.config.layout import for_tree
 from service.config.model import Config
 from service.ledger.deployments import Ledger
 from service.settings import Settings
@@ -77,8 +78,10 @@ async def run_deployment(
         await ledger.finish(deployment_id, status="failed", reason=str(exc))
         raise
     reporter = Fanout([LedgerReporter(ledger, deployment_id), *reporters])
+    # Paths the configuration leaves open follow the pinned commit's layout.
     ctx = DeployContext(deployment_id=deployment_id, environment=environment,
-                        source=req.source, config=req.config, reporter=reporter,
+                        source=req.source, config=for_tree(req.config, req.source.root),
+                        reporter=reporter,
                         dry_run=req.dry_run, state=dict(initial_state or {}),
                         announce=announce)
     engine = Engine(steps, stop_check)

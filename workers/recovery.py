@@ -14,6 +14,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from service.config.layout import for_tree
 from service.config.model import Config
 from service.ledger.deployments import Ledger
 from workers.deploy import DeployRequest, record_result
@@ -95,7 +96,8 @@ async def recover_deployment(ctx: WorkerContext, ledger: Ledger, req: dict[str, 
                          config=config)
     reporter = Fanout([LedgerReporter(ledger, int(dep["id"]))])
     dctx = DeployContext(deployment_id=int(dep["id"]), environment=environment,
-                         source=dreq.source, config=config, reporter=reporter)
+                         source=dreq.source, config=for_tree(config, source.root),
+                         reporter=reporter)
     try:
         dctx.state = await rebuild_state(dctx, dep["details"].get("journal") or {})
         plan = (ctx.plan(req["kind"]) if ctx.plan is not None else None) or deploy_steps(env_cfg)

@@ -15,6 +15,7 @@ from service.config.model import Config, EnvironmentConfig, Paths, WatchConfig, 
 
 CONFIG_PATH = ".github/deploybot.yml"
 PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
+SQUAWK_MODES = ("warn", "block", "off")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _PROJECT_REF = re.compile(r"^[a-z]{20}$")  # the Management API's `ref` parameter
@@ -223,6 +224,8 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
     if "approvals" in data and (n := c.number(f"{key}.approvals", data["approvals"], 0, 10,
                                              integer=True)) is not None:
         ch["approvals"] = int(n)
+    if "squawk" in data and (sq := c.choice(f"{key}.squawk", data["squawk"], SQUAWK_MODES)):
+        ch["squawk"] = sq
     for k, lo, hi in (("lock_timeout_ms", 1, 600_000), ("statement_timeout_ms", 0, 86_400_000)):
         if k in data and (n := c.number(f"{key}.{k}", data[k], lo, hi, integer=True)) is not None:
             ch[k] = int(n)
@@ -332,14 +335,19 @@ def parse_config(text: str, source: str = CONFIG_PATH) -> Config:
     defaults = default_config()
     paths = Paths()
     if "paths" in top:
-        pdata = c.mapping("paths", top["paths"], _fields_doc(Paths))
+        pdata = c.mapping("paths", top["paths"], {**_fields_doc(Paths), "rls_suite": "tests"})
+        if "rls_suite" in pdata and "tests" in pdata:
+            c.bad("paths.rls_suite", "is the older name of paths.tests; set only paths.tests")
         pch: dict[str, str] = {}
         for k, v in pdata.items():
             s = c.string(f"paths.{k}", v, re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+$"),
                          "a relative path inside the repository")
             if s is not None:
-                pch[k] = s.rstrip("/")
+                pch["tests" if k == "rls_suite" else k] = s.rstrip("/")
         paths = replace(paths, **pch)
+        paths_set = frozenset(pch)
+    else:
+        paths_set = frozenset()
     envs: dict[str, EnvironmentConfig] = {}
     if "environments" in top:
         raw_envs = top["environments"]
@@ -364,7 +372,7 @@ def parse_config(text: str, source: str = CONFIG_PATH) -> Config:
     if c.problems:
         raise ConfigError(source, c.problems)
     return Config(environments=envs, paths=paths, default_branch=branch,
-                  allow_forks=bool(forks), source=source)
+                  allow_forks=bool(forks), source=source, paths_set=paths_set)
 
 
 def load_config(repo_root: Path) -> Config:

@@ -10,8 +10,27 @@ class Paths:
     migrations: str = "migrations"
     rollbacks: str = "migrations/rollback"
     functions: str = "functions"
-    rls_suite: str = "tests/backend/rls_suite.sql"
+    # pgTAP tests: one .sql file or a directory of them (`rls_suite` is its older name).
+    tests: str = "tests/backend/rls_suite.sql"
     smoke: str = "tests/backend/smoke.yml"
+
+    @property
+    def rls_suite(self) -> str:
+        """The older name of `tests`."""
+        return self.tests
+
+
+# The Supabase CLI's layout (`supabase init`): what a repository with a `supabase/` folder
+# gets for every path its configuration does not set. The CLI reads only
+# supabase/migrations/*.sql, so rollback scripts in a folder below it do not disturb it.
+# supabase/seed.sql is the CLI's local development data: never run on an environment.
+SUPABASE_PATHS = Paths(
+    migrations="supabase/migrations",
+    rollbacks="supabase/migrations/rollback",
+    functions="supabase/functions",
+    tests="supabase/tests",
+    smoke="supabase/tests/smoke.yml",
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,9 @@ class EnvironmentConfig:
     enable_leaked_password_protection: bool = False
     lead: str | None = None  # who is mentioned on escalation (@user or @org/team)
     slack_webhook_env: str | None = None  # env var holding a Slack incoming-webhook URL
+    # What squawk's findings on pending migrations do: annotate (warn), stop the
+    # deployment in preflight (block), or nothing (off).
+    squawk: str = "warn"
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,8 @@ class Config:
     default_branch: str = "main"
     allow_forks: bool = False
     source: str = "built-in default"  # where it was read from, for messages
+    # The `paths` keys the file set itself; the others follow the pinned commit's layout.
+    paths_set: frozenset[str] = frozenset()
 
     def environment(self, name: str) -> EnvironmentConfig | None:
         return self.environments.get(name.lower())

@@ -106,7 +106,9 @@ async def test_a_failing_migration_is_annotated_and_rolled_back(
     assert run["conclusion"] == "failure"
     assert "rolled back" in run["output"]["summary"]
     notes = github_server.state.repo(REPO).annotations[run["id"]]
-    assert [(a["path"], a["start_line"]) for a in notes] == [
+    # (besides squawk's warnings on the pending migrations)
+    assert [(a["path"], a["start_line"]) for a in notes
+            if a["annotation_level"] == "failure"] == [
         ("migrations/20260301000000_add_note.sql", 4)]
     assert reactions(github_server, payload["comment"]["id"]) == ["eyes", "confused"]
     with psycopg.connect(world["staging"]) as conn:

@@ -15,6 +15,8 @@ from pathlib import Path
 import psycopg
 
 from service import pgtools
+from workers.drivers.database import PostgresDatabase
+from workers.runbook import pgtap
 
 REPO = Path(__file__).resolve().parents[2]
 MIGRATIONS = REPO / "migrations"
@@ -160,57 +162,10 @@ def row_counts(url: str) -> dict[str, int]:
 # The RLS suite
 # ---------------------------------------------------------------------------
 
-TAP_LINE = re.compile(r"^(ok|not ok) (\d+) - (.+?)(?: # (.*))?$")
 
-
-@dataclass(frozen=True)
-class TapResult:
-    ok: bool
-    number: int
-    name: str
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class SuiteRun:
-    stdout: str
-    stderr: str
-    returncode: int
-    plan: int | None
-    results: list[TapResult]
-    other_lines: list[str]
-
-    def by_name(self, name: str) -> TapResult:
-        matches = [r for r in self.results if r.name == name]
-        assert len(matches) == 1, f"{name!r} appears {len(matches)} times:\n{self.stdout}"
-        return matches[0]
-
-
-def parse_tap(stdout: str) -> tuple[int | None, list[TapResult], list[str]]:
-    lines = stdout.splitlines()
-    plan = None
-    if lines and re.fullmatch(r"1\.\.\d+", lines[0]):
-        plan = int(lines[0].split("..")[1])
-        lines = lines[1:]
-    results: list[TapResult] = []
-    other: list[str] = []
-    for line in lines:
-        m = TAP_LINE.match(line)
-        if m:
-            results.append(TapResult(m.group(1) == "ok", int(m.group(2)), m.group(3), m.group(4)))
-        else:
-            other.append(line)
-    return plan, results, other
-
-
-def run_suite(url: str) -> SuiteRun:
-    """Run the suite exactly as a person (and the bot) does."""
-    tools = tools_for(url)
-    proc = subprocess.run(
-        [tools.psql, "-X", "-q", "-v", "ON_ERROR_STOP=0", "-f", str(SUITE), url],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    plan, results, other = parse_tap(proc.stdout)
-    return SuiteRun(proc.stdout, proc.stderr, proc.returncode, plan, results, other)
+async def run_suite(url: str, *, package: Path | None = None) -> pgtap.FileResult:
+    """Run the suite as the bot's verify step does: pgTAP from the server (or from the
+    packaged SQL `package`), the file in one transaction that is rolled back."""
+    async with PostgresDatabase(url, connect_retries=1) as db:
+        source = await pgtap.locate(db, package=package)
+        return await pgtap.run_file(db, REPO, SUITE, source, lock_timeout_ms=10_000)

@@ -1,91 +1,42 @@
--- 3d3d.ca RLS test suite (runbook: Staging Step 5, "Run RLS Tests").
+-- 3d3d.ca RLS test suite (runbook: Staging Step 5, "Run RLS Tests"), in pgTAP.
 --
---   psql -X -q -v ON_ERROR_STOP=0 -f tests/backend/rls_suite.sql <database url>
+--   deploybot runs it in the verify step; by hand, with pgTAP installed:
+--   pg_prove -d <database url> tests/backend/rls_suite.sql
 --
--- Prints TAP on stdout: the plan "1..N", then one line per test,
--- "ok <n> - <name>" or "not ok <n> - <name> # <reason>". The deploy bot parses
--- it; any "not ok" (or a missing line) is a security stop.
+-- The whole file is one transaction that ends in ROLLBACK: the fixture users and rows
+-- it creates (as the connecting role, e.g. postgres), the helpers (pg_temp functions)
+-- and the fixture table never commit. uuids only (no sequence advances), no DDL on the
+-- project's tables, and a lock timeout so a busy table fails instead of hanging.
 --
--- How it stays harmless on a real environment:
---   * every test runs in its own BEGIN … ROLLBACK: the fixture users and rows
---     it creates (as the connecting role, e.g. postgres) never commit;
---   * uuids only: no sequence is advanced;
---   * no DDL on the project's tables (no long or exclusive locks), and a lock
---     timeout so a busy table fails the test instead of hanging the suite;
---   * the helpers below are temporary functions (pg_temp), gone when the
---     session ends.
--- A test switches identity like PostgREST does, local to its transaction:
--- set_config('role', …) plus the JWT claims in request.jwt.claims.
--- An unexpected error inside a test makes that test "not ok" with the error
--- as reason; the suite carries on.
+-- A section switches identity like PostgREST does, local to the transaction:
+-- set_config('role', …) plus the JWT claims in request.jwt.claims; each section starts
+-- as the connecting role with its own fixtures (pg_temp.fresh()).
 
-\set QUIET on
-\pset pager off
-\pset format unaligned
-\pset tuples_only on
+BEGIN;
+SET LOCAL lock_timeout = '10s';
+-- Helpers are created even where tables are missing (an unmigrated database): the first
+-- test that needs a table then stops the file at its line.
+SET LOCAL check_function_bodies = off;
 
--- Create the helpers even where tables are missing (a broken or unmigrated
--- database): every test then reports its own "not ok" instead of the helpers
--- failing up front. Session-only setting.
-SET check_function_bodies = off;
+SELECT plan(82);
 
 -- ===========================================================================
--- Helpers (temporary functions of this session)
+-- Helpers (temporary: gone with the rollback)
 -- ===========================================================================
 
--- Run one test body (a plpgsql block) and turn its outcome into a TAP line.
-CREATE FUNCTION pg_temp.tap(n integer, name text, body text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    reason text;
-BEGIN
-    PERFORM set_config('lock_timeout', '10s', true);
-    BEGIN
-        EXECUTE 'DO ' || quote_literal(body);
-    EXCEPTION
-        WHEN assert_failure THEN
-            reason := SQLERRM;
-        WHEN others THEN
-            -- P0001: a failed expectation, whose message is the reason
-            reason := CASE WHEN SQLSTATE = 'P0001' THEN SQLERRM
-                           ELSE 'unexpected error ' || SQLSTATE || ': ' || SQLERRM END;
-    END;
-    -- back to the connecting role for the next statement
-    PERFORM set_config('role', 'none', true);
-    PERFORM set_config('request.jwt.claims', '', true);
-    IF reason IS NULL THEN
-        RETURN format('ok %s - %s', n, name);
-    END IF;
-    RETURN format('not ok %s - %s # %s', n, name,
-                  regexp_replace(reason, '[[:space:]]+', ' ', 'g'));
-END
+-- Fixture ids by name, readable whatever the current role.
+CREATE TEMP TABLE fixture (name text PRIMARY KEY, id uuid);
+GRANT ALL ON fixture TO PUBLIC;
+
+CREATE FUNCTION pg_temp.keep(name text, id uuid) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO pg_temp.fixture VALUES (name, id)
+    ON CONFLICT (name) DO UPDATE SET id = excluded.id;
 $$;
 
-CREATE FUNCTION pg_temp.expect(ok boolean, failure text) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF ok IS NOT TRUE THEN
-        RAISE EXCEPTION '%', failure;
-    END IF;
-END
-$$;
-
--- The statement must be refused with insufficient_privilege (42501): missing
--- privilege, a row level security check, or a guard trigger.
-CREATE FUNCTION pg_temp.expect_denied(stmt text, what text) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    BEGIN
-        EXECUTE stmt;
-        GET DIAGNOSTICS n = ROW_COUNT;
-    EXCEPTION
-        WHEN insufficient_privilege THEN
-            RETURN;
-    END;
-    RAISE EXCEPTION '% was allowed (% rows)', what, n;
-END
+CREATE FUNCTION pg_temp.id(name text) RETURNS uuid
+LANGUAGE sql STABLE AS $$
+    SELECT f.id FROM pg_temp.fixture f WHERE f.name = $1;
 $$;
 
 -- Rows the statement touched (UPDATE/DELETE filtered by RLS touch none).
@@ -97,6 +48,33 @@ BEGIN
     EXECUTE stmt;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
+END
+$$;
+
+-- Rows the statement touched; a refusal (no privilege at all) touched none.
+CREATE FUNCTION pg_temp.touched(stmt text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN pg_temp.affected(stmt);
+EXCEPTION
+    WHEN insufficient_privilege THEN
+        RETURN 0;
+END
+$$;
+
+-- Run an INSERT … RETURNING id and keep the id under `name`; NULL when it worked, else
+-- the error, so a refusal is a failing test rather than the end of the file.
+CREATE FUNCTION pg_temp.created(name text, stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    new_id uuid;
+BEGIN
+    EXECUTE stmt INTO new_id;
+    PERFORM pg_temp.keep(name, new_id);
+    RETURN CASE WHEN new_id IS NULL THEN 'no row was returned' END;
+EXCEPTION
+    WHEN others THEN
+        RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$;
 
@@ -140,6 +118,13 @@ CREATE FUNCTION pg_temp.as_owner() RETURNS void
 LANGUAGE sql AS $$
     SELECT set_config('role', 'none', true),
            set_config('request.jwt.claims', '', true);
+$$;
+
+-- A new section: the connecting role, no fixtures.
+CREATE FUNCTION pg_temp.fresh() RETURNS void
+LANGUAGE sql AS $$
+    SELECT pg_temp.as_owner();
+    DELETE FROM pg_temp.fixture;
 $$;
 
 -- Fixtures; call them as the connecting role (before switching identity).
@@ -193,587 +178,465 @@ LANGUAGE sql AS $$
 $$;
 
 -- ===========================================================================
--- Tests
+-- Quotes and print requests: customers
 -- ===========================================================================
 
-SELECT '1..26';
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('b', pg_temp.new_user());
+    PERFORM pg_temp.keep('qa', pg_temp.new_quote(pg_temp.id('a')));
+    PERFORM pg_temp.keep('qb', pg_temp.new_quote(pg_temp.id('b')));
+    PERFORM pg_temp.keep('anon_quote', pg_temp.new_quote(NULL));
+    PERFORM pg_temp.keep('pa', pg_temp.new_print_request(pg_temp.id('a')));
+    PERFORM pg_temp.keep('pb', pg_temp.new_print_request(pg_temp.id('b')));
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('a'));
+SELECT results_eq('SELECT id FROM public.quotes', ARRAY[pg_temp.id('qa')],
+                  'customers see only their own quotes');
+SELECT results_eq('SELECT id FROM public.print_requests', ARRAY[pg_temp.id('pa')],
+                  'customers see only their own print requests');
 
--- Quotes and print requests: customers --------------------------------------
+SELECT pg_temp.fresh();
+DO $$ BEGIN PERFORM pg_temp.keep('a', pg_temp.new_user()); END $$;
+SELECT pg_temp.as_user(pg_temp.id('a'));
+SELECT is(pg_temp.created('q', format(
+              'INSERT INTO public.quotes (customer_id, grams, material, quality, quantity, '
+              'delivery_speed, breakdown, total, expires_at) VALUES (%L, 50, %L, %L, 2, %L, '
+              '%L, 30, now() + interval ''7 days'') RETURNING id',
+              pg_temp.id('a'), 'PETG', 'draft', 'express', '{"total": 30}')),
+          NULL, 'customers can create and change their own quotes and print requests: '
+                'a quote');
+SELECT is(pg_temp.affected(format('UPDATE public.quotes SET status = %L WHERE id = %L',
+                                  'accepted', pg_temp.id('q'))),
+          1::bigint, 'customers can create and change their own quotes and print requests: '
+                     'accepting their quote');
+SELECT is(pg_temp.created('p', format(
+              'INSERT INTO public.print_requests (customer_id, quote_id, material) '
+              'VALUES (%L, %L, %L) RETURNING id', pg_temp.id('a'), pg_temp.id('q'), 'PETG')),
+          NULL, 'customers can create and change their own quotes and print requests: '
+                'a print request from their quote');
+SELECT is(pg_temp.affected(format('UPDATE public.print_requests SET notes = %L WHERE id = %L',
+                                  'please hurry', pg_temp.id('p'))),
+          1::bigint, 'customers can create and change their own quotes and print requests: '
+                     'changing their print request');
+SELECT is(pg_temp.created('p2', format(
+              'INSERT INTO public.print_requests (customer_id, material, reorder_of_request_id) '
+              'VALUES (%L, %L, %L) RETURNING id', pg_temp.id('a'), 'PETG', pg_temp.id('p'))),
+          NULL, 'customers can create and change their own quotes and print requests: '
+                're-ordering their request');
 
-BEGIN;
-SELECT pg_temp.tap(1, 'customers see only their own quotes', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    b uuid := pg_temp.new_user();
-    qa uuid := pg_temp.new_quote(a);
-    qb uuid := pg_temp.new_quote(b);
-    anon_quote uuid := pg_temp.new_quote(NULL);
-    ids uuid[];
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    SELECT array_agg(id) INTO ids FROM public.quotes;
-    PERFORM pg_temp.expect(ids = ARRAY[qa],
-        format('customer saw quotes %s, expected only their own %s',
-               coalesce(ids::text, 'none'), qa));
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('b', pg_temp.new_user());
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('a'));
+SELECT throws_ok(format('INSERT INTO public.quotes (customer_id, grams, material, quality, '
+                        'quantity, delivery_speed, breakdown, total, expires_at) VALUES (%L, '
+                        '10, %L, %L, 1, %L, %L, 1, now() + interval ''1 day'')',
+                        customer, 'PLA', 'standard', 'standard', '{}'),
+                 '42501', NULL,
+                 'customers cannot insert a quote for another customer: ' || what)
+FROM (VALUES (pg_temp.id('b'), 'for another customer'),
+             (NULL, 'without a customer')) v (customer, what);
 
-BEGIN;
-SELECT pg_temp.tap(2, 'customers see only their own print requests', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    b uuid := pg_temp.new_user();
-    pa uuid := pg_temp.new_print_request(a);
-    pb uuid := pg_temp.new_print_request(b);
-    ids uuid[];
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    SELECT array_agg(id) INTO ids FROM public.print_requests;
-    PERFORM pg_temp.expect(ids = ARRAY[pa],
-        format('customer saw print requests %s, expected only their own %s',
-               coalesce(ids::text, 'none'), pa));
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('b', pg_temp.new_user());
+    PERFORM pg_temp.keep('qb', pg_temp.new_quote(pg_temp.id('b')));
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('a'));
+SELECT is(pg_temp.affected(format('UPDATE public.quotes SET status = %L WHERE id = %L',
+                                  'cancelled', pg_temp.id('qb'))),
+          0::bigint, 'customers cannot update another customer''s quote');
+SELECT pg_temp.as_owner();
+SELECT is((SELECT status FROM public.quotes WHERE id = pg_temp.id('qb')), 'active',
+          'customers cannot update another customer''s quote: it stays active');
 
-BEGIN;
-SELECT pg_temp.tap(3, 'customers can create and change their own quotes and print requests', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    q uuid;
-    p uuid;
-    p2 uuid;
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    INSERT INTO public.quotes (customer_id, grams, material, quality, quantity, delivery_speed,
-                               breakdown, total, expires_at)
-    VALUES (a, 50, 'PETG', 'draft', 2, 'express', '{"total": 30}', 30, now() + interval '7 days')
-    RETURNING id INTO q;
-    PERFORM pg_temp.expect(
-        pg_temp.affected(format('UPDATE public.quotes SET status = %L WHERE id = %L', 'accepted', q)) = 1,
-        'customer could not accept their own quote');
-    INSERT INTO public.print_requests (customer_id, quote_id, material)
-    VALUES (a, q, 'PETG') RETURNING id INTO p;
-    PERFORM pg_temp.expect(
-        pg_temp.affected(format('UPDATE public.print_requests SET notes = %L WHERE id = %L', 'please hurry', p)) = 1,
-        'customer could not update their own print request');
-    INSERT INTO public.print_requests (customer_id, material, reorder_of_request_id)
-    VALUES (a, 'PETG', p) RETURNING id INTO p2;
-    PERFORM pg_temp.expect(p2 IS NOT NULL, 'customer could not re-order their own request');
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('b', pg_temp.new_user());
+    PERFORM pg_temp.keep('qa', pg_temp.new_quote(pg_temp.id('a')));
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('a'));
+SELECT throws_ok(format('UPDATE public.quotes SET customer_id = %L WHERE id = %L',
+                        pg_temp.id('b'), pg_temp.id('qa')),
+                 '42501', NULL, 'customers cannot reassign or reprice their own quote: '
+                                'handing it to another customer');
+SELECT throws_ok(format('UPDATE public.quotes SET total = 0 WHERE id = %L', pg_temp.id('qa')),
+                 '42501', NULL, 'customers cannot reassign or reprice their own quote: '
+                                'changing its price');
 
-BEGIN;
-SELECT pg_temp.tap(4, 'customers cannot insert a quote for another customer', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    b uuid := pg_temp.new_user();
-    ins text := 'INSERT INTO public.quotes (customer_id, grams, material, quality, quantity,'
-                ' delivery_speed, breakdown, total, expires_at) VALUES (%L, 10, %L, %L, 1, %L,'
-                ' %L, 1, now() + interval ''1 day'')';
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    PERFORM pg_temp.expect_denied(format(ins, b, 'PLA', 'standard', 'standard', '{}'),
-                                  'inserting a quote for another customer');
-    PERFORM pg_temp.expect_denied(format(ins, NULL, 'PLA', 'standard', 'standard', '{}'),
-                                  'inserting a quote without a customer');
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('b', pg_temp.new_user());
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('a'));
+SELECT throws_ok(format('INSERT INTO public.print_requests (customer_id, material) '
+                        'VALUES (%L, %L)', pg_temp.id('b'), 'PLA'),
+                 '42501', NULL, 'customers cannot insert a print request for another customer');
 
-BEGIN;
-SELECT pg_temp.tap(5, 'customers cannot update another customer''s quote', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    b uuid := pg_temp.new_user();
-    qb uuid := pg_temp.new_quote(b);
-    n bigint;
-    st text;
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    n := pg_temp.affected(format('UPDATE public.quotes SET status = %L WHERE id = %L', 'cancelled', qb));
-    PERFORM pg_temp.expect(n = 0, format('customer updated %s of another customer''s quotes', n));
-    PERFORM pg_temp.as_owner();
-    SELECT status INTO st FROM public.quotes WHERE id = qb;
-    PERFORM pg_temp.expect(st = 'active', format('the other customer''s quote is now %s', st));
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('b', pg_temp.new_user());
+    PERFORM pg_temp.keep('pa', pg_temp.new_print_request(pg_temp.id('a')));
+    PERFORM pg_temp.keep('pb', pg_temp.new_print_request(pg_temp.id('b')));
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('a'));
+SELECT is(pg_temp.affected(format('UPDATE public.print_requests SET notes = %L WHERE id = %L',
+                                  'mine now', pg_temp.id('pb'))),
+          0::bigint, 'customers cannot update another customer''s print request');
+SELECT throws_ok(format('UPDATE public.print_requests SET customer_id = %L WHERE id = %L',
+                        pg_temp.id('b'), pg_temp.id('pa')),
+                 '42501', NULL, 'customers cannot update another customer''s print request: '
+                                'handing theirs to another customer');
+SELECT pg_temp.as_owner();
+SELECT is((SELECT notes FROM public.print_requests WHERE id = pg_temp.id('pb')), NULL,
+          'customers cannot update another customer''s print request: it is unchanged');
 
-BEGIN;
-SELECT pg_temp.tap(6, 'customers cannot reassign or reprice their own quote', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    b uuid := pg_temp.new_user();
-    qa uuid := pg_temp.new_quote(a);
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    PERFORM pg_temp.expect_denied(
-        format('UPDATE public.quotes SET customer_id = %L WHERE id = %L', b, qa),
-        'handing a quote to another customer');
-    PERFORM pg_temp.expect_denied(
-        format('UPDATE public.quotes SET total = 0 WHERE id = %L', qa),
-        'changing the price of a quote');
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('b', pg_temp.new_user());
+    PERFORM pg_temp.keep('qb', pg_temp.new_quote(pg_temp.id('b')));
+    PERFORM pg_temp.keep('pa', pg_temp.new_print_request(pg_temp.id('a')));
+    PERFORM pg_temp.keep('pb', pg_temp.new_print_request(pg_temp.id('b'), pg_temp.id('qb')));
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('a'));
+SELECT throws_ok(format('INSERT INTO public.print_requests (customer_id, quote_id, material) '
+                        'VALUES (%L, %L, %L)', pg_temp.id('a'), pg_temp.id('qb'), 'PLA'),
+                 '42501', NULL, 'customers cannot link a print request to another '
+                                'customer''s quote or request: ordering from their quote');
+SELECT throws_ok(format('UPDATE public.print_requests SET quote_id = %L WHERE id = %L',
+                        pg_temp.id('qb'), pg_temp.id('pa')),
+                 '42501', NULL, 'customers cannot link a print request to another '
+                                'customer''s quote or request: attaching their quote');
+SELECT throws_ok(format('INSERT INTO public.print_requests (customer_id, '
+                        'reorder_of_request_id, material) VALUES (%L, %L, %L)',
+                        pg_temp.id('a'), pg_temp.id('pb'), 'PLA'),
+                 '42501', NULL, 'customers cannot link a print request to another '
+                                'customer''s quote or request: re-ordering their request');
 
-BEGIN;
-SELECT pg_temp.tap(7, 'customers cannot insert a print request for another customer', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    b uuid := pg_temp.new_user();
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    PERFORM pg_temp.expect_denied(
-        format('INSERT INTO public.print_requests (customer_id, material) VALUES (%L, %L)', b, 'PLA'),
-        'inserting a print request for another customer');
-END
-$t$);
-ROLLBACK;
+-- ===========================================================================
+-- anon
+-- ===========================================================================
 
-BEGIN;
-SELECT pg_temp.tap(8, 'customers cannot update another customer''s print request', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    b uuid := pg_temp.new_user();
-    pa uuid := pg_temp.new_print_request(a);
-    pb uuid := pg_temp.new_print_request(b);
-    n bigint;
-    note text;
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    n := pg_temp.affected(format('UPDATE public.print_requests SET notes = %L WHERE id = %L', 'mine now', pb));
-    PERFORM pg_temp.expect(n = 0, format('customer updated %s of another customer''s print requests', n));
-    PERFORM pg_temp.expect_denied(
-        format('UPDATE public.print_requests SET customer_id = %L WHERE id = %L', b, pa),
-        'handing a print request to another customer');
-    PERFORM pg_temp.as_owner();
-    SELECT notes INTO note FROM public.print_requests WHERE id = pb;
-    PERFORM pg_temp.expect(note IS NULL, 'the other customer''s print request was changed');
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('qa', pg_temp.new_quote(pg_temp.id('a')));
+    PERFORM pg_temp.keep('anon_quote', pg_temp.new_quote(NULL));
+    PERFORM pg_temp.keep('pa', pg_temp.new_print_request(pg_temp.id('a')));
+    PERFORM pg_temp.keep('ta', pg_temp.new_points(pg_temp.id('a')));
+END $$;
+SELECT pg_temp.as_anon();
+SELECT is(pg_temp.seen('SELECT 1 FROM public.quotes'), 0::bigint, 'anon sees no quotes');
+SELECT is(pg_temp.seen('SELECT 1 FROM public.print_requests'), 0::bigint,
+          'anon sees no print requests');
+SELECT is(pg_temp.seen('SELECT 1 FROM public.point_transactions'), 0::bigint,
+          'anon sees no point transactions');
+SELECT is(pg_temp.seen('SELECT 1 FROM public.profiles'), 0::bigint,
+          'anon sees no profiles or their private fields');
+SELECT is(pg_temp.seen(format('SELECT email, phone FROM public.profiles WHERE id = %L',
+                              pg_temp.id('a'))),
+          0::bigint, 'anon sees no profiles or their private fields: email and phone');
+SELECT throws_ok('INSERT INTO public.quotes (grams, material, quality, quantity, '
+                 'delivery_speed, breakdown, total, expires_at) VALUES (10, ''PLA'', '
+                 '''standard'', 1, ''standard'', ''{}'', 1, now())',
+                 '42501', NULL, 'anon cannot create quotes or print requests: a quote');
+SELECT throws_ok(format('INSERT INTO public.print_requests (customer_id, material) '
+                        'VALUES (%L, %L)', pg_temp.id('a'), 'PLA'),
+                 '42501', NULL, 'anon cannot create quotes or print requests: a print request');
 
-BEGIN;
-SELECT pg_temp.tap(9, 'customers cannot link a print request to another customer''s quote or request', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    b uuid := pg_temp.new_user();
-    qb uuid := pg_temp.new_quote(b);
-    pa uuid := pg_temp.new_print_request(a);
-    pb uuid := pg_temp.new_print_request(b, qb);
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    PERFORM pg_temp.expect_denied(
-        format('INSERT INTO public.print_requests (customer_id, quote_id, material) VALUES (%L, %L, %L)',
-               a, qb, 'PLA'),
-        'ordering from another customer''s quote');
-    PERFORM pg_temp.expect_denied(
-        format('UPDATE public.print_requests SET quote_id = %L WHERE id = %L', qb, pa),
-        'attaching another customer''s quote');
-    PERFORM pg_temp.expect_denied(
-        format('INSERT INTO public.print_requests (customer_id, reorder_of_request_id, material) VALUES (%L, %L, %L)',
-               a, pb, 'PLA'),
-        're-ordering another customer''s print request');
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('c', pg_temp.new_user('creator'));
+    PERFORM pg_temp.keep('published', pg_temp.new_model(pg_temp.id('c'), true));
+    PERFORM pg_temp.keep('draft', pg_temp.new_model(pg_temp.id('c'), false));
+END $$;
+SELECT pg_temp.as_anon();
+SELECT is(pg_temp.seen(format('SELECT 1 FROM public.creator_models WHERE id = %L',
+                              pg_temp.id('published'))),
+          1::bigint, 'anon sees only published creator models');
+SELECT is(pg_temp.seen('SELECT 1 FROM public.creator_models WHERE NOT is_published'),
+          0::bigint, 'anon sees only published creator models: no drafts');
+SELECT is(pg_temp.touched(format('UPDATE public.creator_models SET title = %L WHERE id = %L',
+                                 'x', pg_temp.id('published'))),
+          0::bigint, 'anon sees only published creator models: and changes none');
 
--- anon ------------------------------------------------------------------------
+-- ===========================================================================
+-- Customers' other private data
+-- ===========================================================================
 
-BEGIN;
-SELECT pg_temp.tap(10, 'anon sees no quotes', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    qa uuid := pg_temp.new_quote(a);
-    anon_quote uuid := pg_temp.new_quote(NULL);
-    n bigint;
-BEGIN
-    PERFORM pg_temp.as_anon();
-    n := pg_temp.seen('SELECT 1 FROM public.quotes');
-    PERFORM pg_temp.expect(n = 0, format('anon saw %s quotes', n));
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('b', pg_temp.new_user());
+    PERFORM pg_temp.keep('ta', pg_temp.new_points(pg_temp.id('a')));
+    PERFORM pg_temp.keep('tb', pg_temp.new_points(pg_temp.id('b')));
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('a'));
+SELECT results_eq('SELECT id FROM public.profiles', ARRAY[pg_temp.id('a')],
+                  'customers see only their own profile and point transactions: profiles');
+SELECT results_eq('SELECT id FROM public.point_transactions', ARRAY[pg_temp.id('ta')],
+                  'customers see only their own profile and point transactions');
 
-BEGIN;
-SELECT pg_temp.tap(11, 'anon sees no print requests', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    pa uuid := pg_temp.new_print_request(a);
-    n bigint;
-BEGIN
-    PERFORM pg_temp.as_anon();
-    n := pg_temp.seen('SELECT 1 FROM public.print_requests');
-    PERFORM pg_temp.expect(n = 0, format('anon saw %s print requests', n));
-END
-$t$);
-ROLLBACK;
+-- ===========================================================================
+-- service_role
+-- ===========================================================================
 
-BEGIN;
-SELECT pg_temp.tap(12, 'anon sees no point transactions', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    t uuid := pg_temp.new_points(a);
-    n bigint;
-BEGIN
-    PERFORM pg_temp.as_anon();
-    n := pg_temp.seen('SELECT 1 FROM public.point_transactions');
-    PERFORM pg_temp.expect(n = 0, format('anon saw %s point transactions', n));
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('b', pg_temp.new_user());
+    PERFORM pg_temp.keep('q1', pg_temp.new_quote(pg_temp.id('a')));
+    PERFORM pg_temp.keep('q2', pg_temp.new_quote(pg_temp.id('b')));
+    PERFORM pg_temp.keep('q3', pg_temp.new_quote(NULL));
+    PERFORM pg_temp.keep('p1', pg_temp.new_print_request(pg_temp.id('a')));
+    PERFORM pg_temp.keep('p2', pg_temp.new_print_request(pg_temp.id('b')));
+    PERFORM pg_temp.keep('t1', pg_temp.new_points(pg_temp.id('a')));
+    PERFORM pg_temp.keep('t2', pg_temp.new_points(pg_temp.id('b')));
+END $$;
+SELECT pg_temp.as_service();
+SELECT is((SELECT count(*) FROM public.quotes
+           WHERE id IN (pg_temp.id('q1'), pg_temp.id('q2'), pg_temp.id('q3'))),
+          3::bigint, 'service_role sees every quote, print request, point transaction and '
+                     'profile');
+SELECT is((SELECT count(*) FROM public.print_requests
+           WHERE id IN (pg_temp.id('p1'), pg_temp.id('p2'))),
+          2::bigint, 'service_role sees every quote, print request, point transaction and '
+                     'profile: print requests');
+SELECT is((SELECT count(*) FROM public.point_transactions
+           WHERE id IN (pg_temp.id('t1'), pg_temp.id('t2'))),
+          2::bigint, 'service_role sees every quote, print request, point transaction and '
+                     'profile: point transactions');
+SELECT is((SELECT count(*) FROM public.profiles
+           WHERE id IN (pg_temp.id('a'), pg_temp.id('b')) AND email IS NOT NULL),
+          2::bigint, 'service_role sees every quote, print request, point transaction and '
+                     'profile: profiles');
 
-BEGIN;
-SELECT pg_temp.tap(13, 'anon sees no profiles or their private fields', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    n bigint;
-BEGIN
-    PERFORM pg_temp.as_anon();
-    n := pg_temp.seen('SELECT 1 FROM public.profiles');
-    PERFORM pg_temp.expect(n = 0, format('anon saw %s profiles', n));
-    n := pg_temp.seen(format('SELECT email, phone FROM public.profiles WHERE id = %L', a));
-    PERFORM pg_temp.expect(n = 0, 'anon read a profile''s email and phone');
-END
-$t$);
-ROLLBACK;
+-- the calculate-quote edge function's insert, for an anonymous visitor
+SELECT pg_temp.fresh();
+SELECT pg_temp.as_service();
+SELECT is(pg_temp.created('q', format(
+              'INSERT INTO public.quotes (customer_id, grams, material, quality, quantity, '
+              'delivery_speed, breakdown, total, expires_at) VALUES (NULL, 100, %L, %L, 1, '
+              '%L, %L, 24.00, now() + interval ''7 days'') RETURNING id',
+              'PLA_STANDARD', 'standard', 'standard',
+              '{"platform_fee": 5.00, "bed_rental": 10.00, "filament_cost": 9.00, '
+              '"total": 24.00}')),
+          NULL, 'service_role and postgres can insert a quote without a customer');
+SELECT pg_temp.as_owner();
+SELECT isnt(pg_temp.new_quote(NULL), NULL,
+            'service_role and postgres can insert a quote without a customer: postgres');
 
-BEGIN;
-SELECT pg_temp.tap(14, 'anon cannot create quotes or print requests', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-BEGIN
-    PERFORM pg_temp.as_anon();
-    PERFORM pg_temp.expect_denied(
-        'INSERT INTO public.quotes (grams, material, quality, quantity, delivery_speed, breakdown,'
-        ' total, expires_at) VALUES (10, ''PLA'', ''standard'', 1, ''standard'', ''{}'', 1, now())',
-        'anon inserting a quote');
-    PERFORM pg_temp.expect_denied(
-        format('INSERT INTO public.print_requests (customer_id, material) VALUES (%L, %L)', a, 'PLA'),
-        'anon inserting a print request');
-END
-$t$);
-ROLLBACK;
+-- ===========================================================================
+-- Points verification
+-- ===========================================================================
 
-BEGIN;
-SELECT pg_temp.tap(15, 'anon sees only published creator models', $t$
-DECLARE
-    c uuid := pg_temp.new_user('creator');
-    published uuid := pg_temp.new_model(c, true);
-    draft uuid := pg_temp.new_model(c, false);
-    n bigint;
-BEGIN
-    PERFORM pg_temp.as_anon();
-    n := pg_temp.seen(format('SELECT 1 FROM public.creator_models WHERE id = %L', published));
-    PERFORM pg_temp.expect(n = 1, 'anon cannot see a published model');
-    n := pg_temp.seen('SELECT 1 FROM public.creator_models WHERE NOT is_published');
-    PERFORM pg_temp.expect(n = 0, format('anon saw %s unpublished models', n));
-    PERFORM pg_temp.expect(
-        pg_temp.affected(format('UPDATE public.creator_models SET title = %L WHERE id = %L', 'x', published)) = 0,
-        'anon changed a model');
-EXCEPTION
-    WHEN insufficient_privilege THEN
-        NULL;  -- anon has no UPDATE privilege at all: also fine
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('t', pg_temp.new_points(pg_temp.id('a')));
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('a'));
+SELECT throws_ok(format('UPDATE public.point_transactions SET %s WHERE id = %L',
+                        field, pg_temp.id('t')),
+                 '42501', NULL,
+                 'authenticated cannot set point_transactions verification fields: ' || field)
+FROM unnest(ARRAY[
+    'quality_score = 100',
+    'verification_status = ''verified''',
+    'verification_notes = ''looks fine to me''',
+    'fraud_flags = ''{}''::text[]',
+    format('verified_by = %L', pg_temp.id('a')),
+    'verified_at = now()'
+]) WITH ORDINALITY AS f (field, n)
+ORDER BY n;
+SELECT throws_ok(format('INSERT INTO public.point_transactions (user_id, points, '
+                        'transaction_type, verification_status) VALUES (%L, 1000, %L, %L)',
+                        pg_temp.id('a'), 'earned', 'verified'),
+                 '42501', NULL, 'authenticated cannot set point_transactions verification '
+                                'fields: inserting pre-verified points');
+SELECT pg_temp.as_owner();
+SELECT is((SELECT verification_status FROM public.point_transactions
+           WHERE id = pg_temp.id('t')),
+          'pending', 'authenticated cannot set point_transactions verification fields');
 
--- Customers' other private data ------------------------------------------------
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('a', pg_temp.new_user());
+    PERFORM pg_temp.keep('reviewer', pg_temp.new_user());
+    PERFORM pg_temp.keep('t', pg_temp.new_points(pg_temp.id('a')));
+END $$;
+SELECT pg_temp.as_service();
+SELECT is(pg_temp.affected(format(
+              'UPDATE public.point_transactions SET quality_score = 87.5, '
+              'verification_status = %L, verification_notes = %L, fraud_flags = %L, '
+              'verified_by = %L, verified_at = now() WHERE id = %L',
+              'verified', 'checked by the RLS suite', '{}', pg_temp.id('reviewer'),
+              pg_temp.id('t'))),
+          1::bigint, 'service_role can set point_transactions verification fields');
+SELECT is(pg_temp.created('flagged', format(
+              'INSERT INTO public.point_transactions (user_id, points, transaction_type, '
+              'verification_status, fraud_flags) VALUES (%L, 5, %L, %L, %L) RETURNING id',
+              pg_temp.id('a'), 'bonus', 'flagged', '{velocity}')),
+          NULL, 'service_role can set point_transactions verification fields: '
+                'inserting flagged points');
+SELECT pg_temp.as_owner();
+SELECT ok((SELECT verification_status = 'verified' AND quality_score = 87.5
+                   AND verified_by = pg_temp.id('reviewer') AND verified_at IS NOT NULL
+           FROM public.point_transactions WHERE id = pg_temp.id('t')),
+          'service_role can set point_transactions verification fields: stored');
 
-BEGIN;
-SELECT pg_temp.tap(16, 'customers see only their own profile and point transactions', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    b uuid := pg_temp.new_user();
-    ta uuid := pg_temp.new_points(a);
-    tb uuid := pg_temp.new_points(b);
-    ids uuid[];
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    SELECT array_agg(id) INTO ids FROM public.profiles;
-    PERFORM pg_temp.expect(ids = ARRAY[a],
-        format('customer saw profiles %s, expected only their own', coalesce(ids::text, 'none')));
-    SELECT array_agg(id) INTO ids FROM public.point_transactions;
-    PERFORM pg_temp.expect(ids = ARRAY[ta],
-        format('customer saw point transactions %s, expected only their own %s',
-               coalesce(ids::text, 'none'), ta));
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+SELECT is(
+    (SELECT string_agg(want.tgname, ', ')
+     FROM (VALUES ('point_transactions', 'point_transactions_guard_verification'),
+                  ('creator_models', 'creator_models_guard_platform_fields'))
+          want (tbl, tgname)
+     WHERE NOT EXISTS (
+         SELECT 1 FROM pg_trigger tg
+         WHERE tg.tgrelid = ('public.' || want.tbl)::regclass
+           AND tg.tgname = want.tgname AND tg.tgenabled IN ('O', 'A'))),
+    NULL, 'platform-only fields are guarded by triggers whatever the grants');
+SELECT pg_temp.as_user(gen_random_uuid());
+SELECT ok(NOT public.is_platform_writer(),
+          'platform-only fields are guarded by triggers whatever the grants: '
+          'authenticated is no platform writer');
+SELECT pg_temp.as_anon();
+SELECT ok(NOT public.is_platform_writer(),
+          'platform-only fields are guarded by triggers whatever the grants: '
+          'anon is no platform writer');
+SELECT pg_temp.as_service();
+SELECT ok(public.is_platform_writer(),
+          'platform-only fields are guarded by triggers whatever the grants: '
+          'service_role is a platform writer');
 
--- service_role ------------------------------------------------------------------
+-- ===========================================================================
+-- calculate_quality_points
+-- ===========================================================================
 
-BEGIN;
-SELECT pg_temp.tap(17, 'service_role sees every quote, print request, point transaction and profile', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    b uuid := pg_temp.new_user();
-    quote_ids uuid[] := ARRAY[pg_temp.new_quote(a), pg_temp.new_quote(b), pg_temp.new_quote(NULL)];
-    request_ids uuid[] := ARRAY[pg_temp.new_print_request(a), pg_temp.new_print_request(b)];
-    point_ids uuid[] := ARRAY[pg_temp.new_points(a), pg_temp.new_points(b)];
-    n bigint;
-BEGIN
-    PERFORM pg_temp.as_service();
-    SELECT count(*) INTO n FROM public.quotes WHERE id = ANY (quote_ids);
-    PERFORM pg_temp.expect(n = 3, format('service_role saw %s of 3 quotes', n));
-    SELECT count(*) INTO n FROM public.print_requests WHERE id = ANY (request_ids);
-    PERFORM pg_temp.expect(n = 2, format('service_role saw %s of 2 print requests', n));
-    SELECT count(*) INTO n FROM public.point_transactions WHERE id = ANY (point_ids);
-    PERFORM pg_temp.expect(n = 2, format('service_role saw %s of 2 point transactions', n));
-    SELECT count(*) INTO n FROM public.profiles WHERE id IN (a, b) AND email IS NOT NULL;
-    PERFORM pg_temp.expect(n = 2, format('service_role saw %s of 2 profiles', n));
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+SELECT pg_temp.as_user(gen_random_uuid());  -- callable by customers
+SELECT is(public.calculate_quality_points(base, quality, complexity, originality), expected,
+          format('calculate_quality_points computes points from quality: (%s, %s, %s, %s)',
+                 base, quality, complexity, originality))
+FROM (VALUES
+    (1, 100, 50::numeric, NULL::numeric, NULL::numeric, 100),  -- average quality: base points
+    (2, 100, 0, NULL, NULL, 50),                                -- worst: half
+    (3, 100, 100, 100, 100, 200),                               -- best: double
+    (4, 10, 75, 40, 20, 14),                                    -- 10 × 1.40
+    (5, 0, 90, 90, 90, 0)
+) v (n, base, quality, complexity, originality, expected)
+ORDER BY n;
+SELECT is(public.calculate_quality_points(100, NULL), NULL,
+          'calculate_quality_points computes points from quality: unknown quality');
 
-BEGIN;
-SELECT pg_temp.tap(18, 'service_role and postgres can insert a quote without a customer', $t$
-DECLARE
-    q uuid;
-BEGIN
-    -- the calculate-quote edge function's insert, for an anonymous visitor
-    PERFORM pg_temp.as_service();
-    INSERT INTO public.quotes (customer_id, grams, material, quality, quantity, delivery_speed,
-                               breakdown, total, expires_at)
-    VALUES (NULL, 100, 'PLA_STANDARD', 'standard', 1, 'standard',
-            '{"platform_fee": 5.00, "bed_rental": 10.00, "filament_cost": 9.00, "total": 24.00}',
-            24.00, now() + interval '7 days')
-    RETURNING id INTO q;
-    PERFORM pg_temp.expect(q IS NOT NULL, 'service_role insert returned no id');
-    PERFORM pg_temp.as_owner();
-    q := pg_temp.new_quote(NULL);
-    PERFORM pg_temp.expect(q IS NOT NULL, 'postgres insert returned no id');
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+SELECT is(public.calculate_quality_points(100, 90, 50, 50, ARRAY['duplicate_upload']), 0,
+          'calculate_quality_points gives nothing for fraud and rejects bad input');
+SELECT cmp_ok(public.calculate_quality_points(100, 90, 50, 50, '{}'), '>', 0,
+              'calculate_quality_points gives nothing for fraud and rejects bad input: '
+              'an empty fraud flag list');
+SELECT throws_ok('SELECT public.calculate_quality_points(' || bad || ')', '22023', NULL,
+                 'calculate_quality_points gives nothing for fraud and rejects bad input: ('
+                 || bad || ')')
+FROM unnest(ARRAY['-1, 50', '100, 101', '100, -0.01', '100, 50, 150', '100, 50, 50, -1'])
+     WITH ORDINALITY AS b (bad, n)
+ORDER BY n;
 
--- Points verification -------------------------------------------------------------
+-- ===========================================================================
+-- creator_models
+-- ===========================================================================
 
-BEGIN;
-SELECT pg_temp.tap(19, 'authenticated cannot set point_transactions verification fields', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    t uuid := pg_temp.new_points(a);
-    st text;
-    stmt text;
-BEGIN
-    PERFORM pg_temp.as_user(a);
-    FOREACH stmt IN ARRAY ARRAY[
-        'quality_score = 100',
-        'verification_status = ''verified''',
-        'verification_notes = ''looks fine to me''',
-        'fraud_flags = ''{}''::text[]',
-        format('verified_by = %L', a),
-        'verified_at = now()'
-    ] LOOP
-        PERFORM pg_temp.expect_denied(
-            format('UPDATE public.point_transactions SET %s WHERE id = %L', stmt, t),
-            'setting ' || stmt);
-    END LOOP;
-    PERFORM pg_temp.expect_denied(
-        format('INSERT INTO public.point_transactions (user_id, points, transaction_type,'
-               ' verification_status) VALUES (%L, 1000, %L, %L)', a, 'earned', 'verified'),
-        'inserting pre-verified points');
-    PERFORM pg_temp.as_owner();
-    SELECT verification_status INTO st FROM public.point_transactions WHERE id = t;
-    PERFORM pg_temp.expect(st = 'pending', format('verification_status became %s', st));
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('c1', pg_temp.new_user('creator'));
+    PERFORM pg_temp.keep('c2', pg_temp.new_user('creator'));
+    PERFORM pg_temp.keep('m1', pg_temp.new_model(pg_temp.id('c1'), false));
+    PERFORM pg_temp.keep('m2', pg_temp.new_model(pg_temp.id('c2'), true));
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('c1'));
+SELECT is(pg_temp.affected(format(
+              'UPDATE public.creator_models SET title = %L WHERE id IN (%L, %L)',
+              'renamed', pg_temp.id('m1'), pg_temp.id('m2'))),
+          1::bigint, 'creators update only their own creator_models');
+SELECT is(pg_temp.affected(format('DELETE FROM public.creator_models WHERE id = %L',
+                                  pg_temp.id('m2'))),
+          0::bigint, 'creators update only their own creator_models: '
+                     'deleting another creator''s model');
+SELECT pg_temp.as_owner();
+SELECT is((SELECT title FROM public.creator_models WHERE id = pg_temp.id('m2')),
+          'RLS suite model', 'creators update only their own creator_models: '
+                             'another creator''s model keeps its title');
+SELECT pg_temp.as_user(pg_temp.id('c2'));
+SELECT is(pg_temp.seen(format('SELECT 1 FROM public.creator_models WHERE id = %L',
+                              pg_temp.id('m1'))),
+          0::bigint, 'creators update only their own creator_models: '
+                     'another creator''s unpublished model is hidden');
+SELECT is(pg_temp.affected(format('DELETE FROM public.creator_models WHERE id = %L',
+                                  pg_temp.id('m2'))),
+          1::bigint, 'creators update only their own creator_models: '
+                     'deleting their own model');
 
-BEGIN;
-SELECT pg_temp.tap(20, 'service_role can set point_transactions verification fields', $t$
-DECLARE
-    a uuid := pg_temp.new_user();
-    reviewer uuid := pg_temp.new_user();
-    t uuid := pg_temp.new_points(a);
-    r record;
-BEGIN
-    PERFORM pg_temp.as_service();
-    UPDATE public.point_transactions
-       SET quality_score = 87.5, verification_status = 'verified',
-           verification_notes = 'checked by the RLS suite', fraud_flags = '{}',
-           verified_by = reviewer, verified_at = now()
-     WHERE id = t;
-    PERFORM pg_temp.expect(FOUND, 'service_role updated no row');
-    INSERT INTO public.point_transactions (user_id, points, transaction_type, verification_status,
-                                           fraud_flags)
-    VALUES (a, 5, 'bonus', 'flagged', '{velocity}');
-    PERFORM pg_temp.as_owner();
-    SELECT * INTO r FROM public.point_transactions WHERE id = t;
-    PERFORM pg_temp.expect(r.verification_status = 'verified' AND r.quality_score = 87.5
-                           AND r.verified_by = reviewer AND r.verified_at IS NOT NULL,
-                           format('verification not stored: %s', row_to_json(r)));
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+DO $$ BEGIN
+    PERFORM pg_temp.keep('c', pg_temp.new_user('creator'));
+    PERFORM pg_temp.keep('other', pg_temp.new_user('creator'));
+    PERFORM pg_temp.keep('m', pg_temp.new_model(pg_temp.id('c')));
+END $$;
+SELECT pg_temp.as_user(pg_temp.id('c'));
+SELECT throws_ok(format('UPDATE public.creator_models SET %s WHERE id = %L',
+                        field, pg_temp.id('m')),
+                 '42501', NULL,
+                 'creators cannot set royalty and quality fields of their models: ' || field)
+FROM unnest(ARRAY[
+    'designer_royalty_rate = 0.9',
+    'total_royalties_earned = 1000',
+    'complexity_score = 100',
+    'originality_score = 100',
+    'quality_flags = ''{}''::text[]',
+    format('creator_id = %L', pg_temp.id('other'))
+]) WITH ORDINALITY AS f (field, n)
+ORDER BY n;
+SELECT throws_ok(format('INSERT INTO public.creator_models (creator_id, title, '
+                        'designer_royalty_rate) VALUES (%L, %L, 0.9)',
+                        pg_temp.id('c'), 'greedy'),
+                 '42501', NULL, 'creators cannot set royalty and quality fields of their '
+                                'models: inserting a model with a royalty rate');
+-- the platform may
+SELECT pg_temp.as_service();
+SELECT is(pg_temp.affected(format(
+              'UPDATE public.creator_models SET complexity_score = 70, '
+              'originality_score = 80, designer_royalty_rate = 0.15 WHERE id = %L',
+              pg_temp.id('m'))),
+          1::bigint, 'creators cannot set royalty and quality fields of their models');
 
-BEGIN;
-SELECT pg_temp.tap(21, 'platform-only fields are guarded by triggers whatever the grants', $t$
-DECLARE
-    missing text;
-    writer boolean;
-BEGIN
-    SELECT string_agg(want.tgname, ', ') INTO missing
-    FROM (VALUES ('point_transactions', 'point_transactions_guard_verification'),
-                 ('creator_models', 'creator_models_guard_platform_fields')) want (tbl, tgname)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM pg_trigger tg
-        WHERE tg.tgrelid = ('public.' || want.tbl)::regclass
-          AND tg.tgname = want.tgname AND tg.tgenabled IN ('O', 'A'));
-    PERFORM pg_temp.expect(missing IS NULL, format('guard triggers missing or disabled: %s', missing));
+-- ===========================================================================
+-- Structure
+-- ===========================================================================
 
-    PERFORM pg_temp.as_user(gen_random_uuid());
-    writer := public.is_platform_writer();
-    PERFORM pg_temp.expect(NOT writer, 'authenticated counts as a platform writer');
-    PERFORM pg_temp.as_anon();
-    writer := public.is_platform_writer();
-    PERFORM pg_temp.expect(NOT writer, 'anon counts as a platform writer');
-    PERFORM pg_temp.as_service();
-    writer := public.is_platform_writer();
-    PERFORM pg_temp.expect(writer, 'service_role does not count as a platform writer');
-END
-$t$);
-ROLLBACK;
+SELECT pg_temp.fresh();
+SELECT is((SELECT string_agg(c.relname, ', ' ORDER BY c.relname)
+           FROM pg_class c
+           WHERE c.relnamespace = 'public'::regnamespace
+             AND c.relkind IN ('r', 'p')
+             AND NOT c.relrowsecurity),
+          NULL, 'every public table has row level security and API roles cannot truncate');
+SELECT pg_temp.as_user(gen_random_uuid());
+SELECT throws_ok('TRUNCATE public.quotes', '42501', NULL,
+                 'every public table has row level security and API roles cannot truncate: '
+                 'authenticated truncating quotes');
+SELECT pg_temp.as_anon();
+SELECT throws_ok('TRUNCATE public.print_requests', '42501', NULL,
+                 'every public table has row level security and API roles cannot truncate: '
+                 'anon truncating print requests');
 
--- calculate_quality_points -----------------------------------------------------------
-
-BEGIN;
-SELECT pg_temp.tap(22, 'calculate_quality_points computes points from quality', $t$
-DECLARE
-    got integer;
-    c record;
-BEGIN
-    PERFORM pg_temp.as_user(gen_random_uuid());  -- callable by customers
-    FOR c IN SELECT * FROM (VALUES
-        (100, 50::numeric, NULL::numeric, NULL::numeric, 100),  -- average quality: base points
-        (100, 0, NULL, NULL, 50),                                -- worst: half
-        (100, 100, 100, 100, 200),                               -- best: double
-        (10, 75, 40, 20, 14),                                    -- 10 × 1.40
-        (0, 90, 90, 90, 0)
-    ) v (base, quality, complexity, originality, expected) LOOP
-        got := public.calculate_quality_points(c.base, c.quality, c.complexity, c.originality);
-        PERFORM pg_temp.expect(got = c.expected,
-            format('calculate_quality_points(%s, %s, %s, %s) = %s, expected %s',
-                   c.base, c.quality, c.complexity, c.originality, got, c.expected));
-    END LOOP;
-    got := public.calculate_quality_points(100, NULL);
-    PERFORM pg_temp.expect(got IS NULL, format('unknown quality gave %s points, expected null', got));
-END
-$t$);
-ROLLBACK;
-
-BEGIN;
-SELECT pg_temp.tap(23, 'calculate_quality_points gives nothing for fraud and rejects bad input', $t$
-DECLARE
-    got integer;
-    bad text;
-BEGIN
-    got := public.calculate_quality_points(100, 90, 50, 50, ARRAY['duplicate_upload']);
-    PERFORM pg_temp.expect(got = 0, format('fraud-flagged action earned %s points', got));
-    got := public.calculate_quality_points(100, 90, 50, 50, '{}');
-    PERFORM pg_temp.expect(got > 0, 'an empty fraud flag list zeroed the points');
-    FOREACH bad IN ARRAY ARRAY['-1, 50', '100, 101', '100, -0.01', '100, 50, 150', '100, 50, 50, -1'] LOOP
-        BEGIN
-            EXECUTE 'SELECT public.calculate_quality_points(' || bad || ')' INTO got;
-            RAISE EXCEPTION 'calculate_quality_points(%) accepted bad input and returned %', bad, got;
-        EXCEPTION
-            WHEN invalid_parameter_value THEN
-                NULL;
-        END;
-    END LOOP;
-END
-$t$);
-ROLLBACK;
-
--- creator_models -----------------------------------------------------------------
-
-BEGIN;
-SELECT pg_temp.tap(24, 'creators update only their own creator_models', $t$
-DECLARE
-    c1 uuid := pg_temp.new_user('creator');
-    c2 uuid := pg_temp.new_user('creator');
-    m1 uuid := pg_temp.new_model(c1, false);
-    m2 uuid := pg_temp.new_model(c2, true);
-    n bigint;
-    title2 text;
-BEGIN
-    PERFORM pg_temp.as_user(c1);
-    n := pg_temp.affected(format(
-        'UPDATE public.creator_models SET title = %L WHERE id IN (%L, %L)', 'renamed', m1, m2));
-    PERFORM pg_temp.expect(n = 1, format('creator updated %s models, expected only their own', n));
-    n := pg_temp.affected(format('DELETE FROM public.creator_models WHERE id = %L', m2));
-    PERFORM pg_temp.expect(n = 0, 'creator deleted another creator''s model');
-    PERFORM pg_temp.as_owner();
-    SELECT title INTO title2 FROM public.creator_models WHERE id = m2;
-    PERFORM pg_temp.expect(title2 = 'RLS suite model', 'another creator''s model was renamed');
-    PERFORM pg_temp.as_user(c2);
-    PERFORM pg_temp.expect(
-        pg_temp.seen(format('SELECT 1 FROM public.creator_models WHERE id = %L', m1)) = 0,
-        'creator saw another creator''s unpublished model');
-    n := pg_temp.affected(format('DELETE FROM public.creator_models WHERE id = %L', m2));
-    PERFORM pg_temp.expect(n = 1, 'creator could not delete their own model');
-END
-$t$);
-ROLLBACK;
-
-BEGIN;
-SELECT pg_temp.tap(25, 'creators cannot set royalty and quality fields of their models', $t$
-DECLARE
-    c uuid := pg_temp.new_user('creator');
-    other uuid := pg_temp.new_user('creator');
-    m uuid := pg_temp.new_model(c);
-    stmt text;
-BEGIN
-    PERFORM pg_temp.as_user(c);
-    FOREACH stmt IN ARRAY ARRAY[
-        'designer_royalty_rate = 0.9',
-        'total_royalties_earned = 1000',
-        'complexity_score = 100',
-        'originality_score = 100',
-        'quality_flags = ''{}''::text[]',
-        format('creator_id = %L', other)
-    ] LOOP
-        PERFORM pg_temp.expect_denied(
-            format('UPDATE public.creator_models SET %s WHERE id = %L', stmt, m),
-            'setting ' || stmt);
-    END LOOP;
-    PERFORM pg_temp.expect_denied(
-        format('INSERT INTO public.creator_models (creator_id, title, designer_royalty_rate)'
-               ' VALUES (%L, %L, 0.9)', c, 'greedy'),
-        'inserting a model with a royalty rate');
-    -- the platform may
-    PERFORM pg_temp.as_service();
-    UPDATE public.creator_models
-       SET complexity_score = 70, originality_score = 80, designer_royalty_rate = 0.15
-     WHERE id = m;
-    PERFORM pg_temp.expect(FOUND, 'service_role could not score a model');
-END
-$t$);
-ROLLBACK;
-
--- Structure ----------------------------------------------------------------------
-
-BEGIN;
-SELECT pg_temp.tap(26, 'every public table has row level security and API roles cannot truncate', $t$
-DECLARE
-    open_tables text;
-BEGIN
-    SELECT string_agg(c.relname, ', ' ORDER BY c.relname) INTO open_tables
-    FROM pg_class c
-    WHERE c.relnamespace = 'public'::regnamespace
-      AND c.relkind IN ('r', 'p')
-      AND NOT c.relrowsecurity;
-    PERFORM pg_temp.expect(open_tables IS NULL,
-        format('tables without row level security: %s', open_tables));
-    PERFORM pg_temp.as_user(gen_random_uuid());
-    PERFORM pg_temp.expect_denied('TRUNCATE public.quotes', 'authenticated truncating quotes');
-    PERFORM pg_temp.as_anon();
-    PERFORM pg_temp.expect_denied('TRUNCATE public.print_requests', 'anon truncating print requests');
-END
-$t$);
+SELECT * FROM finish();
 ROLLBACK;

@@ -28,6 +28,62 @@ def test_missing_file_gives_the_default(tmp_path: Path) -> None:
     assert config.source == "built-in default"
 
 
+def supabase_tree(root: Path) -> Path:
+    for rel in ("supabase/migrations", "supabase/functions", "supabase/tests"):
+        (root / rel).mkdir(parents=True)
+    (root / "supabase" / "config.toml").write_text('project_id = "demo"\n')
+    (root / "supabase" / "seed.sql").write_text("insert into t values (1);\n")
+    return root
+
+
+def test_a_supabase_tree_gets_the_cli_layout_without_configuration(tmp_path: Path) -> None:
+    from service.config.layout import for_tree
+
+    config = parse_config("environments:\n  staging: {database_url_env: STAGING_DB}\n")
+    assert for_tree(config, tmp_path) == config  # no supabase/ folder: today's defaults
+    assert config.paths.migrations == "migrations"
+    paths = for_tree(config, supabase_tree(tmp_path)).paths
+    assert (paths.migrations, paths.rollbacks, paths.functions, paths.tests) == (
+        "supabase/migrations", "supabase/migrations/rollback", "supabase/functions",
+        "supabase/tests")
+
+
+def test_paths_set_in_the_file_win_over_the_layout(tmp_path: Path) -> None:
+    from service.config.layout import for_tree
+
+    root = supabase_tree(tmp_path)
+    config = parse_config("paths:\n  migrations: db/migrations\n  rls_suite: db/rls.sql\n")
+    assert config.paths_set == {"migrations", "tests"}
+    paths = for_tree(config, root).paths
+    assert (paths.migrations, paths.tests, paths.functions) == (
+        "db/migrations", "db/rls.sql", "supabase/functions")
+    # this repository keeps its top-level folders even beside a supabase/ folder
+    repo = load_config(REPO)
+    assert for_tree(repo, root).paths == repo.paths
+
+
+def test_rls_suite_and_tests_together_is_one_clear_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("paths: {rls_suite: a.sql, tests: b}\n")
+    assert info.value.problems == [
+        "paths.rls_suite: is the older name of paths.tests; set only paths.tests"]
+
+
+def test_rls_suite_is_still_readable_as_the_older_name_of_tests() -> None:
+    config = parse_config("paths: {rls_suite: db/rls.sql}\n")
+    assert config.paths.tests == config.paths.rls_suite == "db/rls.sql"
+
+
+def test_squawk_is_warn_by_default_and_block_where_configured() -> None:
+    config = parse_config("environments:\n  staging: {}\n  production:\n    squawk: block\n")
+    assert config.environments["staging"].squawk == "warn"
+    assert config.environments["production"].squawk == "block"
+    with pytest.raises(ConfigError) as info:
+        parse_config("environments:\n  staging: {squawk: loud}\n")
+    assert info.value.problems == [
+        "environments.staging.squawk: expected one of warn, block, off, got 'loud'"]
+
+
 def test_every_bad_key_is_named_with_what_is_allowed() -> None:
     text = """
 environments:

@@ -37,6 +37,7 @@ from workers.drivers.interfaces import (
     DatabaseUnavailable,
     MigrationError,
     MigrationFile,
+    RolledBackRun,
 )
 from workers.runbook.migration_files import is_transaction_abort, is_transaction_control
 from workers.runbook.sql_split import SplitResult, Statement, split
@@ -298,6 +299,49 @@ class PostgresDatabase:
                         f"lost the connection to {self._redacted}: "
                         f"{self._scrub(str(exc).strip())}") from exc
                 raise
+
+    async def run_rolled_back(self, statements: Sequence[str], *, lock_timeout_ms: int,
+                              statement_timeout_ms: int = 0) -> RolledBackRun:
+        async def op(conn: Conn) -> RolledBackRun:
+            outputs: list[list[str]] = []
+            printed: list[str] = []
+
+            def notice(diag: psycopg.errors.Diagnostic) -> None:
+                printed.append(f"{diag.severity or 'NOTICE'}: {diag.message_primary or ''}")
+
+            conn.add_notice_handler(notice)
+            try:
+                await conn.execute(f"BEGIN;\n{_setup_sql(lock_timeout_ms, statement_timeout_ms)}"
+                                   .encode())
+                async with conn.cursor() as cur:
+                    for index, statement in enumerate(statements):
+                        printed = []
+                        outputs.append(printed)
+                        try:
+                            await cur.execute(statement.encode())
+                        except psycopg.Error as exc:
+                            if conn.closed or conn.broken:
+                                raise
+                            failure = _failure(exc)
+                            return RolledBackRun(outputs, index, failure.error,
+                                                 failure.sqlstate)
+                        while True:
+                            if cur.description is not None:
+                                for row in await cur.fetchall():
+                                    printed.extend(str(v) for v in row if v is not None)
+                            if not cur.nextset():
+                                break
+                return RolledBackRun(outputs)
+            except asyncio.CancelledError:
+                # Mid-transaction: drop the connection and the server rolls back.
+                self._conn = None
+                conn.pgconn.finish()
+                raise
+            finally:
+                conn.remove_notice_handler(notice)
+                if not conn.closed and not conn.broken:
+                    await conn.execute(b"ROLLBACK")
+        return await self._read(op)
 
     async def connection_count(self) -> int:
         rows = await self.fetch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +46,18 @@ class MigrationError(Exception):
         self.sqlstate = sqlstate
 
 
+@dataclass(frozen=True)
+class RolledBackRun:
+    """What statements printed when run in a transaction that was rolled back."""
+
+    # Per statement that ran, in order: every value of every row it returned, as text,
+    # and the server's notices, in the order they came.
+    outputs: list[list[str]]
+    failed_at: int | None = None  # index of the statement that raised; the rest never ran
+    error: str = ""
+    sqlstate: str | None = None
+
+
 class DatabaseUnavailable(Exception):
     """The database could not be reached after bounded retries (a stop-the-line condition)."""
 
@@ -86,6 +99,12 @@ class Database(Protocol):
 
     async def execute(self, statements: str) -> None:
         """Run trusted SQL (cleanup of smoke data), committed."""
+        ...
+
+    async def run_rolled_back(self, statements: Sequence[str], *, lock_timeout_ms: int,
+                              statement_timeout_ms: int = 0) -> RolledBackRun:
+        """Run the statements one by one in one transaction that is always rolled back,
+        stopping at the first that fails (tests: nothing they do may stay)."""
         ...
 
     async def connection_count(self) -> int: ...

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from service import queue
+from service.config.layout import for_tree
 from service.dashboard import repo_config
 from service.ledger import leases, requests
 from service.ledger.deployments import Ledger
@@ -256,7 +257,8 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
             await requests.report_later(conn, req["id"], delay_seconds=FIRST_RETRY_S,
                                         parts=missed)
     if req["kind"] == "deploy" and result.outcome is Outcome.SUCCEEDED:
-        await start_watch(ctx, req, result.deployment_id, config)  # never raises
+        # the smoke file it probes is where the commit's layout puts it
+        await start_watch(ctx, req, result.deployment_id, for_tree(config, source.root))
     if req["comment_id"]:
         good = result.outcome in (Outcome.SUCCEEDED, Outcome.UP_TO_DATE, Outcome.PLANNED)
         with contextlib.suppress(Exception):  # a reaction is a courtesy

@@ -80,7 +80,7 @@ class CheckRunReporter(Debounced):
             fields["completed_at"] = now
             fields["output"]["annotations"] = [
                 {"path": a.path, "start_line": max(1, a.line), "end_line": max(1, a.line),
-                 "annotation_level": "failure", "message": a.message[:64_000],
+                 "annotation_level": a.level, "message": a.message[:64_000],
                  "title": (a.title or "deploybot")[:255]}
                 for a in p.annotations]
             fields["actions"] = actions_for(p.outcome, production_env=self.production_env,

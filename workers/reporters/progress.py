@@ -65,6 +65,7 @@ class Progress:
             step.note = event.message
         elif k is EventKind.OUTPUT:
             step.output += event.message if event.message.endswith("\n") else event.message + "\n"
+            self.annotations.extend(event.data.get("annotations") or [])
         elif k in (EventKind.FINISHED, EventKind.SKIPPED, EventKind.FAILED):
             step.status = {EventKind.FINISHED: "succeeded", EventKind.SKIPPED: "skipped",
                            EventKind.FAILED: "failed"}[k]

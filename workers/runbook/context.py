@@ -9,7 +9,7 @@ from typing import Any
 
 from service.config.model import Config, EnvironmentConfig
 from workers.drivers.interfaces import BackupStore, Database, FunctionReleases
-from workers.runbook.events import Event, EventKind, Reporter
+from workers.runbook.events import Annotation, Event, EventKind, Reporter
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,12 @@ class DeployContext:
         """Append log text to the current step."""
         if text:
             await self.reporter.emit(Event(EventKind.OUTPUT, self.current_step, text))
+
+    async def annotate(self, text: str, annotations: list[Annotation]) -> None:
+        """Append log text with annotations of repository lines (warnings of a step that
+        goes on: they reach the check run with the deployment's end)."""
+        await self.reporter.emit(Event(EventKind.OUTPUT, self.current_step, text,
+                                       {"annotations": annotations}))
 
     async def journal(self, key: str, value: Any) -> None:
         """Write down (JSON) what this step changed, for recovery by another worker."""

@@ -44,6 +44,7 @@ class Annotation:
     line: int
     message: str
     title: str = ""
+    level: str = "failure"  # GitHub's annotation levels: notice, warning, failure
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Read TAP (Test Anything Protocol) as the RLS suite prints it through psql.
+"""Read TAP (Test Anything Protocol): what test files print through pgTAP, or through psql.
 
     1..3
     ok 1 - anon cannot read quotes
@@ -12,6 +12,7 @@ nothing reported twice or beyond the plan, no `Bail out!`, and psql printed no E
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 _PLAN = re.compile(r"^1\.\.(\d+)(?:\s*#\s*(.*))?$")
@@ -32,10 +33,15 @@ class TapTest:
     reason: str = ""  # the text after " # " on a failing line
     directive: str = ""  # "SKIP" or "TODO"
     diagnostics: list[str] = field(default_factory=list)
+    source_line: int | None = None  # the line of the test file that printed it, when known
 
     @property
     def failed(self) -> bool:
         return not self.ok and self.directive != "TODO"
+
+    def failure(self) -> str:
+        return f"not ok {self.number} - {self.name}" + (f" ({self.reason})" if self.reason
+                                                        else "")
 
     def line(self) -> str:
         mark = "ok" if self.ok else "not ok"
@@ -69,10 +75,9 @@ class TapReport:
             return []
         return sorted({t.number for t in self.tests if t.number > self.plan})
 
-    def problems(self) -> list[str]:
+    def problems(self, *, failures: bool = True) -> list[str]:
         """Why the run does not pass, one line each (empty: it passes)."""
-        out = [f"not ok {t.number} - {t.name}" + (f" ({t.reason})" if t.reason else "")
-               for t in self.failures]
+        out = [t.failure() for t in self.failures] if failures else []
         if self.plan is None:
             out.append("no plan line (1..N): the suite did not run to its start or end")
         if self.missing:
@@ -95,12 +100,22 @@ class TapReport:
 def parse(stdout: str, stderr: str = "") -> TapReport:
     """Parse TAP from psql's output; stderr contributes ERROR lines (and TAP sent as
     NOTICEs)."""
+    lines: list[tuple[bool, str, int | None]] = [(False, ln, None) for ln in stdout.splitlines()]
+    lines += [(True, ln, None) for ln in stderr.splitlines()]
+    return _parse(lines)
+
+
+def parse_located(output: Iterable[tuple[str, int]]) -> TapReport:
+    """Parse TAP printed by a test file's statements: (text, the line of the file where the
+    statement that printed it starts). A text may hold several lines."""
+    return _parse([(False, ln, line) for text, line in output for ln in text.splitlines()])
+
+
+def _parse(lines: list[tuple[bool, str, int | None]]) -> TapReport:
     report = TapReport()
     last: TapTest | None = None
     numbers: set[int] = set()
-    lines = [(False, ln) for ln in stdout.splitlines()]
-    lines += [(True, ln) for ln in stderr.splitlines()]
-    for index, (from_stderr, raw) in enumerate(lines):
+    for index, (from_stderr, raw, source_line) in enumerate(lines):
         if from_stderr and (index == 0 or not lines[index - 1][0]):
             last = None  # diagnostics do not cross from one stream to the other
         line = _PSQL_PREFIX.sub("", raw.strip())
@@ -114,6 +129,7 @@ def parse(stdout: str, stderr: str = "") -> TapReport:
         elif m := _RESULT.match(line):
             number = int(m.group(2)) if m.group(2) else len(report.tests) + 1
             test = _result(m.group(1) == "ok", number, m.group(3))
+            test.source_line = source_line
             if number in numbers:
                 report.duplicates.append(number)
             numbers.add(number)

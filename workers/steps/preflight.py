@@ -15,7 +15,7 @@ from service.pgtools import ToolNotFound
 from workers.drivers.functions import digest_of
 from workers.drivers.interfaces import DatabaseUnavailable
 from workers.drivers.processes import communicate
-from workers.runbook import migration_files
+from workers.runbook import migration_files, squawk
 from workers.runbook.context import DeployContext
 from workers.runbook.engine import UpToDate
 from workers.runbook.events import Annotation
@@ -109,6 +109,7 @@ async def run(ctx: DeployContext) -> None:
         raise StepFailed(str(exc), stop_the_line="database connection issues") from None
     await ctx.output(tools)
     await ctx.output("\n".join(lines))
+    await squawk.lint_pending(ctx, ctx.state["pending"])
     if not changes and not ctx.dry_run:
         # Same content as what runs: a quick success, without running the tests again.
         raise UpToDate(f"{ctx.environment.name} already runs what {ctx.source.commit[:12]} "
