@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from service.config import CONFIG_PATH, Config
+from service.config.layout import for_tree
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -29,9 +30,9 @@ def local_warnings(repo: Path, config: Config, branch: str, commit: str) -> list
             f"{CONFIG_PATH} in your working tree differs from the one on {branch}, which is "
             f"the one used (configuration is read from the default branch only); merge your "
             f"change into {branch} for it to apply")
-    paths = config.paths
+    paths = for_tree(config, repo).paths  # the folders this repository's layout uses
     watched = sorted({p for p in (paths.migrations, paths.rollbacks, paths.functions,
-                                  paths.rls_suite, paths.smoke) if p})
+                                  paths.tests, paths.smoke) if p})
     changed = _git(repo, "status", "--porcelain", "--untracked-files=all", "--", *watched)
     files = [line[3:] for line in changed.stdout.splitlines() if line.strip()]
     if files:
