@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workers.drivers.processes import communicate
-from workers.sandbox.bubblewrap import Sandbox, host_path, sandbox_from_env
+from workers.sandbox.bubblewrap import Bubblewrap, Sandbox, host_path, sandbox_from_env
 from workers.sandbox.policy import Policy
 
 
@@ -43,6 +43,13 @@ def _readable_copy(source: Path, dest: Path) -> None:
             path.chmod(0o755)
         else:
             path.chmod(0o755 if mode & stat.S_IXUSR else 0o644)
+
+
+def hand_over(path: Path, sandbox: Sandbox) -> None:
+    """Let the sandbox's user write the directory `path` (a writable bind): as root, the
+    confined command runs as another user."""
+    if isinstance(sandbox, Bubblewrap) and sandbox.as_root:
+        os.chown(path, sandbox.uid, sandbox.uid)
 
 
 class _Staging:
@@ -80,8 +87,8 @@ async def confined(argv: Sequence[str], policy: Policy, *, sandbox: Sandbox | No
     box = sandbox or sandbox_from_env()
     with _Staging(policy) as binds:
         command = box.command(argv, policy, binds)
-        if box.confines:  # bwrap clears it and sets the policy's inside
-            env, cwd = {"PATH": os.defpath}, None
+        if box.confines:  # bwrap passes this environment on (never in its argv)
+            env, cwd = {"PATH": os.defpath, **policy.env}, None
         else:
             env = {k: host_path(v, binds) for k, v in policy.env.items()}
             cwd = host_path(policy.cwd, binds)
