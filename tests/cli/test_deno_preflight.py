@@ -59,6 +59,7 @@ def test_passing_deno_tests_pass_preflight(
     out = capsys.readouterr().out
     assert "deno check: 2 function(s) (hello, public-ping) and 3 test file(s)" in out, out
     assert f"deno test: {PASSING_TESTS} passed" in out, out
+    assert "(hello, public-ping; active: none)" in out, out  # the plan names the functions
 
 
 def test_a_failing_deno_test_stops_the_deployment_at_preflight(
@@ -119,3 +120,40 @@ def git_path() -> str:
         if (Path(d) / "git").exists():
             return str(Path(d) / "git")
     raise AssertionError("git is not installed")
+
+
+def test_a_type_error_fails_deno_check_with_its_line(tmp_path: Path) -> None:
+    broken = HELLO_TYPE_ERROR
+    make_tree(tmp_path, {f"{FUNCTIONS}/hello/index.ts": broken})
+    line = broken.splitlines().index('const wait: number = "soon";') + 1
+    with pytest.raises(StepFailed) as failed:
+        asyncio.run(run_deno_tests(tmp_path, FUNCTIONS))
+    where = f"{FUNCTIONS}/hello/index.ts:{line}"
+    assert failed.value.reason.startswith(f"deno check failed for hello (first: {where})")
+    notes = failed.value.annotations
+    assert [(n.path, n.line) for n in notes] == [(f"{FUNCTIONS}/hello/index.ts", line)]
+    assert notes[0].message.startswith("TS2322")
+
+
+def test_an_import_that_cannot_be_fetched_is_named(tmp_path: Path) -> None:
+    missing = "npm:deploybot-test-no-such-package-4f9a@1.0.0"
+    make_tree(tmp_path, {f"{FUNCTIONS}/hello/index.ts":
+                         f'import x from "{missing}";\nDeno.serve(() => new Response(x));\n'})
+    with pytest.raises(StepFailed) as failed:
+        asyncio.run(run_deno_tests(tmp_path, FUNCTIONS))
+    assert failed.value.reason.startswith("the dependencies of hello could not be fetched")
+    assert "deploybot-test-no-such-package-4f9a" in failed.value.reason
+
+
+HELLO_TYPE_ERROR = """\
+const wait: number = "soon";
+
+Deno.serve(() => new Response(String(wait)));
+"""
+
+
+def make_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)

@@ -93,7 +93,7 @@ class Group:
     tests: tuple[str, ...]  # relative to cwd
 
 
-def test_files(functions_dir: Path) -> list[str]:
+def find_test_files(functions_dir: Path) -> list[str]:
     """Test files under `functions_dir` (relative POSIX paths), sorted."""
     found: list[str] = []
     for path in functions_dir.rglob("*"):
@@ -318,7 +318,7 @@ async def run_deno_tests(source_root: Path, functions_rel: str) -> str:
         if reason.startswith(f"{functions_dir.name}/ "):
             reason = functions_rel.rstrip("/") + reason[len(functions_dir.name):]
         raise StepFailed(reason, stop_the_line="unit tests failed") from None
-    tests = test_files(functions_dir)
+    tests = find_test_files(functions_dir)
     groups = plan_groups(functions_dir, functions_rel, found, tests)
     if not groups:
         return f"no functions and no Deno tests in {functions_rel}"
