@@ -13,8 +13,17 @@ from service.denotool import DenoNotFound, deno_binary
 from workers.drivers.functions import digest_of
 from workers.runbook import deno_junit
 from workers.runbook.deno_junit import read_report
-from workers.runbook.deno_tests import _shown, find_test_files, plan_groups
+from workers.runbook.deno_tests import (
+    _DENO_ENV,
+    _FETCH_ENV,
+    Group,
+    _Run,
+    _shown,
+    find_test_files,
+    plan_groups,
+)
 from workers.runbook.function_files import config_toml_path, discover
+from workers.sandbox.bubblewrap import Unconfined
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -151,3 +160,28 @@ def test_reported_output_names_repository_paths_and_hides_fetch_settings(
     assert "npm-mirror.internal" not in shown and "secret-place" not in shown
     assert "supabase/functions/hello/src/index.ts:1:16" in shown
     assert "file:///src" not in shown
+
+
+def test_each_phase_gets_only_what_it_needs(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in _FETCH_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", "sekrit")
+    monkeypatch.setenv("STAGING_DATABASE_URL", "postgresql://u:pw@db/x")
+    monkeypatch.setenv("NPM_CONFIG_REGISTRY", "https://registry.example/")
+    run = _Run(tmp_path / "functions", "supabase/functions", Path("/usr/bin/true"),
+               tmp_path / "deno", Unconfined())
+    group = Group("hello", "hello", (), ("index.ts",), ("hello_test.ts",))
+    fetch = run.policy(group, fetch=True)
+    test = run.policy(group, fetch=False, out_dir=tmp_path / "out")
+    assert dict(fetch.env) == {**_DENO_ENV, "NPM_CONFIG_REGISTRY": "https://registry.example/"}
+    assert dict(test.env) == _DENO_ENV
+    assert (fetch.network, test.network) == (True, False)
+    assert fetch.cwd == test.cwd == "/src/supabase/functions/hello"
+    for policy in (fetch, test):
+        source = next(b for b in policy.binds if b.target == "/src/supabase/functions")
+        assert source.copy and not source.writable  # a private, read-only copy
+    fetch_cache, test_cache = (next(b for b in p.binds if b.target == "/deno")
+                               for p in (fetch, test))
+    assert fetch_cache.writable and not test_cache.writable  # only the fetcher writes it
+    assert [b.target for b in test.binds if b.writable] == ["/out"]

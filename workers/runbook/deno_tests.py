@@ -241,7 +241,8 @@ async def _fetch(run: _Run, groups: list[Group]) -> None:
         done = await run.run(argv, run.policy(group, fetch=True), deadline - time.monotonic())
         if done.timed_out:
             raise StepFailed(f"fetching the dependencies of {group.label} took more than "
-                             f"{FETCH_TIMEOUT_S:.0f} s", stop_the_line="unit tests failed")
+                             f"{FETCH_TIMEOUT_S:.0f} s", output=_shown(done.output),
+                             stop_the_line="unit tests failed")
         if done.returncode != 0:
             raise StepFailed(
                 f"the dependencies of {group.label} could not be fetched: "
@@ -257,7 +258,8 @@ async def _check(run: _Run, groups: list[Group], deadline: float) -> None:
         done = await run.run(argv, run.policy(group, fetch=False), deadline - time.monotonic())
         if done.timed_out:
             raise StepFailed(f"deno check of {group.label} did not finish within "
-                             f"{RUN_TIMEOUT_S:.0f} s", stop_the_line="unit tests failed")
+                             f"{RUN_TIMEOUT_S:.0f} s", output=_shown(done.output),
+                             stop_the_line="unit tests failed")
         if done.returncode != 0:
             notes = _annotations(done.output, "deno check")
             where = f" (first: {notes[0].path}:{notes[0].line})" if notes else ""
@@ -282,7 +284,8 @@ async def _test(run: _Run, groups: list[Group], deadline: float) -> TestReport:
                                  sandbox_dir=posixpath.join(SRC, repo_dir))
         if done.timed_out:
             raise StepFailed(f"the Deno tests of {group.label} did not finish within "
-                             f"{RUN_TIMEOUT_S:.0f} s", stop_the_line="unit tests failed")
+                             f"{RUN_TIMEOUT_S:.0f} s", output=_shown(done.output),
+                             stop_the_line="unit tests failed")
         if done.returncode == 0:
             total += report or TestReport()
             continue
