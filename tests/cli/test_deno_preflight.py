@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +21,8 @@ from workers.runbook.deno_tests import run_deno_tests
 from workers.runbook.snapshot import diff, snapshot
 from workers.runbook.step import StepFailed
 
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/bin/bwrap").exists() and not any(
-        (Path(d) / "bwrap").exists() for d in os.environ.get("PATH", "").split(":")),
-    reason="bubblewrap is not installed (.ci/test installs it)")
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                reason="bubblewrap is not installed (.ci/test installs it)")
 
 FAILING_TEST = HELLO_TEST.replace('"Hello, Ada!"', '"Hi, Ada!"')
 FAILING_LINE = FAILING_TEST.splitlines().index(
@@ -116,10 +115,9 @@ def test_without_a_sandbox_no_pull_request_code_runs_and_the_step_says_how_to_en
 
 
 def git_path() -> str:
-    for d in os.environ.get("PATH", "").split(":"):
-        if (Path(d) / "git").exists():
-            return str(Path(d) / "git")
-    raise AssertionError("git is not installed")
+    found = shutil.which("git")
+    assert found, "git is not installed"
+    return found
 
 
 def test_a_type_error_fails_deno_check_with_its_line(tmp_path: Path) -> None:

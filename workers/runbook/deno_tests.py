@@ -200,8 +200,9 @@ _TS_ERROR = re.compile(r"(TS\d+) \[ERROR\]: (.+?)\n.*?" + _LOCATION.pattern, re.
 
 def _annotations(output: str, title: str) -> list[Annotation]:
     """Where Deno's errors point in the repository (type errors, failed imports)."""
-    notes = [Annotation(m.group(3), int(m.group(4)), f"{m.group(1)}: {m.group(2).strip()}",
-                        title) for m in _TS_ERROR.finditer(output)]
+    notes = [Annotation(m.group(3), int(m.group(4)),
+                        _shown(f"{m.group(1)}: {m.group(2).strip()}"), title)
+             for m in _TS_ERROR.finditer(output)]
     if not notes:
         error = next((line for line in output.splitlines() if line.startswith("error:")),
                      "")
@@ -299,10 +300,11 @@ async def _test(run: _Run, groups: list[Group], deadline: float) -> TestReport:
         first = failures[0]
         raise StepFailed(
             f"{len(failures)} Deno test(s) failed; first: \"{first.name}\" at "
-            f"{first.path}:{first.line}: {first.message}",
+            f"{first.path}:{first.line}: {_shown(first.message)}",
             output=_shown(done.output),
-            annotations=[Annotation(f.path, f.line, f"\"{f.name}\" failed: {f.message}",
-                                    "deno test") for f in failures[:50]],
+            annotations=[Annotation(f.path, f.line,
+                                    _shown(f"\"{f.name}\" failed: {f.message}"), "deno test")
+                         for f in failures[:50]],
             stop_the_line="unit tests failed")
     return total
 
