@@ -48,8 +48,8 @@ NEW_TABLE = {"migrations/20260401000000_t.sql": "create table public.t1 (id int)
 # step → files that make the deployment dwell in that step long enough to kill the worker
 # (the backup dwells on a table lock the test holds)
 DWELL: dict[str, dict[str, str]] = {
-    "preflight": {"functions/calculate-quote/test_slow.py":
-                  "import time\n\ndef test_slow() -> None:\n    time.sleep(60)\n"},
+    "preflight": {"functions/calculate-quote/slow_test.ts":
+                  'Deno.test("slow", () => new Promise((done) => setTimeout(done, 60_000)));\n'},
     "migrate": {"migrations/20260401000000_slow.sql": "create table public.t1 (id int);\n"
                 + SLOW,
                 "migrations/rollback/20260401000000_slow.sql": "drop table public.t1;\n"},
