@@ -226,9 +226,11 @@ class SmokeRunner:
                     problems.append(f"capture {name}: {source} is missing")
                 captured[name] = value
         if problems:
+            # What it did create is still captured, so the undo can remove it.
             return Result(False, problems[0],
                           [*problems[1:_MAX_DETAILS], f"got body: {excerpt(body_text)}"],
-                          stop=STOP_HTTP)
+                          stop=STOP_HTTP, captured={k: v for k, v in captured.items()
+                                                    if v is not MISSING and v is not None})
         return Result(True, captured=captured, note=str(response.status_code))
 
     async def sql(self, check: Check, query: str, variables: dict[str, Any]) -> Result:
@@ -353,10 +355,11 @@ async def run(ctx: DeployContext) -> None:
             except DatabaseUnavailable as exc:
                 raise StepFailed(str(exc), stop_the_line=STOP_DB) from None
             ms = (time.perf_counter() - started) * 1000
-            if result.ok:
+            if result.captured:  # a failed check may have created data too: clean it up
                 variables.update(result.captured)
                 ctx.state["smoke_cleanup"] = render_cleanup(spec.cleanup, variables)
                 await ctx.journal("smoke_cleanup", ctx.state["smoke_cleanup"])
+            if result.ok:
                 note = f", {result.note}" if result.note else ""
                 await ctx.output(redact(f"✓ {check.name} ({ms:.0f} ms{note})"))
                 continue

@@ -1,0 +1,50 @@
+"""A smoke check that created data and then failed its expectation: the undo removes that
+data too, so staging ends exactly as before."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.fixture_repo import branch_with, cli_project
+from workers.cli import main
+from workers.runbook.snapshot import diff, snapshot
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    names = [create_database("bot"), create_database("stg")]
+    bot, staging = (database_url(n) for n in names)
+    apply_shim(staging)
+    repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
+    try:
+        yield {"bot": bot, "staging": staging, "repo": str(repo)}
+    finally:
+        for n in names:
+            drop_database(n)
+
+
+def test_data_made_by_a_failing_smoke_check_is_removed(
+        env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    repo = Path(env["repo"])
+    assert main(["deploy", "staging"]) == 0
+    before = asyncio.run(snapshot(env["staging"]))
+    smoke = (repo / "tests/backend/smoke.yml").read_text()
+    assert "total: 24.00\n      json_types" in smoke
+    sha = branch_with(repo, "wrong-expectation", {
+        # the quote is stored (200) but the check expects another total
+        "tests/backend/smoke.yml": smoke.replace("total: 24.00\n      json_types",
+                                                 "total: 25.00\n      json_types", 1),
+        "migrations/20260201000000_note.sql": "alter table public.quotes add column note text;\n",
+        "migrations/rollback/20260201000000_note.sql":
+            "alter table public.quotes drop column note;\n",
+    })
+    capsys.readouterr()
+    assert main(["deploy", "staging", "--ref", sha]) == 1
+    out = capsys.readouterr().out
+    assert "quote calculation" in out and "25.00" in out
+    assert diff(before, asyncio.run(snapshot(env["staging"])), sequences=False) == []
