@@ -37,6 +37,9 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "deploybot:"
+    # The operator's explicit, logged opt-in to environment database URLs that connect as
+    # a superuser (refused otherwise); a server setting, never a repository's.
+    allow_superuser_databases: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -52,6 +55,7 @@ class Settings:
             database_url=e.get("DATABASE_URL") or None,
             redis_url=e.get("REDIS_URL") or None,
             redis_prefix=e.get("DEPLOYBOT_REDIS_PREFIX", "deploybot:"),
+            allow_superuser_databases=e.get("DEPLOYBOT_ALLOW_SUPERUSER_DATABASES") == "1",
         )
 
 

@@ -28,7 +28,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from service.embedded.postgres import EmbeddedPostgres, free_port
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with, cli_project, commit
 from workers.cli import main
 from workers.runbook.snapshot import diff, snapshot
@@ -71,7 +71,7 @@ def env(server: EmbeddedPostgres, tmp_path: Path,
     with psycopg.connect(server.url(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(stg_name)))
     staging = server.url(stg_name)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     repo = cli_project(tmp_path, monkeypatch, bot=database_url(bot_name), staging=staging)
     try:
         yield {"bot": database_url(bot_name), "staging": staging, "repo": str(repo)}
