@@ -78,6 +78,58 @@ def _create_owner(conn: Conn, role: str) -> None:
         pass  # a concurrent preparation of the same database created it
 
 
+# Objects a database made before it had an owner role (older data directories: everything
+# the superuser created) pass to the owner, so its migrations may change them. Extension
+# members, platform schemas and objects that follow their table (indexes, owned sequences,
+# row types) are left as they are.
+_ADOPT = """
+DO $$
+DECLARE
+    owner text := {owner};
+    platform text[] := ARRAY['pg_catalog', 'information_schema', 'pg_toast', 'auth',
+                             'storage', 'extensions'];
+    o record;
+BEGIN
+    FOR o IN
+        SELECT format('ALTER SCHEMA %I OWNER TO %I', n.nspname, owner) AS ddl
+        FROM pg_namespace n
+        WHERE n.nspowner = current_user::regrole AND n.nspname <> ALL(platform)
+          AND n.nspname !~ '^pg_'
+          AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass
+                          AND d.objid = n.oid AND d.deptype = 'e')
+        UNION ALL
+        SELECT format('ALTER %s %I.%I OWNER TO %I',
+                      CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+                           WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'
+                           ELSE 'TABLE' END, n.nspname, c.relname, owner)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relowner = current_user::regrole AND n.nspname <> ALL(platform)
+          AND n.nspname !~ '^pg_' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+          AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                          AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
+        UNION ALL
+        SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, owner)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE p.proowner = current_user::regrole AND n.nspname <> ALL(platform)
+          AND n.nspname !~ '^pg_'
+          AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                          AND d.objid = p.oid AND d.deptype = 'e')
+        UNION ALL
+        SELECT format('ALTER TYPE %s OWNER TO %I', t.oid::regtype, owner)
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE t.typowner = current_user::regrole AND n.nspname <> ALL(platform)
+          AND n.nspname !~ '^pg_' AND t.typtype IN ('e', 'd', 'r', 'c')
+          AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+          AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                          AND d.objid = t.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE o.ddl;
+    END LOOP;
+END
+$$
+"""
+
+
 def prepare(admin_url: str, database: str, *, shim: bool = True) -> str:
     """Create (or bring up to date) `database` and its owner role as the admin; apply the
     platform shim when asked; return the URL the environment uses (the owner's)."""
@@ -85,13 +137,20 @@ def prepare(admin_url: str, database: str, *, shim: bool = True) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         _create_database(conn, database)
         _create_owner(conn, role)
+        row = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                           (database,)).fetchone()
+        adopt = row is not None and row[0] != role
         conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
             sql.Identifier(database), sql.Identifier(role)))
         seal(conn, database)
         conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
             sql.Identifier(database), sql.Identifier(role)))
+    admin_db_url = make_conninfo(admin_url, dbname=database)
+    if adopt:
+        with psycopg.connect(admin_db_url, autocommit=True) as conn:
+            conn.execute(sql.SQL(_ADOPT).format(owner=sql.Literal(role)))
     if shim:
-        apply_shim(make_conninfo(admin_url, dbname=database), owner=role)
+        apply_shim(admin_db_url, owner=role)
     return url_for(admin_url, database=database, user=role)
 
 
