@@ -31,8 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def reset_staging(services: embedded.Services) -> str:
     with psycopg.connect(services.postgres.url(), autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS staging WITH (FORCE)")
-    return embedded.ensure_database(services.postgres.url(), services.database_url("staging"),
-                                    "staging", shim=True)
+    return embedded.ensure_environment_database(services, "staging")
 
 
 def deploy() -> tuple[float, int]:

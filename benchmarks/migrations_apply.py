@@ -126,7 +126,8 @@ def tools(root: Path) -> tuple[dict[str, Runner], list[str]]:
     repo = root / "repo"
 
     async def deploybot(url: str) -> None:
-        async with PostgresDatabase(url) as db:
+        # the peers get the same superuser URL; a throwaway database, so allowed here
+        async with PostgresDatabase(url, allow_superuser=True) as db:
             found = discover(repo)
             todo = pending(found, await db.applied_migrations())
             for i, m in enumerate(todo, 1):  # as the migrate step does

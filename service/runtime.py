@@ -14,7 +14,7 @@ def bot_database_url(settings: Settings) -> str:
         return settings.database_url
     services = embedded.start(settings.data_dir)
     return embedded.ensure_database(services.postgres.url(), services.database_url(BOT_DATABASE),
-                                    BOT_DATABASE, shim=False)
+                                    BOT_DATABASE)
 
 
 def redis_url(settings: Settings) -> str:

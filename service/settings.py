@@ -39,6 +39,9 @@ class Settings:
     redis_prefix: str = "deploybot:"
     # The Supabase Management API (hosted projects); tests point it at their stand-in.
     supabase_api_url: str = "https://api.supabase.com"
+    # The operator's explicit, logged opt-in to environment database URLs that connect as
+    # a superuser (refused otherwise); a server setting, never a repository's.
+    allow_superuser_databases: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -56,6 +59,7 @@ class Settings:
             redis_prefix=e.get("DEPLOYBOT_REDIS_PREFIX", "deploybot:"),
             supabase_api_url=(e.get("SUPABASE_API_URL") or "https://api.supabase.com"
                               ).rstrip("/"),
+            allow_superuser_databases=e.get("DEPLOYBOT_ALLOW_SUPERUSER_DATABASES") == "1",
         )
 
 

@@ -18,6 +18,9 @@ import pytest
 import redis.asyncio as aioredis
 from hypothesis import settings as hypothesis_settings
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from service.embedded import environment_database
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -45,6 +48,7 @@ def database_url(name: str) -> str:
 
 
 def create_database(prefix: str = "t") -> str:
+    """A new database for the bot's own use (a ledger), owned by the admin."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -52,31 +56,39 @@ def create_database(prefix: str = "t") -> str:
 
 
 def drop_database(name: str) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+    """Drop the database and, if it was an environment's, its owner role."""
+    environment_database.drop(ADMIN_URL, name)
 
 
-def apply_shim(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SHIM.read_text())  # a trusted file of ours
+def prepare_environment(url: str, *, shim: bool = True) -> str:
+    """Make the database at `url` an environment database as the bot does: owned by a
+    least-privilege role of its own (not a superuser, the only one that may connect), with
+    the platform shim applied by the admin. Returns that owner's URL — the one to deploy to."""
+    name = str(conninfo_to_dict(url)["dbname"])
+    return environment_database.prepare(ADMIN_URL, name, shim=shim)
+
+
+def admin_url_of(url: str) -> str:
+    """The admin's URL of the database `url` points at (for a test's own set-up)."""
+    return database_url(str(conninfo_to_dict(url)["dbname"]))
 
 
 @pytest.fixture
 def fresh_db() -> Iterator[str]:
-    """URL of a new, empty database, dropped after the test."""
+    """URL of a new, empty environment database as its least-privilege owner role (not a
+    superuser); database and role are dropped after the test."""
     name = create_database()
     try:
-        yield database_url(name)
+        yield prepare_environment(database_url(name), shim=False)
     finally:
         drop_database(name)
 
 
 @pytest.fixture
 def shim_db(fresh_db: str) -> str:
-    """A new database prepared like a Supabase project (platform shim applied)."""
-    apply_shim(fresh_db)
-    return fresh_db
+    """A new environment database prepared like a Supabase project (platform shim applied
+    by the admin); the URL is its owner role's."""
+    return prepare_environment(fresh_db)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Secrets come from the environment variables the configuration names. On the embedded
 default (no DATABASE_URL for the bot itself) an environment whose variable is unset gets a
-database of its own name in the embedded cluster, carrying the platform shim; anywhere else
+database of its own name in the embedded cluster, owned by a least-privilege role of its own
+and carrying the platform shim; anywhere else
 an unset variable is an error — a production deploy must never fall back to a local database.
 An environment with a `supabase_project_ref` is a hosted Supabase project: its functions go
 through the Management API and answer at the project's functions URL.
@@ -74,9 +75,8 @@ def resolve_secrets(config: Config, name: str, settings: Settings,
                 f"{cfg.database_url_env} is not set: it must hold the database URL of the "
                 f"{cfg.name!r} environment (named by environments.{cfg.name}.database_url_env "
                 f"in {config.source})")
-        services = embedded.start(settings.data_dir)
-        url = embedded.ensure_database(services.postgres.url(), services.database_url(cfg.name),
-                                       cfg.name, shim=True)
+        # Its own database and least-privilege owner role, prepared by the admin.
+        url = embedded.ensure_environment_database(embedded.start(settings.data_dir), cfg.name)
     key = e.get(cfg.anon_key_env) if cfg.anon_key_env else None
     if not key:
         if cfg.anon_key_env and (cfg.supabase_project_ref or (
@@ -131,7 +131,8 @@ def resolve(config: Config, name: str, settings: Settings) -> Environment:
         return await host.ensure_started()  # restarts a host that died mid-deployment
 
     database = PostgresDatabase(r.database_url,
-                                connect_retries=attempts_within(r.config.reconnect_within))
+                                connect_retries=attempts_within(r.config.reconnect_within),
+                                allow_superuser=settings.allow_superuser_databases)
 
     async def close() -> None:
         if host is not None:

@@ -8,12 +8,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from service.embedded import environment_database
 from service.embedded.postgres import EmbeddedError, EmbeddedPostgres
 from service.embedded.redis import EmbeddedRedis
+from service.embedded.shim import SHIM_PATH, apply_shim
 
-SHIM_PATH = Path(__file__).with_name("platform_shim.sql")
-
-__all__ = ["SHIM_PATH", "EmbeddedError", "Services", "apply_shim", "ensure_database", "start"]
+__all__ = ["SHIM_PATH", "EmbeddedError", "Services", "apply_shim", "ensure_database",
+           "ensure_environment_database", "start"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,9 @@ def start(data_dir: Path) -> Services:
     return Services(pg, rd)
 
 
-def ensure_database(admin_url: str, url_for: str, name: str, *, shim: bool) -> str:
-    """Create database `name` if missing (with the platform shim if asked); return its URL."""
+def ensure_database(admin_url: str, url_for: str, name: str) -> str:
+    """Create the bot's own database `name` if missing, reachable by the admin alone (no
+    environment's role may connect to the ledger); return its URL."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
@@ -46,12 +48,11 @@ def ensure_database(admin_url: str, url_for: str, name: str, *, shim: bool) -> s
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             except psycopg.errors.DuplicateDatabase:
                 pass  # another process won the race
-    if shim:
-        apply_shim(url_for)
+        environment_database.seal(conn, name)
     return url_for
 
 
-def apply_shim(url: str) -> None:
-    """Make a plain PostgreSQL database look like a Supabase project (idempotent)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SHIM_PATH.read_text())
+def ensure_environment_database(services: Services, name: str) -> str:
+    """The environment `name`'s database, prepared with its owner role and the platform
+    shim; returns the owner's URL (never a superuser's)."""
+    return environment_database.prepare(services.postgres.url(), name)

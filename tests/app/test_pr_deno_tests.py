@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.app.bot import REPO, post_comment, running_bot, wait_for
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import prepare_environment, create_database, database_url, drop_database
 from tests.fixture_repo import branch_with
 from tests.github_server.server import GitHubTestServer
 from tests.supabase_functions import FUNCTIONS, HELLO_TEST, make_supabase_repo
@@ -29,7 +29,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           github_server: GitHubTestServer) -> Iterator[dict[str, Any]]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     monkeypatch.setenv("STAGING_DATABASE_URL", staging)
     monkeypatch.setenv("STAGING_ANON_KEY", "anon-key-for-tests")
     repo = make_supabase_repo(tmp_path / "repo")

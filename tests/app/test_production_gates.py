@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from tests.app.bot import REPO, Bot, post_comment, running_bot, wait_for
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import commit, make_repo
 from tests.github_server.server import GitHubTestServer
 
@@ -45,8 +45,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           github_server: GitHubTestServer) -> Iterator[dict[str, Any]]:
     names = [create_database("bot"), create_database("stg"), create_database("prd")]
     bot, staging, production = (database_url(n) for n in names)
-    apply_shim(staging)
-    apply_shim(production)
+    staging = prepare_environment(staging)
+    production = prepare_environment(production)
     monkeypatch.setenv("STAGING_DATABASE_URL", staging)
     monkeypatch.setenv("PRODUCTION_DATABASE_URL", production)
     monkeypatch.setenv("STAGING_ANON_KEY", "anon-staging")

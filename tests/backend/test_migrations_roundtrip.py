@@ -18,7 +18,6 @@ from tests.backend.backend_sql import (
     MIGRATIONS,
     NOOP_MARKER,
     ROLLBACKS,
-    SHIM,
     apply_file,
     apply_sql,
     has_statements,
@@ -26,6 +25,7 @@ from tests.backend.backend_sql import (
     migrations,
     schema_snapshot,
 )
+from tests.conftest import prepare_environment
 
 PHASE1 = [
     "20260107000001_create_quotes_table.sql",
@@ -114,9 +114,9 @@ def test_migrations_do_not_create_roles_or_the_auth_schema() -> None:
 
 
 def test_shim_is_idempotent(fresh_db: str) -> None:
-    apply_sql(fresh_db, SHIM.read_text())
+    prepare_environment(fresh_db)  # the shim, applied by the admin as the bot does
     once = schema_snapshot(fresh_db)
-    apply_sql(fresh_db, SHIM.read_text())
+    prepare_environment(fresh_db)
     assert_same_schema(schema_snapshot(fresh_db), once, "shim applied twice")
 
 

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from service.pgtools import PgTools
 from tests.backups.conftest import VersionKnown, as_database, make_ctx
-from tests.conftest import ADMIN_URL
+from tests.conftest import ADMIN_URL, admin_url_of
 from workers.drivers.backups import BackupError, LocalBackupStore
 from workers.drivers.database import PostgresDatabase
 from workers.runbook.events import EventKind
@@ -125,7 +125,7 @@ def password_url(fresh_db: str) -> Iterator[tuple[str, str]]:
     parts = urlsplit(fresh_db)
     netloc = f"{role}:{password}@{parts.hostname}:{parts.port or 5432}"
     yield urlunsplit(parts._replace(netloc=netloc)), password
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
+    with psycopg.connect(admin_url_of(fresh_db), autocommit=True) as conn:
         conn.execute(sql.SQL("REASSIGN OWNED BY {} TO postgres; DROP OWNED BY {}").format(
             sql.Identifier(role), sql.Identifier(role)))
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:

@@ -167,8 +167,8 @@ async def test_failed_restore_changes_nothing(shim_db: str, tmp_path: Path) -> N
 
 @pytest.mark.slow
 async def test_restore_on_embedded_postgres_18(tmp_path: Path) -> None:
+    from service.embedded import environment_database
     from service.embedded.postgres import EmbeddedPostgres
-    from tests.conftest import SHIM
 
     # Not under pytest's tmp_path: concurrent pytest runs of the machine prune those
     # directories, and the server's files outlive a test's stay there.
@@ -176,10 +176,8 @@ async def test_restore_on_embedded_postgres_18(tmp_path: Path) -> None:
     server = EmbeddedPostgres(Path(data))
     try:
         admin = server.ensure_running()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE env18")
-        url = server.url("env18")
-        run_sql(url, SHIM.read_text())
+        # as the bot prepares an environment: its own owner role, the shim by the admin
+        url = environment_database.prepare(admin, "env18")
         run_sql(url, SETUP)
         store = LocalBackupStore(tmp_path / "store")
         db = as_database(url)
@@ -193,10 +191,7 @@ async def test_restore_on_embedded_postgres_18(tmp_path: Path) -> None:
 
         files = migration_files()
         if len(files) >= 2:  # the project's migrations, the last one undone by a restore
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute("CREATE DATABASE project18")
-            url = server.url("project18")
-            run_sql(url, SHIM.read_text())
+            url = environment_database.prepare(admin, "project18")
             apply_migrations(url, files[:-1])
             _try_fixture_data(url)
             before = await snapshot(url)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import prepare_environment, create_database, database_url, drop_database
 from tests.fixture_repo import branch_with, git
 from tests.supabase_functions import FUNCTIONS, HELLO_TEST, PASSING_TESTS, make_supabase_repo
 from workers.cli import main
@@ -33,7 +33,7 @@ FAILING_LINE = FAILING_TEST.splitlines().index(
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     monkeypatch.setenv("DATABASE_URL", bot)
     monkeypatch.setenv("STAGING_DATABASE_URL", staging)
     monkeypatch.setenv("STAGING_ANON_KEY", "anon-key-for-tests")

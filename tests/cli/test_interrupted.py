@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import REPO, apply_shim, create_database, database_url, drop_database
+from tests.conftest import REPO, prepare_environment, create_database, database_url, drop_database
 from tests.fixture_repo import branch_with, cli_project
 from workers.cli import main
 from workers.runbook.snapshot import diff, snapshot
@@ -34,7 +34,7 @@ SLOW = {
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
     try:
         yield {"bot": bot, "staging": staging, "repo": str(repo)}

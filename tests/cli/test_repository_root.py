@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import prepare_environment, create_database, database_url, drop_database
 from tests.fixture_repo import cli_project
 from workers.cli import main
 
@@ -17,7 +17,7 @@ from workers.cli import main
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     path = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
     monkeypatch.delenv("DEPLOYBOT_DATA_DIR")  # the default: <root>/.deploybot
     try:

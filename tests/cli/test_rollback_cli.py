@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import prepare_environment, create_database, database_url, drop_database
 from tests.fixture_repo import cli_project, commit
 from workers.cli import main
 
@@ -23,7 +23,7 @@ NOTE = {"migrations/20260201000000_note.sql": "alter table public.quotes add col
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
     try:
         yield {"bot": bot, "staging": staging, "repo": str(repo)}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import prepare_environment, create_database, database_url, drop_database
 from tests.fixture_repo import branch_with, cli_project
 from workers.cli import main
 from workers.runbook.snapshot import diff, snapshot
@@ -19,7 +19,7 @@ from workers.runbook.snapshot import diff, snapshot
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
     try:
         yield {"bot": bot, "staging": staging, "repo": str(repo)}

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import prepare_environment, create_database, database_url, drop_database
 from tests.fixture_repo import branch_with, commit, git
 from workers.cli import main
 from workers.runbook.snapshot import EnvironmentSnapshot, diff, snapshot
@@ -111,7 +111,7 @@ def dbs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, s
     names = [create_database("bot"), create_database("stg"), create_database("prd")]
     bot, staging, production = (database_url(n) for n in names)
     for url in (staging, production):
-        apply_shim(url)
+        url = prepare_environment(url)
         with psycopg.connect(url, autocommit=True) as conn:  # a user the seed would copy
             conn.execute("insert into auth.users (id, email) values (gen_random_uuid(), "
                          "'existing@example.invalid')")

@@ -17,7 +17,13 @@ from typing import IO
 import httpx
 import pytest
 
-from tests.conftest import REDIS_URL, apply_shim, create_database, database_url, drop_database
+from tests.conftest import (
+    REDIS_URL,
+    create_database,
+    database_url,
+    drop_database,
+    prepare_environment,
+)
 from tests.fixture_repo import cli_project
 from tests.http_server import free_port
 from workers.cli import main
@@ -27,7 +33,7 @@ from workers.cli import main
 def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     for name in [n for n in os.environ if n.startswith("GITHUB_")]:
         monkeypatch.delenv(name)
     repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)

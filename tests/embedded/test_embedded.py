@@ -16,10 +16,11 @@ def test_servers_start_persist_and_are_reused(tmp_path: Path) -> None:
     data = tmp_path / "data"
     services = embedded.start(data)
     try:
-        url = embedded.ensure_database(services.postgres.url(), services.database_url("staging"),
-                                       "staging", shim=True)
-        assert url.startswith("postgresql://postgres@127.0.0.1:")  # TCP for CLI and GUI clients
+        url = embedded.ensure_environment_database(services, "staging")
+        # TCP for CLI and GUI clients, as the environment's own least-privilege role
+        assert url.startswith("postgresql://staging_owner@127.0.0.1:")
         with psycopg.connect(url) as conn:
+            assert conn.info.parameter_status("is_superuser") == "off"
             version = conn.execute("SHOW server_version_num").fetchone()
             assert version is not None and int(version[0]) >= 180000
             # the shim makes it look like a Supabase project

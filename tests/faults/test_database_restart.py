@@ -24,11 +24,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.rows import dict_row
 
+from service.embedded import environment_database
 from service.embedded.postgres import EmbeddedPostgres, free_port
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database
 from tests.fixture_repo import branch_with, cli_project, commit
 from workers.cli import main
 from workers.runbook.snapshot import diff, snapshot
@@ -68,18 +68,14 @@ def env(server: EmbeddedPostgres, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     server.ensure_running()
     bot_name, stg_name = create_database("bot"), f"stg_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(stg_name)))
-    staging = server.url(stg_name)
-    apply_shim(staging)
+    # staging in the embedded server, owned by its least-privilege role as the bot makes it
+    staging = environment_database.prepare(server.url(), stg_name)
     repo = cli_project(tmp_path, monkeypatch, bot=database_url(bot_name), staging=staging)
     try:
         yield {"bot": database_url(bot_name), "staging": staging, "repo": str(repo)}
     finally:
         server.ensure_running()
-        with psycopg.connect(server.url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(stg_name)))
+        environment_database.drop(server.url(), stg_name)
         drop_database(bot_name)
 
 

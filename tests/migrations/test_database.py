@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from tests.migrations.helpers import make_migration, run, subprocess_env
 from workers.drivers.database import PostgresDatabase, redact
@@ -249,7 +250,8 @@ async def test_fetch_as_a_role_with_claims_is_rolled_back(shim_db: str) -> None:
             {"id": 1}, role="authenticated", claims={"sub": sub})
         assert rows == [{"owner": sub, "who": "authenticated", "role": "authenticated"}]
         assert await db.fetch("SELECT count(*) AS n FROM notes") == [{"n": 0}]
-        assert await db.fetch("SELECT current_user AS who") == [{"who": "postgres"}]
+        owner = conninfo_to_dict(shim_db)["user"]  # back to the environment's own role
+        assert await db.fetch("SELECT current_user AS who") == [{"who": owner}]
         assert await db.fetch("SET search_path = public") == []
 
 

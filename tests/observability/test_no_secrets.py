@@ -31,7 +31,13 @@ from tests.app.bot import (
     wait_for,
 )
 from tests.app.test_pr_deploy import BROKEN
-from tests.conftest import REDIS_URL, apply_shim, create_database, database_url, drop_database
+from tests.conftest import (
+    REDIS_URL,
+    create_database,
+    database_url,
+    drop_database,
+    prepare_environment,
+)
 from tests.dashboard.support import CLIENT_SECRET, TOKEN, dashboard_config, running_dashboard
 from tests.fixture_repo import branch_with, make_repo
 from tests.github_server.server import GitHubTestServer
@@ -52,7 +58,7 @@ def secret_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                  github_server: GitHubTestServer) -> Iterator[dict[str, Any]]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     monkeypatch.setenv("STAGING_DATABASE_URL", with_password(staging, PASSWORD))
     monkeypatch.setenv("STAGING_ANON_KEY", ANON_KEY)
     repo = make_repo(tmp_path / "repo")

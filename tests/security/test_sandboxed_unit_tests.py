@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN_URL, apply_shim, create_database, database_url, drop_database
+from tests.conftest import ADMIN_URL, prepare_environment, create_database, database_url, drop_database
 from tests.supabase_functions import FUNCTIONS, make_supabase_repo
 from workers.cli import main
 from workers.source import checkout
@@ -110,7 +110,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
     app_file.chmod(0o644)  # readable by anyone on the host: only the sandbox keeps it out
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     repo = make_supabase_repo(tmp / "repo")
     probe = repo / FUNCTIONS / "hello" / "probe_test.ts"
     probe.write_text(PROBES.replace("%(secret)s", _ts(SECRET))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import prepare_environment, create_database, database_url, drop_database
 from tests.supabase_api.project import STAGING_REF, hosted_repo
 from tests.supabase_api.server import SupabaseStandIn
 
@@ -27,7 +27,7 @@ def hosted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     """A hosted staging project on the stand-in, the CLI pointed at it."""
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     project = supabase.add_project(STAGING_REF)
     monkeypatch.setenv("DATABASE_URL", bot)
     monkeypatch.setenv("STAGING_DATABASE_URL", staging)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.app.bot import REPO, post_comment, running_bot, wait_for
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import prepare_environment, create_database, database_url, drop_database
 from tests.fixture_repo import branch_with
 from tests.github_server.server import GitHubTestServer
 from tests.supabase_api.conftest import ANON
@@ -24,7 +24,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github_server: GitHub
           supabase: SupabaseStandIn) -> Iterator[dict[str, Any]]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     project = supabase.add_project(STAGING_REF)
     monkeypatch.setenv("STAGING_DATABASE_URL", staging)
     monkeypatch.setenv("STAGING_ANON_KEY", ANON)

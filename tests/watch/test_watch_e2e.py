@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from tests.app.bot import REPO, button_payload, post_comment, running_bot, wait_for
 from tests.conftest import REPO as PROJECT
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with, git, make_repo
 from tests.github_server.server import GitHubTestServer
 from workers.runbook.snapshot import EnvironmentSnapshot, diff, snapshot
@@ -62,7 +62,7 @@ def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github: GitHubTe
                env: str, config: str) -> Iterator[dict[str, Any]]:
     names = [create_database("bot"), create_database(env[:3])]
     bot, target = (database_url(n) for n in names)
-    apply_shim(target)
+    target = prepare_environment(target)
     monkeypatch.setenv(f"{env.upper()}_DATABASE_URL", target)
     monkeypatch.setenv(f"{env.upper()}_ANON_KEY", "anon-key-for-tests")
     repo = make_repo(tmp_path / "repo", config=config)

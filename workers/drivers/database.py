@@ -32,6 +32,7 @@ from psycopg.rows import dict_row
 
 from service import pgtools
 from service.pgtools import PgTools
+from workers.drivers import privileges
 from workers.drivers.interfaces import (
     AppliedMigration,
     DatabaseUnavailable,
@@ -159,8 +160,10 @@ class PostgresDatabase:
     serialised; `aclose()` (or `async with`) closes it."""
 
     def __init__(self, url: str, *, connect_retries: int = 5, retry_delay: float = 0.5,
-                 max_delay: float = 5.0) -> None:
+                 max_delay: float = 5.0, allow_superuser: bool = False) -> None:
         self._url = url
+        # A superuser URL is refused unless the operator opted in (workers/drivers/privileges).
+        self._allow_superuser = allow_superuser
         self._redacted = redact(url)
         self._connect_retries = max(1, connect_retries)
         self._retry_delay = retry_delay
@@ -208,11 +211,18 @@ class PostgresDatabase:
             if attempt:
                 await asyncio.sleep(_backoff(attempt, self._retry_delay, self._max_delay))
             try:
-                return await psycopg.AsyncConnection.connect(self._url, **kwargs)
+                conn = await psycopg.AsyncConnection.connect(self._url, **kwargs)
             except psycopg.OperationalError as exc:
                 reason = self._scrub(" ".join(str(exc).split()) or type(exc).__name__)
                 log.info("connecting to %s failed (attempt %d): %s", self._redacted,
                          attempt + 1, reason)
+                continue
+            try:
+                privileges.check_connection(conn, allow_superuser=self._allow_superuser)
+            except privileges.SuperuserRefused:
+                await conn.close()
+                raise
+            return conn
         raise DatabaseUnavailable(
             f"cannot reach {self._redacted} after {self._connect_retries} attempts: {reason}")
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from service.pgtools import ToolNotFound
 from workers.drivers.functions import digest_of
-from workers.drivers.interfaces import DatabaseUnavailable
+from workers.drivers.interfaces import DatabaseUnavailable, MigrationFile
 from workers.drivers.processes import communicate
-from workers.runbook import migration_files, squawk
+from workers.runbook import extensions, migration_files, squawk
 from workers.runbook.context import DeployContext
 from workers.runbook.deno_tests import run_deno_tests
 from workers.runbook.engine import UpToDate
@@ -56,6 +56,27 @@ def _function_names(functions_dir: Path) -> str:
     return ", ".join(found.slugs) or "no function"
 
 
+async def _extensions_available(ctx: DeployContext, pending: list[MigrationFile]) -> None:
+    """Fail before anything changes when a pending migration creates an extension the
+    server cannot install."""
+    wanted = extensions.needed(pending)
+    if not wanted:
+        return
+    db = ctx.environment.database
+    rows = await db.fetch("SELECT name FROM pg_catalog.pg_available_extensions")
+    absent = extensions.missing(wanted, (str(r["name"]) for r in rows),
+                                await db.server_version_num() // 10000)
+    if absent:
+        names = ", ".join(sorted({n.extension for n, _ in absent}))
+        raise StepFailed(
+            f"pending migrations need extension(s) the database server lacks: {names}; "
+            f"first: {absent[0][1]}",
+            output="\n".join(f"{n.relpath}:{n.line}: {why}" for n, why in absent),
+            annotations=[Annotation(n.relpath, n.line, why, "deploybot extensions")
+                         for n, why in absent],
+            stop_the_line="missing extension")
+
+
 async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
     """Lint the migrations; record what is pending; tell whether functions changed."""
     paths = ctx.config.paths
@@ -72,6 +93,7 @@ async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
             stop_the_line="migration lint",
         )
     pending = migration_files.pending(found, applied)
+    await _extensions_available(ctx, pending)
     ctx.state["pending"] = pending
     await ctx.journal("pending", [m.version for m in pending])
     lines = [f"migrations: {len(applied)} applied, {len(pending)} pending"]
