@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.app.bot import REPO, post_comment, running_bot, wait_for
-from tests.conftest import prepare_environment, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with
 from tests.github_server.server import GitHubTestServer
 from tests.supabase_functions import FUNCTIONS, HELLO_TEST, make_supabase_repo

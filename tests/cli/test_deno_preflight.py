@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import prepare_environment, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with, git
 from tests.supabase_functions import FUNCTIONS, HELLO_TEST, PASSING_TESTS, make_supabase_repo
 from workers.cli import main

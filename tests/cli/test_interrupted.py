@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import REPO, prepare_environment, create_database, database_url, drop_database
+from tests.conftest import REPO, create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with, cli_project
 from workers.cli import main
 from workers.runbook.snapshot import diff, snapshot

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import prepare_environment, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with, cli_project
 from workers.cli import main
 from workers.runbook.snapshot import diff, snapshot

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import prepare_environment, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with, commit, git
 from workers.cli import main
 from workers.runbook.snapshot import EnvironmentSnapshot, diff, snapshot

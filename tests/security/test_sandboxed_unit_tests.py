@@ -23,7 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN_URL, prepare_environment, create_database, database_url, drop_database
+from tests.conftest import (
+    ADMIN_URL,
+    create_database,
+    database_url,
+    drop_database,
+    prepare_environment,
+)
 from tests.supabase_functions import FUNCTIONS, make_supabase_repo
 from workers.cli import main
 from workers.source import checkout

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import prepare_environment, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.supabase_api.project import STAGING_REF, hosted_repo
 from tests.supabase_api.server import SupabaseStandIn
 
