@@ -156,9 +156,9 @@ async def test_a_200_kb_failure_quoting_a_password_reaches_the_reviewer(
     assert "failed and was rolled back" in summary
     assert "20260301000000_leak.sql" in summary and "login failed for user app" in summary
     assert MASK in summary and f"{PUBLIC_URL}/deployments/" in summary
-    notes = state.annotations[run["id"]]
-    assert [n["path"] for n in notes] == ["migrations/20260301000000_leak.sql"]
-    assert MASK in notes[0]["message"]
+    failures = [n for n in state.annotations[run["id"]] if n["annotation_level"] == "failure"]
+    assert [n["path"] for n in failures] == ["migrations/20260301000000_leak.sql"]
+    assert MASK in failures[0]["message"]
     statuses = [s["state"] for d in state.deployment_statuses.values() for s in d]
     assert statuses[-1] == "failure"
     assert any("deploybot:deployment:" in c["body"] and "rolled back" in c["body"]
