@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from service import queue
+from service.access import is_loopback
 from service.api.deployments import list_deployments
 from service.dashboard.config import DashboardConfig
 from service.dashboard.headers import SecurityHeaders
@@ -40,7 +41,10 @@ class WebConfig:
     webhook_secret: str  # "" until the App is set up: /webhooks answers 503, /setup helps
     redis_prefix: str = "deploybot:"
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
-    metrics_token: str = field(default="", repr=False)  # "" → /metrics is open
+    # /metrics: its bearer token; "" → open only when `bind_host` is loopback (see access.py)
+    metrics_token: str = field(default="", repr=False)
+    api_token: str = field(default="", repr=False)  # bearer token of /api/deployments
+    bind_host: str | None = None  # where `serve` listens; None (unknown) is not loopback
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -68,7 +72,7 @@ def create_app(config: WebConfig) -> Starlette:
     # Whatever this process knows of is redacted from its logs and pages.
     register_secrets_in_play(database_urls=[config.database_url, config.redis_url])
     register(config.webhook_secret, config.dashboard.client_secret, config.dashboard.token,
-             config.metrics_token)
+             config.metrics_token, config.api_token)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -86,6 +90,8 @@ def create_app(config: WebConfig) -> Starlette:
             app.state.counters.flush_every(app.state.redis, config.redis_prefix))
         app.state.dashboard = config.dashboard
         app.state.metrics_token = config.metrics_token
+        app.state.api_token = config.api_token
+        app.state.loopback_only = is_loopback(config.bind_host)
         try:
             yield
         finally:

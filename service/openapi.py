@@ -182,7 +182,11 @@ def description() -> dict[str, Any]:
             },
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "deploybot_session"},
-                "metricsToken": {"type": "http", "scheme": "bearer"},
+                "metricsToken": {"type": "http", "scheme": "bearer",
+                                 "description": "DEPLOYBOT_METRICS_TOKEN"},
+                "apiToken": {"type": "http", "scheme": "bearer",
+                             "description": "DEPLOYBOT_API_TOKEN, or the dashboard's "
+                                            "sign-in token"},
             },
         },
         "paths": {
@@ -205,6 +209,10 @@ def description() -> dict[str, Any]:
                 }}},
             "/api/deployments": {"get": {
                 "summary": "The deployment log, newest first", "tags": ["api"],
+                "description": "Needs a dashboard session or an API token; lists only the "
+                               "repositories the caller can read (a GitHub sign-in: those "
+                               "GitHub reported; a token: all).",
+                "security": [{"session": []}, {"apiToken": []}],
                 "parameters": [
                     _query("repo", "owner/name"),
                     _query("environment", "an environment's name"),
@@ -228,14 +236,21 @@ def description() -> dict[str, Any]:
                                        "count": {"type": "integer"}}}),
                     "400": _error("an unknown filter or a value out of range: which, and "
                                   "what is allowed"),
+                    "401": _error("no dashboard session and no (or a wrong) bearer token, "
+                                  "or a GitHub sign-in to renew: how to authenticate"),
                 }}},
             "/metrics": {"get": {
                 "summary": "Prometheus metrics (deploybot_*)", "tags": ["health"],
+                "description": "Open without a token only when the server listens on "
+                               "loopback alone; else DEPLOYBOT_METRICS_TOKEN as a bearer "
+                               "token.",
                 "security": [{}, {"metricsToken": []}],
                 "responses": {
                     "200": {"description": "Prometheus text format", "content": {
                         "text/plain": {"schema": {"type": "string"}}}},
                     "401": _text("DEPLOYBOT_METRICS_TOKEN is set and was not sent"),
+                    "403": _text("no DEPLOYBOT_METRICS_TOKEN and the server listens beyond "
+                                 "loopback: metrics are off, the body names the fix"),
                 }}},
             "/openapi.json": {"get": {
                 "summary": "This description", "tags": ["api"],

@@ -30,7 +30,10 @@ def from_env() -> tuple[WebConfig, str]:
     web = WebConfig(database_url=bot_database_url(settings), redis_url=redis_url(settings),
                     webhook_secret=app.webhook_secret if app else "",
                     redis_prefix=settings.redis_prefix, dashboard=dashboard,
-                    metrics_token=os.environ.get("DEPLOYBOT_METRICS_TOKEN", ""))
+                    metrics_token=os.environ.get("DEPLOYBOT_METRICS_TOKEN", ""),
+                    api_token=os.environ.get("DEPLOYBOT_API_TOKEN", ""),
+                    # set by `deploybot serve` from --host; unset means not loopback
+                    bind_host=os.environ.get("DEPLOYBOT_BIND_HOST") or None)
     return web, problem
 
 

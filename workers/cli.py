@@ -374,6 +374,7 @@ def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> in
 
     import uvicorn
 
+    from service.access import is_loopback
     from service.observability import logs
     from service.web_settings import from_env as web_from_env
 
@@ -381,6 +382,8 @@ def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> in
     # The web processes find the same data directory, and the embedded servers (when used)
     # already running: they are started here, once, not by each process.
     os.environ["DEPLOYBOT_DATA_DIR"] = str(settings.data_dir)
+    # Where they listen decides whether /metrics may answer without its token (access.py).
+    os.environ["DEPLOYBOT_BIND_HOST"] = args.host
     web, problem = web_from_env()
     if problem:  # first start: /setup registers the App
         console.print(f"the GitHub App is not set up yet ({problem})", style="yellow")
@@ -391,6 +394,9 @@ def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> in
         console.print(f"sign in:   {base}/login#token={web.dashboard.token}")
     if problem:
         console.print(f"set up:    {base}/setup registers the GitHub App")
+    if not web.metrics_token and not is_loopback(args.host):
+        console.print(f"metrics:   off — {args.host} is not loopback only; set "
+                      "DEPLOYBOT_METRICS_TOKEN to scrape /metrics with it", style="yellow")
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     # No access log in the request path: every webhook's answer is counted in /metrics,
     # and errors are logged where they happen.

@@ -1,5 +1,8 @@
 """GET /api/deployments: the deployment log as JSON, the same ledger `deploybot history`
-reads. Filters: repo, environment, status, kind, since/until (ISO 8601), limit."""
+reads. Filters: repo, environment, status, kind, since/until (ISO 8601), limit.
+
+Only for a dashboard session or an API token, and only the repositories the caller can read
+(service/access.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
+from service.access import api_reader
 from service.ledger.deployments import FINAL_STATUSES
 
 STATUSES = ("queued", "running", *FINAL_STATUSES)
@@ -42,7 +46,10 @@ def _json(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def list_deployments(request: Request) -> JSONResponse:
+async def list_deployments(request: Request) -> Response:
+    reader = await api_reader(request)
+    if isinstance(reader, Response):
+        return reader
     q = request.query_params
     unknown = sorted(set(q) - {"repo", "environment", "status", "kind", "since", "until",
                                "limit"})
@@ -74,13 +81,16 @@ async def list_deployments(request: Request) -> JSONResponse:
                       extract(epoch FROM finished_at - started_at) AS duration_seconds
                FROM ledger.deployments
                WHERE (%(repo)s::text IS NULL OR repo = %(repo)s)
+                 AND (%(readable)s::text[] IS NULL OR lower(repo) = ANY(%(readable)s))
                  AND (%(env)s::text IS NULL OR environment = %(env)s)
                  AND (%(status)s::text IS NULL OR status = %(status)s)
                  AND (%(kind)s::text IS NULL OR kind = %(kind)s)
                  AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
                  AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
                ORDER BY id DESC LIMIT %(limit)s""",
-            {"repo": q.get("repo"), "env": q.get("environment"), "status": status,
+            {"repo": q.get("repo"),
+             "readable": sorted(reader.repos) if reader.repos is not None else None,
+             "env": q.get("environment"), "status": status,
              "kind": kind, "since": since, "until": until, "limit": int(limit_text)})
         rows = await cur.fetchall()
     items = [_json(dict(r)) for r in rows]

@@ -3,7 +3,7 @@
 The commenter's permission on the repository (from GitHub, never from the comment) must
 reach what the command needs: `write` to deploy, roll back or lock an ordinary environment,
 and what the configuration says for production (default `maintain`). Reading commands
-need only `read`."""
+need only `read`. Below `read` a commenter gets no answer at all (`answered`)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,10 @@ def required(command: Command, config: Config) -> str:
 
 def allowed(permission: str, command: Command, config: Config) -> bool:
     return rank(permission) >= rank(required(command, config))
+
+
+def answered(permission: str) -> bool:
+    """Whether the bot answers this commenter at all — a parse error, a refusal, anything.
+    Below `read` (a stranger on a public repository): no reply and no reaction, so nothing
+    of theirs is echoed and nothing tells them what the bot would do."""
+    return rank(permission) >= rank("read")

@@ -4,13 +4,16 @@ A command is the first line of a comment, starting with `/`, case-insensitive. A
 a code block or a quote is not a command. A command must match exactly: extra words are an
 error the bot explains — it never guesses, and never falls back to another environment.
 The command and the environment are written plainly: ASCII, no quotes or escapes (only a
-reason may be quoted), so `/de"ploy" st'ag'ing` or a look-alike letter is never a deploy."""
+reason may be quoted), so `/de"ploy" st'ag'ing` or a look-alike letter is never a deploy.
+Words of the comment quoted in an error are inline code (echo.code): none of them renders."""
 
 from __future__ import annotations
 
 import re
 import shlex
 from dataclasses import dataclass, field
+
+from service.commands.echo import code
 
 CONFIRMABLE = ("leaked-password-protection",)
 ENV_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -87,7 +90,7 @@ def parse(body: str | None) -> Command | ParseError | None:
         return ParseError(f"could not read the command ({exc}); check its quotes", line)
     name, args = words[0].lower(), words[1:]
     if name not in USAGE or not words[0].isascii():  # 'K' (Kelvin sign) lowers to 'k'
-        return ParseError(f"unknown command `/{words[0]}`", line)
+        return ParseError(f"unknown command {code('/' + words[0])}", line)
     if words[0] != line[1:].split()[0]:
         return ParseError(f"write `/{name}` plainly, without quotes or escapes", line)
     return _parse_args(name, args, line)
@@ -98,7 +101,8 @@ def _env(name: str, args: list[str], line: str) -> str | ParseError:
         return ParseError(f"`/{name}` needs an environment: `{USAGE[name]}`", line)
     env = args[0].lower()
     if not args[0].isascii() or not ENV_RE.fullmatch(env):
-        return ParseError(f"`{args[0]}` is not an environment name: `{USAGE[name]}`", line)
+        return ParseError(f"{code(args[0])} is not an environment name: `{USAGE[name]}`",
+                          line)
     written = line[1:].split()
     if len(written) < 2 or written[1] != args[0]:
         return ParseError(f"write the environment plainly, without quotes or escapes: "
@@ -109,7 +113,8 @@ def _env(name: str, args: list[str], line: str) -> str | ParseError:
 def _parse_args(name: str, args: list[str], line: str) -> Command | ParseError:
     if name in ("wcid", "status", "cancel", "help"):
         if args:
-            return ParseError(f"`/{name}` takes no arguments (got `{' '.join(args)}`)", line)
+            return ParseError(f"`/{name}` takes no arguments (got {code(' '.join(args))})",
+                              line)
         return Command(name, raw=line)
     env = _env(name, args, line)
     if isinstance(env, ParseError):
@@ -129,7 +134,7 @@ def _parse_args(name: str, args: list[str], line: str) -> Command | ParseError:
                 reason = rest[i + 1].strip()
                 i += 1
             else:
-                return ParseError(f"unexpected `{rest[i]}`: `{USAGE['deploy']}`", line)
+                return ParseError(f"unexpected {code(rest[i])}: `{USAGE['deploy']}`", line)
             i += 1
         if force and not reason:
             return ParseError('`--force` needs `--reason "why"`, recorded and announced', line)
@@ -140,13 +145,14 @@ def _parse_args(name: str, args: list[str], line: str) -> Command | ParseError:
         return Command("deploy", env, noop=noop, force=force, reason=reason, raw=line)
     if name == "rollback":
         if len(rest) > 1:
-            return ParseError(f"unexpected `{' '.join(rest[1:])}`: `{USAGE['rollback']}`", line)
+            return ParseError(f"unexpected {code(' '.join(rest[1:]))}: "
+                              f"`{USAGE['rollback']}`", line)
         dep_id = None
         if rest:
             m = DEPLOYMENT_ID_RE.match(rest[0])
             if m is None:
-                return ParseError(f"`{rest[0]}` is not a deployment id: `{USAGE['rollback']}`",
-                                  line)
+                return ParseError(f"{code(rest[0])} is not a deployment id: "
+                                  f"`{USAGE['rollback']}`", line)
             dep_id = int(m.group(1))
         return Command("rollback", env, deployment_id=dep_id, raw=line)
     if name == "lock":
@@ -157,7 +163,7 @@ def _parse_args(name: str, args: list[str], line: str) -> Command | ParseError:
                               f"`{USAGE['confirm']}`", line)
         return Command("confirm", env, item=rest[0].lower(), raw=line)
     if rest:  # unlock
-        return ParseError(f"unexpected `{' '.join(rest)}`: `{USAGE['unlock']}`", line)
+        return ParseError(f"unexpected {code(' '.join(rest))}: `{USAGE['unlock']}`", line)
     return Command("unlock", env, raw=line)
 
 

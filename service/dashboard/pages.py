@@ -151,7 +151,8 @@ async def history_page(request: Request) -> Response:
         return viewer
     state = request.app.state
     repo = request.query_params.get("repo") or None
-    environment = request.query_params.get("env") or None
+    # no environment's name holds a NUL (PostgreSQL text cannot): dropped, not a 500
+    environment = (request.query_params.get("env") or "").replace("\x00", "") or None
     async with state.db.connection() as conn:
         visible = [r for r in await queries.repositories(conn) if viewer.can_read(r)]
         if repo is not None and repo not in visible:

@@ -34,7 +34,6 @@ from service.github.metrics import CallCounter
 from service.github.ratelimit import RateLimitInfo, RetryPolicy
 from service.github.requester import Requester, SharedTransport, Sleep
 from service.github.tokens import InstallationToken, TokenCache, parse_expires_at
-from service.observability.redact import redact
 from service.settings import GitHubAppSettings
 
 API_VERSION = "2026-03-10"
@@ -311,10 +310,11 @@ class InstallationClient:
                                started_at: datetime | str | None = None,
                                completed_at: datetime | str | None = None) -> JSON:
         """POST …/check-runs. `output` is {title, summary, text?, annotations?}: summary and
-        text over 65 535 characters are truncated with a note; annotations beyond the first
-        50 are sent by further PATCHes of 50. Returns the check run after the last request.
+        text over 65 535 characters are truncated (once redacted) with a note pointing at
+        `details_url`; annotations beyond the first 50 are sent by further PATCHes of 50.
+        Returns the check run after the last request.
         """
-        first, rest = limits.split_output(output, details_url=details_url)
+        first, rest = limits.split_output(output)
         if conclusion is not None:
             status = "completed"  # GitHub's rule; its body schema insists on the pair
         body = _drop_none({
@@ -326,14 +326,14 @@ class InstallationClient:
         })
         path = _split(repo)
 
-        async def find() -> JSON | None:
+        async def find(sent: JSON) -> JSON | None:
             if external_id is None:
                 return None  # nothing to recognise it by: send again
             return await self.find_check_run(repo, head_sha, name=name, external_id=external_id)
 
         run: JSON = await self._r.create("/repos/{owner}/{repo}/check-runs", path, json=body,
-                                         find=find)
-        return await self._more_annotations(path, int(run["id"]), rest, run)
+                                         find=find, link=details_url)
+        return await self._more_annotations(path, int(run["id"]), rest, run, details_url)
 
     async def find_check_run(self, repo: str, head_sha: str, *, name: str,
                              external_id: str) -> JSON | None:
@@ -351,7 +351,7 @@ class InstallationClient:
                                completed_at: datetime | str | None = None) -> JSON:
         """PATCH …/check-runs/{id}; same output limits as create_check_run. Fields left None
         are not sent (GitHub keeps them)."""
-        first, rest = limits.split_output(output, details_url=details_url)
+        first, rest = limits.split_output(output)
         body = _drop_none({
             "name": name, "status": status, "conclusion": conclusion,
             "details_url": details_url, "external_id": external_id,
@@ -362,15 +362,15 @@ class InstallationClient:
         path = {**_split(repo), "check_run_id": check_run_id}
         run: JSON = await self._r.json("PATCH",
                                        "/repos/{owner}/{repo}/check-runs/{check_run_id}",
-                                       path, json=body)
-        return await self._more_annotations(_split(repo), check_run_id, rest, run)
+                                       path, json=body, link=details_url)
+        return await self._more_annotations(_split(repo), check_run_id, rest, run, details_url)
 
     async def _more_annotations(self, path: dict[str, str], check_run_id: int,
-                                outputs: list[JSON], run: JSON) -> JSON:
+                                outputs: list[JSON], run: JSON, link: str | None) -> JSON:
         for output in outputs:
             run = await self._r.json("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}",
                                      {**path, "check_run_id": check_run_id},
-                                     json={"output": output})
+                                     json={"output": output}, link=link)
         return run
 
     # -- contents ----------------------------------------------------------------------------
@@ -418,25 +418,28 @@ class InstallationClient:
             repeatable=True)  # GitHub answers the same reaction twice with the first one
         return data
 
-    async def create_comment(self, repo: str, issue_number: int, body: str) -> JSON:
-        """A comment on an issue or pull request; a body over 65 536 characters is truncated
-        with a note (callers should fold long output into <details> themselves)."""
-        text = redact(limits.truncate(body, limits.COMMENT_MAX))  # as GitHub will hold it
+    async def create_comment(self, repo: str, issue_number: int, body: str, *,
+                             log_url: str | None = None) -> JSON:
+        """A comment on an issue or pull request; a body over 65 536 characters (once
+        redacted) is truncated with a note naming `log_url` (callers should fold long output
+        into <details> themselves)."""
 
-        async def find() -> JSON | None:  # the same text is the same comment
+        async def find(sent: JSON) -> JSON | None:  # the same text is the same comment
             comments = await self.list_comments(repo, issue_number)
-            return next((c for c in reversed(comments) if c.get("body") == text), None)
+            return next((c for c in reversed(comments) if c.get("body") == sent["body"]),
+                        None)
 
         data: JSON = await self._r.create(
             "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-            {**_split(repo), "issue_number": issue_number}, json={"body": text}, find=find)
+            {**_split(repo), "issue_number": issue_number}, json={"body": body}, find=find,
+            link=log_url)
         return data
 
-    async def update_comment(self, repo: str, comment_id: int, body: str) -> JSON:
+    async def update_comment(self, repo: str, comment_id: int, body: str, *,
+                             log_url: str | None = None) -> JSON:
         data: JSON = await self._r.json(
             "PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}",
-            {**_split(repo), "comment_id": comment_id},
-            json={"body": limits.truncate(body, limits.COMMENT_MAX)})
+            {**_split(repo), "comment_id": comment_id}, json={"body": body}, link=log_url)
         return data
 
     async def list_comments(self, repo: str, issue_number: int) -> list[JSON]:
@@ -444,20 +447,22 @@ class InstallationClient:
                                       {**_split(repo), "issue_number": issue_number})
 
     async def create_issue(self, repo: str, *, title: str, body: str = "",
-                           labels: Sequence[str] = (), assignees: Sequence[str] = ()) -> JSON:
-        text = redact(limits.truncate(body, limits.COMMENT_MAX))  # as GitHub will hold it
-        title = redact(title)
-        payload: JSON = {"title": title, "body": text}
+                           labels: Sequence[str] = (), assignees: Sequence[str] = (),
+                           log_url: str | None = None) -> JSON:
+        """An issue; title and body are redacted and cut to GitHub's limits on the way out
+        (a cut body names `log_url`)."""
+        payload: JSON = {"title": title, "body": body}
         if labels:
             payload["labels"] = list(labels)
         if assignees:
             payload["assignees"] = list(assignees)
 
-        async def find() -> JSON | None:  # the same title and text is the same issue
-            return await self.find_issue(repo, title=title, body=text, labels=labels)
+        async def find(sent: JSON) -> JSON | None:  # the same title and text is the same issue
+            return await self.find_issue(repo, title=sent["title"], body=sent["body"],
+                                         labels=labels)
 
         data: JSON = await self._r.create("/repos/{owner}/{repo}/issues", _split(repo),
-                                          json=payload, find=find)
+                                          json=payload, find=find, link=log_url)
         return data
 
     async def find_issue(self, repo: str, *, title: str | None = None,
@@ -498,7 +503,7 @@ class InstallationClient:
         })
         route = "/repos/{owner}/{repo}/deployments"
 
-        async def find() -> JSON | None:
+        async def find(sent: JSON) -> JSON | None:
             if payload is None:
                 return None  # nothing to recognise it by: send again
             return await self.find_deployment(repo, ref=ref, environment=environment,
@@ -526,12 +531,12 @@ class InstallationClient:
                                        auto_inactive: bool | None = None,
                                        description: str | None = None,
                                        environment: str | None = None) -> JSON:
-        """POST …/deployments/{id}/statuses; `description` is cut to 140 characters."""
+        """POST …/deployments/{id}/statuses; `description` is cut to 140 characters (once
+        redacted)."""
         body = _drop_none({
             "state": state, "log_url": log_url, "environment_url": environment_url,
             "auto_inactive": auto_inactive, "environment": environment,
-            "description": limits.short(description, limits.DEPLOYMENT_STATUS_DESCRIPTION_MAX)
-            if description is not None else None,
+            "description": description,
         })
         data: JSON = await self._r.json(
             "POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",

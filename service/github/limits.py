@@ -1,5 +1,6 @@
-"""GitHub's size limits, enforced before sending: long text is truncated with a note saying so,
-structural mistakes (4 buttons, a 30-character label) raise GitHubUsageError."""
+"""GitHub's size limits: the numbers and the cuts (applied by outgoing.prepare, after
+redaction: long text is truncated with a note saying so), and the structural checks the
+client makes before sending (4 buttons, a 30-character label raise GitHubUsageError)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ ACTION_FIELD_MAX = {"label": 20, "description": 40, "identifier": 20}
 ANNOTATION_TEXT_MAX_BYTES = 64 * 1024  # annotation message / raw_details
 ANNOTATION_TITLE_MAX = 255
 COMMENT_MAX = 65_536  # issue / PR comment and issue body, characters
+ISSUE_TITLE_MAX = 256
 DEPLOYMENT_STATUS_DESCRIPTION_MAX = 140
 ANNOTATION_LEVELS = ("notice", "warning", "failure")
 
@@ -23,7 +25,7 @@ def truncate(text: str, limit: int, *, where: str | None = None) -> str:
     """`text` cut to at most `limit` characters, ending with a note of what was dropped."""
     if len(text) <= limit:
         return text
-    pointer = f" The full output is at {where}." if where else " The full log is on the dashboard."
+    pointer = f" The full log is at {where}." if where else " The full log is on the dashboard."
     note = f"\n\n… truncated: {{}} characters omitted.{pointer}"
     # The note's own length depends on the number it prints: size it for the worst case.
     keep = limit - len(note.format(len(text)))
@@ -72,29 +74,28 @@ def _annotation(item: Mapping[str, Any]) -> dict[str, Any]:
         raise GitHubUsageError(f"annotation_level must be one of {ANNOTATION_LEVELS}, "
                                f"got {item['annotation_level']!r}")
     out = dict(item)
-    out["message"] = truncate_bytes(str(item["message"]), ANNOTATION_TEXT_MAX_BYTES)
-    if "raw_details" in out:
-        out["raw_details"] = truncate_bytes(str(out["raw_details"]), ANNOTATION_TEXT_MAX_BYTES)
-    if "title" in out:
-        out["title"] = short(str(out["title"]), ANNOTATION_TITLE_MAX)
+    for key in ("message", "raw_details", "title"):  # cut later, after redaction
+        if key in out:
+            out[key] = str(out[key])
     return out
 
 
-def split_output(output: Mapping[str, Any] | None, *, details_url: str | None = None
+def split_output(output: Mapping[str, Any] | None
                  ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The output to send first, then one output per further batch of annotations.
 
     Each further output repeats title and summary (GitHub requires them in every `output`)
     and carries the next ≤ 50 annotations; GitHub appends annotations across requests.
+    Long texts are left whole: outgoing.prepare cuts them once they are redacted.
     """
     if output is None:
         return None, []
     if not output.get("title") or "summary" not in output:
         raise GitHubUsageError("a check run output needs a title and a summary")
     first: dict[str, Any] = {k: v for k, v in output.items() if k != "annotations"}
-    first["summary"] = truncate(str(output["summary"]), OUTPUT_TEXT_MAX, where=details_url)
+    first["summary"] = str(output["summary"])
     if output.get("text") is not None:
-        first["text"] = truncate(str(output["text"]), OUTPUT_TEXT_MAX, where=details_url)
+        first["text"] = str(output["text"])
     annotations = [_annotation(a) for a in output.get("annotations") or []]
     batches = [annotations[i:i + ANNOTATIONS_PER_REQUEST]
                for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)]

@@ -25,8 +25,8 @@ from service.github.errors import (
     error_for_status,
 )
 from service.github.metrics import CallCounter
+from service.github.outgoing import prepare
 from service.github.ratelimit import RateLimitInfo, RetryPolicy, is_rate_limited, rate_limit_wait
-from service.observability.redact import redact_json
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +99,31 @@ class Requester:
     async def request(self, method: str, route: str, path: Mapping[str, object] | None = None,
                       *, params: Mapping[str, Any] | None = None, json: Any = None,
                       accept: str | None = None, url: str | None = None,
-                      repeatable: bool | None = None) -> httpx.Response:
+                      repeatable: bool | None = None, link: str | None = None
+                      ) -> httpx.Response:
         """Send and retry; return the 2xx/3xx response or raise a GitHubError subclass.
 
         `route` is the template (the metrics label); `url` overrides the expanded route
         (pagination links). A request that is not `repeatable` (by default: a POST) is not
         sent again after a timeout, a broken connection or a 5xx — GitHub may have acted on
         it — but raises GitHubUncertain (see `create`). Rate-limit answers are always
-        retried: GitHub did nothing.
+        retried: GitHub did nothing. `link` is where the full text is (the dashboard), named
+        when a long text is cut to GitHub's limits.
         """
+        # Whatever the bot shows on GitHub may quote SQL output, logs or errors: no secret
+        # in play leaves this process, whichever report it is in, and what is left fits
+        # GitHub's limits (redacted first, then cut: see outgoing.py).
+        return await self._send(method, route, path, params=params,
+                                json=prepare(route, json, link=link), accept=accept, url=url,
+                                repeatable=repeatable)
+
+    async def _send(self, method: str, route: str, path: Mapping[str, object] | None, *,
+                    params: Mapping[str, Any] | None, json: Any, accept: str | None,
+                    url: str | None, repeatable: bool | None) -> httpx.Response:
+        """`request` once the body is prepared (prepared exactly once: a second pass of the
+        redactor over a cut text could change it)."""
         if repeatable is None:
             repeatable = method != "POST"
-        # Whatever the bot shows on GitHub may quote SQL output, logs or errors: no secret
-        # in play leaves this process, whichever report it is in.
-        json = redact_json(json) if json is not None else None
         target = url or expand(route, path)
         self._check_origin(target)
         headers = {"X-GitHub-Api-Version": self.api_version}
@@ -174,19 +185,22 @@ class Requester:
             await self._sleep(delay)
 
     async def create(self, route: str, path: Mapping[str, object] | None, *, json: Any,
-                     find: Callable[[], Awaitable[Any | None]]) -> Any:
+                     find: Callable[[Any], Awaitable[Any | None]],
+                     link: str | None = None) -> Any:
         """POST something GitHub keeps (a check run, a comment, a deployment) exactly once.
 
         When a POST times out, loses its connection or gets a 5xx, GitHub may have created
         the thing anyway; sending again blindly would make two summary comments or two
-        check runs. So `find` looks for it first (by its external id, marker or body), and
-        only when it is not there is the POST sent again — within the retry policy."""
+        check runs. So `find` looks for it first (by its external id, marker or body — it is
+        given the body as sent, redacted and cut), and only when it is not there is the POST
+        sent again — within the retry policy."""
+        json = prepare(route, json, link=link)  # as GitHub will hold it
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self.request("POST", route, path, json=json,
-                                              repeatable=False)
+                response = await self._send("POST", route, path, params=None, json=json,
+                                            accept=None, url=None, repeatable=False)
                 return response.json() if response.content else None
             except GitHubUncertain as exc:
                 if attempt >= self.policy.max_attempts:
@@ -197,7 +211,7 @@ class Requester:
                             "then retrying in %.1f s", route, exc.message, delay)
                 self.counter.retry("POST", route)
                 await self._sleep(delay)
-                found = await find()
+                found = await find(json)
                 if found is not None:
                     return found
 

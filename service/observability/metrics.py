@@ -8,7 +8,6 @@ that cannot reach one of them still answers, with `deploybot_up{source=…} 0`."
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -22,8 +21,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
+from service.access import metrics_refusal
 from service.ledger.deployments import FINAL_STATUSES
 from service.observability import shared
 from service.queue import queue_name
@@ -195,13 +195,10 @@ async def render(db: Any, redis: Any, prefix: str) -> bytes:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    refused = metrics_refusal(request)
+    if refused is not None:
+        return refused
     state = request.app.state
-    token: str = getattr(state, "metrics_token", "") or ""
-    if token:
-        sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(sent.encode(), token.encode()):
-            return PlainTextResponse("metrics need `Authorization: Bearer <token>` "
-                                     "(DEPLOYBOT_METRICS_TOKEN)\n", status_code=401)
     counters = getattr(state, "counters", None)
     if counters is not None:  # this process's latest counts are part of the answer
         await counters.flush(state.redis, state.prefix)

@@ -157,7 +157,9 @@ async def running_bot(github: GitHubTestServer, bot_db: str, prefix: str, data_d
         kwargs["handle_signals"] = False
         return Worker(**kwargs)
 
-    with serve(create_app(WebConfig(bot_db, redis_url, SECRET, prefix))) as url:
+    # tests.http_server.serve listens on 127.0.0.1: loopback only, so /metrics is open
+    with serve(create_app(WebConfig(bot_db, redis_url, SECRET, prefix,
+                                    bind_host="127.0.0.1"))) as url:
         github.set_webhook_target(f"{url}/webhooks", SECRET)
         bot = Bot(url, github, None, make_worker, prefix=prefix, redis_url=redis_url)
         if start_worker:

@@ -36,7 +36,7 @@ async def test_commands(world: dict[str, Any], redis_prefix: str,  # noqa: F811
         assert "/deploy <environment> [--noop]" in text and "/wcid" in text
         assert "locked for #41" in await ask("/lock staging testing payments", 41)
         refused = await ask("/deploy staging", 42)
-        assert "locked by @alice for #41 (testing payments)" in refused
+        assert "locked by @alice for #41 (`testing payments`)" in refused
         assert "already locked by @alice for #41" in await ask("/lock staging", 42)
         wcid = await ask("/wcid", 42)
         assert "🔒 locked by @alice (#41)" in wcid and "`production`" in wcid

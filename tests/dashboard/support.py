@@ -45,7 +45,7 @@ def running_dashboard(bot_db: str, prefix: str, config: DashboardConfig, *,
                       webhook_secret: str = SECRET) -> Iterator[str]:
     """Another web process on the same ledger and Redis (any web process serves any page)."""
     with serve(create_app(WebConfig(bot_db, REDIS_URL, webhook_secret, prefix,
-                                    dashboard=config))) as url:
+                                    dashboard=config, bind_host="127.0.0.1"))) as url:
         yield url
 
 

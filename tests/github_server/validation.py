@@ -52,6 +52,9 @@ EXTRA_LIMITS: list[tuple[str, tuple[str, ...], int]] = [
     ("issue_create", ("body",), 65_536),
     ("issue_create", ("title",), 256),
 ]
+# Check-run annotations (each in output.annotations): field → (maximum, counted in bytes?).
+ANNOTATION_LIMITS: dict[str, tuple[int, bool]] = {
+    "message": (64 * 1024, True), "raw_details": (64 * 1024, True), "title": (255, False)}
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "none", "dict", "list"}
@@ -91,4 +94,24 @@ def validate(operation: str, body: Any) -> list[JSON]:
                 name = ".".join(path)
                 errors.append({"resource": resource, "field": name, "code": "custom",
                                "message": f"{name} is too long (maximum is {limit} characters)"})
+        if operation in ("check_run_create", "check_run_update"):
+            errors.extend(_annotation_errors(body))
+    return errors
+
+
+def _annotation_errors(body: JSON) -> list[JSON]:
+    output = body.get("output")
+    items = output.get("annotations") if isinstance(output, dict) else None
+    errors: list[JSON] = []
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        for key, (limit, in_bytes) in ANNOTATION_LIMITS.items():
+            value = item.get(key) if isinstance(item, dict) else None
+            if not isinstance(value, str):
+                continue
+            size = len(value.encode()) if in_bytes else len(value)
+            if size > limit:
+                unit = "bytes" if in_bytes else "characters"
+                name = f"output.annotations[{i}].{key}"
+                errors.append({"resource": "CheckRun", "field": name, "code": "custom",
+                               "message": f"{name} is too long (maximum is {limit} {unit})"})
     return errors

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from service.commands.echo import code
 from service.ledger import requests
 from service.ledger.locks import lock_of
 from workers import messages
@@ -47,7 +48,7 @@ async def run_deploy(req: CommandRequest) -> str:
     if lock is not None and lock["pr_number"] != req.pr_number:
         return await req.refuse(
             f"`{env.name}` is locked by @{lock['owner']} for #{lock['pr_number']}"
-            + (f" ({lock['reason']})" if lock["reason"] else "") + ".",
+            + (f" ({code(lock['reason'])})" if lock["reason"] else "") + ".",
             f"Ask them to `/unlock {env.name}` there, then comment again.")
     if env.production and not req.command.noop:
         results, missing = await precheck(req.ctx, req.client, env, repo=req.repo, commit=sha,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.commands.echo import code
 from service.ledger import locks
 from workers import messages
 from workers.commands.base import CommandRequest
@@ -18,12 +19,12 @@ async def run_lock(req: CommandRequest) -> str:
         return await req.refuse(
             f"`{env.name}` is already locked by @{held['owner']} for #{held['pr_number']}"
             f" since {held['since']:%Y-%m-%d %H:%M} UTC"
-            + (f" ({held['reason']})" if held["reason"] else "") + ".",
+            + (f" ({code(held['reason'])})" if held["reason"] else "") + ".",
             f"Ask them to `/unlock {env.name}` there.")
     await req.react("+1")
     await req.reply(messages.reply(
         f"🔒 `{env.name}` is locked for #{req.pr_number} by @{req.user}"
-        + (f": {req.command.reason}" if req.command.reason else "")
+        + (f": {code(req.command.reason)}" if req.command.reason else "")
         + f". Other pull requests cannot deploy there until `/unlock {env.name}`."))
     return f"locked {env.name}"
 

@@ -1,5 +1,8 @@
 """issue_comment.created on a pull request: parse the command, authorize, run it.
 
+Only commenters with at least `read` permission are answered (a parse error, a refusal,
+any reply); the words of a comment come back only as inline code (service.commands.echo).
+
 Edited and deleted comments never trigger (only `created` is routed here); comments by bots,
 this one included, are ignored."""
 
@@ -51,6 +54,11 @@ async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
     login = str(user.get("login"))
     comment_id = int(comment["id"])
     pr_number = int(issue["number"])
+    # Asked before anything is said: someone below `read` gets no reply and no reaction —
+    # not to a parse error, not to a refusal (authorization.answered).
+    permission = await client.get_collaborator_permission(d.repo, login)
+    if not authorization.answered(permission):
+        return f"ignored: {login} has {permission} permission, below read"
     if isinstance(parsed, grammar.ParseError):
         await client.add_reaction_to_comment(d.repo, comment_id, "confused")
         await client.create_comment(d.repo, pr_number, messages.refusal(
@@ -67,7 +75,6 @@ async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
             login, f"`{exc.source}` is invalid, so I cannot run commands until it is fixed:",
             problems))
         return "invalid configuration"
-    permission = await client.get_collaborator_permission(d.repo, login)
     if not authorization.allowed(permission, parsed, config):
         need = authorization.required(parsed, config)
         await client.add_reaction_to_comment(d.repo, comment_id, "confused")

@@ -80,8 +80,8 @@ class CheckRunReporter(Debounced):
             fields["completed_at"] = now
             fields["output"]["annotations"] = [
                 {"path": a.path, "start_line": max(1, a.line), "end_line": max(1, a.line),
-                 "annotation_level": a.level, "message": a.message[:64_000],
-                 "title": (a.title or "deploybot")[:255]}
+                 "annotation_level": a.level, "message": a.message,
+                 "title": a.title or "deploybot"}  # cut to GitHub's limits once redacted
                 for a in p.annotations]
             fields["actions"] = actions_for(p.outcome, production_env=self.production_env,
                                             has_production=self.has_production,

@@ -46,7 +46,9 @@ class SummaryCommentReporter(Debounced):
         if self.comment_id is None:
             self.comment_id = await self._find()  # a retried job edits its own comment
         if self.comment_id is None:
-            created = await self.client.create_comment(self.repo, self.pr_number, self.body())
+            created = await self.client.create_comment(self.repo, self.pr_number, self.body(),
+                                                       log_url=self.log_url)
             self.comment_id = int(created["id"])
         else:
-            await self.client.update_comment(self.repo, self.comment_id, self.body())
+            await self.client.update_comment(self.repo, self.comment_id, self.body(),
+                                             log_url=self.log_url)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from workers import messages
+from workers.reporters import markdown
+from workers.reporters.markdown import REASON_MAX
 from workers.reporters.progress import Progress
 from workers.runbook.events import Event, EventKind, Outcome
 
@@ -86,7 +88,7 @@ class EscalationReporter:
         at = p.failed_step or "between steps"
         body = POSTMORTEM.format(
             deployment_id=self.deployment_id, commit=p.commit[:7], env=p.environment,
-            step=failed.title if failed else at, reason=p.reason,
+            step=failed.title if failed else at, reason=markdown.excerpt(p.reason, REASON_MAX),
             stop=p.stop_the_line or "unexpected error", undone=self._undone(),
             state=STATE_NOW.get(p.outcome, p.outcome.value),
             log=f"([full log]({self.log_url}))" if self.log_url else "",
@@ -99,15 +101,16 @@ class EscalationReporter:
             issue = await self.client.create_issue(
                 self.repo, title=f"Post-mortem: {p.environment} deployment "
                                  f"#{self.deployment_id} stopped at {at}",
-                body=body, labels=labels)
+                body=body, labels=labels, log_url=self.log_url)
         self.issue_number = int(issue["number"])
         if self.pr_number is not None:
             mention = f"{self.lead} " if self.lead else ""
-            output = failed.output[-6000:] if failed and failed.output else ""
+            output = markdown.excerpt(failed.output, 6000, tail=True) if failed else ""
             await self.client.create_comment(self.repo, self.pr_number, messages.reply(
                 f"🚨 {mention}**Stop the line:** deploying `{p.commit[:7]}` to "
-                f"**{p.environment}** stopped at **{at}** — {p.reason}\n\n"
+                f"**{p.environment}** stopped at **{at}** — "
+                f"{markdown.excerpt(p.reason, REASON_MAX)}\n\n"
                 f"{self._undone()}\n\n**State now:** {STATE_NOW.get(p.outcome, '')}\n\n"
                 + (f"<details><summary>output</summary>\n\n```text\n{output}\n```\n\n"
                    "</details>\n\n" if output else "")
-                + f"Post-mortem: #{self.issue_number}"))
+                + f"Post-mortem: #{self.issue_number}"), log_url=self.log_url)

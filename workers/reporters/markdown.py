@@ -1,14 +1,20 @@
-"""Markdown views of a deployment for GitHub: the step table and the folded logs, cut to
-GitHub's limits (65 535 characters for check-run output, 65 536 for comments)."""
+"""Markdown views of a deployment for GitHub: the step table and the folded logs, sized for
+GitHub's limits (65 535 characters for check-run output, 65 536 for comments; the client
+makes the final cut, after redaction: service/github/outgoing.py).
+
+Every cut made here for readability redacts first, so no cut splits a secret into a piece the
+redactor would no longer recognise."""
 
 from __future__ import annotations
 
 import re
 
+from service.observability.redact import redact
 from workers.reporters.progress import Progress, StepState
 from workers.runbook.events import Outcome
 
 GITHUB_TEXT_LIMIT = 65_535
+REASON_MAX = 2_000  # a failure's reason in a summary; the logs and the dashboard have it all
 
 ICONS = {
     "pending": "⚪", "running": "🔄", "succeeded": "✅", "skipped": "⏭️", "failed": "❌",
@@ -45,8 +51,17 @@ def headline(p: Progress) -> str:
     return text
 
 
+def excerpt(text: str, limit: int, *, tail: bool = False) -> str:
+    """`text` redacted, then cut to about `limit` characters: its start, or its end (`tail`,
+    where errors are), marked with "…"."""
+    text = redact(text)
+    if len(text) <= limit:
+        return text
+    return "…" + text[-(limit - 1):] if tail else text[:limit - 1] + "…"
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")[:200]
+    return excerpt(text, 200).replace("|", "\\|").replace("\n", " ")
 
 
 def step_table(p: Progress) -> str:
@@ -64,7 +79,8 @@ def step_table(p: Progress) -> str:
 def summary(p: Progress, log_url: str | None = None) -> str:
     parts = [f"### {headline(p)}", step_table(p)]
     if p.outcome in (Outcome.ROLLED_BACK, Outcome.FAILED, Outcome.ROLLBACK_FAILED):
-        why = f"**{p.failed_step}**: {p.reason}" if p.failed_step else p.reason
+        reason = excerpt(p.reason, REASON_MAX)
+        why = f"**{p.failed_step}**: {reason}" if p.failed_step else reason
         parts.append(f"**Why:** {why}" + (f" _(stop-the-line: {p.stop_the_line})_"
                                           if p.stop_the_line else ""))
     if log_url:
@@ -94,11 +110,13 @@ def logs(p: Progress, limit: int = GITHUB_TEXT_LIMIT, log_url: str | None = None
     note = (f"\n\n… cut to fit GitHub's limit; the [full log]({log_url}) has every line."
             if log_url else "\n\n… cut to fit GitHub's limit; `deploybot history` has it all.")
     budget = limit - len(note) - 200 * len(with_output)
+    if budget <= 0:
+        return ""
     share = max(500, budget // len(with_output))
     blocks: list[str] = []
     cut = False
     for s in with_output:
-        body = s.output
+        body = redact(s.output)
         if len(body) > share:
             cut = True
             body = "… (earlier lines cut)\n" + body[-share:]

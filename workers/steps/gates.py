@@ -7,6 +7,7 @@ changes — and the deployment goes on."""
 
 from __future__ import annotations
 
+from service.commands.echo import code
 from workers.drivers.interfaces import DatabaseUnavailable
 from workers.gates.checklist import evaluate
 from workers.gates.facts import GateFacts
@@ -55,7 +56,7 @@ async def run(ctx: DeployContext) -> None:
     forced = [r for r in results if r.forced]
     if ctx.announce is not None and not ctx.dry_run:
         note = (f"\n\n⚠️ Overridden by `--force`: {', '.join(r.title for r in forced)} — "
-                f"reason: {facts.forced_reason}") if forced else ""
+                f"reason: {code(facts.forced_reason or '', 300)}") if forced else ""
         try:
             await ctx.announce(
                 f"📣 Deploying `{ctx.source.commit[:7]}` to **{ctx.environment.name}** now."
