@@ -46,5 +46,5 @@ def test_data_made_by_a_failing_smoke_check_is_removed(
     capsys.readouterr()
     assert main(["deploy", "staging", "--ref", sha]) == 1
     out = capsys.readouterr().out
-    assert "quote calculation" in out and "25.00" in out
+    assert "quote calculation" in out and "got 24.00" in out
     assert diff(before, asyncio.run(snapshot(env["staging"])), sequences=False) == []
