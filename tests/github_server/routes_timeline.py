@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from githubkit_schemas.v2026_03_10.models import StateChangeIssueEvent, TimelineCommittedEvent
+from githubkit_schemas.v2026_03_10.models import TimelineCommittedEvent
 from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -22,10 +22,9 @@ from .common import base_url, context, paginated
 from .errors import ApiError
 from .state import JSON, Repo
 
-# What GitHub's REST description says these events look like: the server's own answers are
-# held to it, so the bot is tested against the real shape.
+# What GitHub's REST description says a committed event looks like: the server's own
+# answers are held to it, so the bot is tested against the real shape.
 _COMMITTED: TypeAdapter[Any] = TypeAdapter(TimelineCommittedEvent)
-_ISSUE_EVENT: TypeAdapter[Any] = TypeAdapter(StateChangeIssueEvent)
 
 
 def _committed(api: str, repo: Repo, info: JSON) -> JSON:
@@ -78,7 +77,6 @@ async def timeline(request: Request) -> JSONResponse:
     with state.lock:
         recorded = list(repo.timeline.get(number, []))
     for event in recorded:
-        _ISSUE_EVENT.validate_python(event)
         dated.append((str(event["created_at"]), event))
     dated.sort(key=lambda pair: pair[0])  # stable: GitHub's order by date
     return paginated(request, [event for _, event in dated])
