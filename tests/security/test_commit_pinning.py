@@ -17,6 +17,8 @@ import psycopg
 import pytest
 
 from service.commands.grammar import Command, ParseError, parse
+from service.ledger import deliveries, pr_heads
+from service.ledger.db import connect, ensure_schema
 from tests.app.bot import (
     REPO,
     Bot,
@@ -187,6 +189,31 @@ async def test_deploy_with_a_sha_deploys_that_commit_of_the_pull_request(
     assert run[0]["head_sha"] == older and run[0]["conclusion"] == "success"
     assert not has_pwned(world["staging"])  # the head's migration was not deployed
     github_server.assert_no_validation_errors()
+
+
+# -- the record of head changes -----------------------------------------------------------
+
+async def test_a_push_delivered_but_not_handled_yet_is_already_known(fresh_db: str) -> None:
+    """The intake took a `synchronize` delivery whose job has not run: a comment handled
+    first still knows of the push, at GitHub's time of it. Handled, it is recorded once."""
+    await ensure_schema(fresh_db)
+    pull = {"number": 9, "head": {"sha": B}, "updated_at": "2026-03-02T09:59:00Z"}
+    junk = {"number": 9, "head": {"sha": "not-a-sha"}, "updated_at": "2026-03-02T09:59:01Z"}
+    async with await connect(fresh_db) as conn:
+        for delivery_id, payload in (("d-1", pull), ("d-2", junk)):
+            await deliveries.record(conn, delivery_id=delivery_id, event="pull_request",
+                                    action="synchronize", installation_id=1, repo=REPO,
+                                    payload={"action": "synchronize", "pull_request": payload})
+        assert await pr_heads.history(conn, REPO, 9) == [
+            pr_heads.HeadRecord(B, "synchronize", T - timedelta(minutes=1))]
+        assert await pr_heads.history(conn, REPO, 8) == []
+        for _ in range(2):  # handled, then handled again (a redelivery): one record
+            await pr_heads.record_event(conn, repo=REPO, pr_number=9, sha=B,
+                                        action="synchronize", delivery_id="d-1",
+                                        event_at=T - timedelta(minutes=1))
+            await deliveries.finish(conn, "d-1", "processed", "recorded")
+        assert await pr_heads.history(conn, REPO, 9) == [
+            pr_heads.HeadRecord(B, "synchronize", T - timedelta(minutes=1))]
 
 
 # -- the judgement alone ------------------------------------------------------------------
