@@ -7,6 +7,7 @@ GitHub server with the whole bot running; the pure counting is tested on its own
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,14 @@ import pytest
 
 from service.config import ConfigError
 from service.config.load import parse_config
+from service.config.model import EnvironmentConfig
 from tests.app.bot import REPO, post_comment, running_bot, wait_for
 from tests.app.test_production_gates import ask, runs, world  # noqa: F401  (fixture)
 from tests.fixture_repo import branch_with, git
 from tests.github_server.server import GitHubTestServer
 from workers.gates.approvals import count_approvals, latest_verdicts
+from workers.gates.checklist import approvals
+from workers.gates.facts import GateFacts
 
 
 def approvals_line(reply: str) -> str:
@@ -144,6 +148,26 @@ def test_changes_requested_on_an_older_commit_still_block() -> None:
 def test_the_author_approving_their_own_pull_request_does_not_count() -> None:
     assert count([review("erin", "APPROVED")]) == ([], [], [])
     assert "erin" not in latest_verdicts([review("ERIN", "APPROVED")], "erin")
+
+
+def test_the_checklist_item_names_who_approved_which_commit() -> None:
+    env = EnvironmentConfig(name="production", database_url_env="X", approvals=2)
+    facts = GateFacts(environment="production", commit=HEAD, now=datetime.now(UTC),
+                      pr_author="erin", reviewer_permissions=WRITERS,
+                      reviews=[review("bob", "APPROVED"), review("rita", "APPROVED"),
+                               review("dora", "APPROVED", OLD)])
+    result = approvals(env, facts)
+    assert not result.ok and result.reason == (
+        "1 of 2 approval(s) on `hhhhhhh` (@bob on `hhhhhhh`); not counted: @dora approved "
+        "`ooooooo`, not `hhhhhhh`; @rita has read permission, not write")
+    facts.reviews = [review("bob", "APPROVED"), review("dora", "APPROVED")]
+    result = approvals(env, facts)
+    assert result.ok and result.line().endswith(
+        "— approved by @bob on `hhhhhhh`, @dora on `hhhhhhh`")
+    facts.reviews.append(review("tom", "CHANGES_REQUESTED"))  # even with `triage`
+    assert approvals(env, facts).reason == "changes requested by @tom"
+    facts.reviews = None  # no GitHub (the CLI): nothing to count
+    assert not approvals(env, facts).ok
 
 
 def test_approvals_on_any_commit_is_validated_like_other_keys() -> None:

@@ -68,7 +68,9 @@ def approvals(env: EnvironmentConfig, f: GateFacts) -> GateResult:
             found += "; not counted: " + "; ".join(f"@{a.login} {why}"
                                                    for a, why in count.not_counted)
         return GateResult("approvals", title, False, found,
-                          f"Ask a reviewer with write permission to approve {where}.")
+                          "Ask a reviewer with write permission to approve "
+                          + ("the pull request." if env.approvals_on_any_commit else
+                             f"`{f.commit[:7]}`."))
     return GateResult("approvals", title, True, "approved by " + describe(count.counted))
 
 
