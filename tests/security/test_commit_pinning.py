@@ -177,6 +177,7 @@ async def test_deploy_with_a_sha_deploys_that_commit_of_the_pull_request(
     newer = back_dated_commit(repo, "feature", PWNED)  # the head now
     github_server.state.add_pull(REPO, 74, head_sha=newer, user_login="alice")
     base = git(repo, "rev-parse", "main")
+    later(github_server)  # the pull request was opened a while before the comments
     async with running_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
         await bot.send("issue_comment", comment_now(github_server, f"/deploy staging {base}",
                                                     74))
