@@ -18,6 +18,8 @@ from service.commands.echo import code
 CONFIRMABLE = ("leaked-password-protection",)
 ENV_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 DEPLOYMENT_ID_RE = re.compile(r"^#?(\d{1,12})$")
+# A commit of the pull request, full or abbreviated as git does (at least 7 hex digits).
+SHA_RE = re.compile(r"^(?:[0-9a-f]{7,40}|[0-9a-f]{64})$")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -30,6 +32,7 @@ class Command:
     reason: str | None = None  # /lock reason, or the --reason of a forced deploy
     deployment_id: int | None = None
     item: str | None = None  # what /confirm confirms
+    sha: str | None = None  # /deploy <env> <sha>: the commit to deploy, pinned by name
     raw: str = field(default="", compare=False)
 
 
@@ -42,7 +45,7 @@ class ParseError:
 
 
 USAGE: dict[str, str] = {
-    "deploy": "/deploy <environment> [--noop]",
+    "deploy": "/deploy <environment> [<commit sha>] [--noop]",
     "rollback": "/rollback <environment> [<deployment id>]",
     "lock": "/lock <environment> [reason]",
     "unlock": "/unlock <environment>",
@@ -53,7 +56,9 @@ USAGE: dict[str, str] = {
     "help": "/help",
 }
 DESCRIPTIONS: dict[str, str] = {
-    "deploy": "deploy this pull request's head commit (--noop: preflight and the plan only)",
+    "deploy": "deploy this pull request's head commit as it was when you commented, or the "
+              "commit of the pull request you name (7+ hex digits) (--noop: preflight and the "
+              "plan only)",
     "rollback": "undo the latest (or the given) deployment of an environment",
     "lock": "keep an environment for this pull request until /unlock",
     "unlock": "release your lock on an environment",
@@ -123,10 +128,17 @@ def _parse_args(name: str, args: list[str], line: str) -> Command | ParseError:
     if name == "deploy":
         noop = force = False
         reason: str | None = None
+        sha: str | None = None
+        written = line[1:].split()
         i = 0
         while i < len(rest):
             word = rest[i].lower()
-            if word == "--noop":
+            if sha is None and rest[i].isascii() and SHA_RE.fullmatch(word):
+                if rest[i] not in written:
+                    return ParseError("write the commit plainly, without quotes or escapes: "
+                                      f"`{USAGE['deploy']}`", line)
+                sha = word
+            elif word == "--noop":
                 noop = True
             elif word == "--force":
                 force = True
@@ -142,7 +154,7 @@ def _parse_args(name: str, args: list[str], line: str) -> Command | ParseError:
             return ParseError("`--reason` goes with `--force`", line)
         if noop and force:
             return ParseError("`--noop` changes nothing, so it needs no `--force`", line)
-        return Command("deploy", env, noop=noop, force=force, reason=reason, raw=line)
+        return Command("deploy", env, noop=noop, force=force, reason=reason, sha=sha, raw=line)
     if name == "rollback":
         if len(rest) > 1:
             return ParseError(f"unexpected {code(' '.join(rest[1:]))}: "

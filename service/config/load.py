@@ -212,7 +212,8 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
                      re.compile(r"^https?://\S+$"), "an http(s) URL")
         if v is not None:
             ch["functions_url"] = v.rstrip("/")
-    for k in ("production", "backup", "enable_leaked_password_protection"):
+    for k in ("production", "backup", "enable_leaked_password_protection",
+              "approvals_on_any_commit"):
         if k in data and (b := c.boolean(f"{key}.{k}", data[k])) is not None:
             ch[k] = b
     if "deploy_on_push" in data and (br := c.branches(f"{key}.deploy_on_push",

@@ -57,6 +57,9 @@ class EnvironmentConfig:
     deploy_on_push: tuple[str, ...] = ()
     required_permission: str = "write"
     approvals: int = 0
+    # Approvals count only on the commit being deployed, unless this accepts those given on
+    # any earlier commit of the pull request.
+    approvals_on_any_commit: bool = False
     deploy_window: str | None = None
     requires_staging: str | None = None  # an environment the same commit must pass first
     backup: bool = True

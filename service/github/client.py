@@ -247,6 +247,13 @@ class InstallationClient:
                                         {**_split(repo), "ref": ref})
         return data
 
+    async def list_timeline(self, repo: str, number: int) -> list[JSON]:
+        """GET …/issues/{n}/timeline, oldest first: for a pull request its `committed`
+        events (the commits it holds now) and `head_ref_force_pushed` events (GitHub's time
+        of each force push), among others."""
+        return await self._r.paginate("/repos/{owner}/{repo}/issues/{issue_number}/timeline",
+                                      {**_split(repo), "issue_number": number})
+
     async def list_pull_reviews(self, repo: str, number: int) -> list[JSON]:
         return await self._r.paginate("/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
                                       {**_split(repo), "pull_number": number})

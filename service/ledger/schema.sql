@@ -209,3 +209,25 @@ CREATE INDEX IF NOT EXISTS requests_report_due_idx
     ON ledger.requests (report_due) WHERE report_due IS NOT NULL;
 CREATE INDEX IF NOT EXISTS requests_report_parts_idx
     ON ledger.requests (deployment_id) WHERE report_parts <> '{}';
+
+-- Each pull request's head as the bot learns of it (issue 11: the commit a person saw is
+-- never inferred from commit dates, which the pusher writes). One row per `pull_request`
+-- opened / synchronize / reopened delivery: `event_at` is the event's
+-- `pull_request.updated_at` (GitHub's clock, the clock of a comment's `created_at`),
+-- `received_at` when the intake took the delivery. `source` 'observed' rows are heads the
+-- bot saw itself (GET pull) when it had no record of them: their time is when it looked.
+CREATE TABLE IF NOT EXISTS ledger.pr_heads (
+    id          bigserial PRIMARY KEY,
+    repo        text NOT NULL,
+    pr_number   integer NOT NULL,
+    head_sha    text NOT NULL,
+    source      text NOT NULL CHECK (source IN ('opened', 'synchronize', 'reopened',
+                                                 'observed')),
+    delivery_id text,
+    event_at    timestamptz,
+    received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS pr_heads_pr_idx ON ledger.pr_heads (repo, pr_number, id);
+-- A redelivered event records nothing new.
+CREATE UNIQUE INDEX IF NOT EXISTS pr_heads_delivery_idx
+    ON ledger.pr_heads (delivery_id) WHERE delivery_id IS NOT NULL;

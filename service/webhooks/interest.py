@@ -11,7 +11,9 @@ from service.commands.grammar import Command, parse
 HANDLED: dict[str, frozenset[str] | None] = {
     # None: every action (the event has no `action`)
     "issue_comment": frozenset({"created"}),
-    "pull_request": frozenset({"closed"}),
+    # closed: merges deploy; opened/synchronize/reopened: the head is recorded, so a
+    # `/deploy` knows which commit its comment saw.
+    "pull_request": frozenset({"closed", "opened", "synchronize", "reopened"}),
     "push": None,
     "check_run": frozenset({"requested_action", "rerequested"}),
     "check_suite": frozenset({"rerequested"}),

@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,12 @@ class Bot:
     task: asyncio.Task[None] | None = None
     prefix: str = ""
     redis_url: str = REDIS_URL
+    # GitHub tells an App of every pull request as it is opened (`pull_request.opened`); the
+    # tests create theirs on the test server and comment on them, so the first comment on
+    # each is preceded by that delivery (False: the test delivers pull request events).
+    announce_pulls: bool = True
+    announced: set[int] = field(default_factory=set)
+    _announcing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def reconciler_runs(self) -> int:
         """How many times the reconciler has run so far (the job-duration histogram's count)."""
@@ -78,12 +84,46 @@ class Bot:
 
     async def send(self, event: str, payload: dict[str, Any],
                    delivery: str | None = None) -> httpx.Response:
+        if event == "issue_comment" and self.announce_pulls:
+            async with self._announcing:
+                opened = unannounced_pull(self.github, payload, self.announced)
+                if opened is not None:
+                    await self._post("pull_request", opened, None)
+        return await self._post(event, payload, delivery)
+
+    async def _post(self, event: str, payload: dict[str, Any],
+                    delivery: str | None) -> httpx.Response:
         body = json.dumps(payload).encode()
         async with httpx.AsyncClient() as client:
             return await client.post(f"{self.url}/webhooks", content=body, headers={
                 "X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
                 "Content-Type": "application/json",
                 "X-Hub-Signature-256": sign(SECRET, body)})
+
+
+def pull_request_payload(github: GitHubTestServer, action: str, pr: int, *,
+                         repo: str = REPO, installation_id: int = 1) -> dict[str, Any]:
+    """The `pull_request` event GitHub sends when the pull request is opened, reopened or
+    pushed to (`synchronize`), carrying the test server's pull request as it is now."""
+    state = github.state
+    with state.lock:
+        pull = json.loads(json.dumps(state.repo(repo).pulls[pr]))
+    return {"action": action, "number": pr, "pull_request": pull,
+            "repository": state.repo(repo).json(github.url),
+            "installation": {"id": installation_id}, "sender": pull["user"]}
+
+
+def unannounced_pull(github: GitHubTestServer, comment: dict[str, Any], announced: set[int],
+                     repo: str = REPO) -> dict[str, Any] | None:
+    """`pull_request.opened` for the pull request a comment is on, the first time only."""
+    number = (comment.get("issue") or {}).get("number")
+    repo_state = github.state.repos.get(repo.lower())
+    if not isinstance(number, int) or repo_state is None or number not in repo_state.pulls:
+        return None
+    if number in announced:
+        return None
+    announced.add(number)
+    return pull_request_payload(github, "opened", number, repo=repo)
 
 
 def comment_payload(body: str, *, pr: int, user: str = "alice", comment_id: int | None = None,

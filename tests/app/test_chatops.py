@@ -33,7 +33,7 @@ async def test_commands(world: dict[str, Any], redis_prefix: str,  # noqa: F811
             return str(new[0])
 
         text = await ask("/help", 41)
-        assert "/deploy <environment> [--noop]" in text and "/wcid" in text
+        assert "/deploy <environment> [<commit sha>] [--noop]" in text and "/wcid" in text
         assert "locked for #41" in await ask("/lock staging testing payments", 41)
         refused = await ask("/deploy staging", 42)
         assert "locked by @alice for #41 (`testing payments`)" in refused

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.app.bot import REPO, post_comment, running_bot, wait_for
+from tests.app.bot import REPO, post_comment, pull_request_payload, running_bot, wait_for
 from tests.app.test_pr_deploy import world  # noqa: F401  (fixture)
 from tests.fixture_repo import branch_with
 from tests.github_server.server import GitHubTestServer
@@ -27,6 +27,8 @@ async def test_failed_deliveries_are_redelivered_once(
         assert bot.worker is not None
         worker = bot.worker
         await wait_for(lambda: "deploybot" in worker.ctx, what="the worker to start")
+        # the pull request's opening did reach us (the bot knows its head)
+        await bot.send("pull_request", pull_request_payload(github_server, "opened", 71))
         result = await redeliver_failed(worker.ctx)
         assert result.startswith("asked GitHub to redeliver 1 of 1")
         assert state.redelivery_attempts == [missed["id"]]

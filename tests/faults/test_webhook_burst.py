@@ -16,7 +16,14 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from tests.app.bot import REPO, SECRET, post_comment, running_bot, wait_for
+from tests.app.bot import (
+    REPO,
+    SECRET,
+    post_comment,
+    pull_request_payload,
+    running_bot,
+    wait_for,
+)
 from tests.app.test_pr_deploy import world  # noqa: F401  (fixture)
 from tests.faults.burst import Ack, Delivery, delivery, filler, fire, summary
 from tests.fixture_repo import branch_with
@@ -86,6 +93,9 @@ async def test_a_burst_of_2000_webhooks_while_deploying(
     for pr in (*DEPLOY_PRS, *COMMAND_PRS):
         state.add_pull(REPO, pr, head_sha=newer if pr == DEPLOY_PRS[1] else sha,
                        user_login="alice")
+    # GitHub announced each pull request as it was opened (the bot records its head)
+    opened = [delivery("pull_request", pull_request_payload(github_server, "opened", pr),
+                       "opened") for pr in DEPLOY_PRS]
     first, second = (delivery("issue_comment", post_comment(github_server, "/deploy staging",
                                                             pr=pr), "deploy")
                      for pr in DEPLOY_PRS)
@@ -99,7 +109,7 @@ async def test_a_burst_of_2000_webhooks_while_deploying(
     async with running_bot(github_server, world["bot"], redis_prefix,
                            world["data"]) as bot:
         url = f"{bot.url}/webhooks"
-        assert_acknowledged((await fire_apart(url, [first]))[0], duplicates=False)
+        assert_acknowledged((await fire_apart(url, [*opened, first]))[0], duplicates=False)
         await wait_for(lambda: state.repo(REPO).check_runs, what="the first deployment")
         began = datetime.now(UTC)
         acks, wall = await fire_apart(url, burst)
@@ -107,7 +117,7 @@ async def test_a_burst_of_2000_webhooks_while_deploying(
         print(f"\nburst: {summary(acks, wall)}")
         assert_acknowledged(acks, duplicates=False)
 
-        recorded = {d.id: d for d in [first, *burst] if d.recorded}
+        recorded = {d.id: d for d in [*opened, first, *burst] if d.recorded}
         rows: dict[str, dict[str, Any]] = {}
 
         async def all_handled() -> bool:

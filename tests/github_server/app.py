@@ -22,6 +22,7 @@ from . import (
     routes_issues,
     routes_oauth,
     routes_repos,
+    routes_timeline,
 )
 from .common import ServerContext
 from .errors import ApiError, api_error_handler
@@ -153,7 +154,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def build_app(ctx: ServerContext) -> ASGIApp:
     app = Starlette(
         routes=[*routes_app.routes, *routes_repos.routes, *routes_checks.routes,
-                *routes_issues.routes, *routes_deployments.routes, *routes_oauth.routes],
+                *routes_issues.routes, *routes_deployments.routes, *routes_oauth.routes,
+                *routes_timeline.routes],
         exception_handlers={ApiError: api_error_handler, HTTPException: _http_error},
     )
     app.state.ctx = ctx

@@ -75,3 +75,12 @@ async def entry(repo: Path, sha: str, path: str) -> Entry | list[Entry]:
                              f"{path}/{name}" if path else name, obj_sha,
                              int(size) if size.isdigit() else 0))
     return entries
+
+
+async def pull_commits(repo: Path, base: str, head: str) -> list[str]:
+    """The commits a pull request from `head` into `base` holds (`base..head`), oldest
+    first."""
+    if base.startswith("-") or head.startswith("-"):
+        raise GitMissing(f"{base}..{head}")
+    out = await _git(repo, "rev-list", "--reverse", f"{base}..{head}")
+    return out.decode().split()

@@ -84,6 +84,7 @@ class Repo:
     commits: dict[str, JSON] = field(default_factory=dict)  # sha → commit (repos without git)
     pulls: dict[int, JSON] = field(default_factory=dict)
     reviews: dict[int, list[JSON]] = field(default_factory=dict)
+    timeline: dict[int, list[JSON]] = field(default_factory=dict)  # recorded events (not commits)
     permissions: dict[str, JSON] = field(default_factory=dict)  # login → permission answer
     statuses: dict[str, list[JSON]] = field(default_factory=dict)  # sha → statuses, oldest first
     check_runs: dict[int, JSON] = field(default_factory=dict)
@@ -215,6 +216,7 @@ class ServerState:
                 "id": self.next_id(), "number": number, "state": state, "title": title,
                 "user": user(user_login), "draft": draft, "merged": merged,
                 "mergeable": mergeable, "locked": False,
+                "created_at": iso(self.now()), "updated_at": iso(self.now()),
                 "html_url": f"https://github.com/{repo.full_name}/pull/{number}",
                 "head": {"ref": head_ref, "sha": head_sha, "label": f"{head_owner}:{head_ref}",
                          "repo": head_repo_json, "user": user(head_owner)},
@@ -238,9 +240,29 @@ class ServerState:
                 "message": message}
 
     def set_pull_head(self, full_name: str, number: int, sha: str) -> None:
-        """A push to the pull request's branch."""
+        """A push to the pull request's branch (GitHub then sends `synchronize`; tests that
+        want the bot to hear of it deliver that themselves)."""
         with self.lock:
-            self.repo(full_name).pulls[number]["head"]["sha"] = sha
+            pull = self.repo(full_name).pulls[number]
+            pull["head"]["sha"] = sha
+            pull["updated_at"] = iso(self.now())
+
+    def force_push(self, full_name: str, number: int, sha: str, *,
+                   actor: str = "octocat") -> JSON:
+        """A force push to the pull request's branch: the head moves and the timeline gets a
+        `head_ref_force_pushed` event at the server's time, naming the new head."""
+        repo = self.repo(full_name)
+        self.set_pull_head(full_name, number, sha)
+        with self.lock:
+            event_id = self.next_id()
+            event = {
+                "id": event_id, "node_id": f"HRFPE_{event_id}",
+                "url": f"{self.base_url}/repos/{repo.full_name}/issues/events/{event_id}",
+                "actor": user(actor), "event": "head_ref_force_pushed", "commit_id": sha,
+                "commit_url": f"{self.base_url}/repos/{repo.full_name}/commits/{sha}",
+                "created_at": iso(self.now()), "performed_via_github_app": None}
+            repo.timeline.setdefault(number, []).append(event)
+        return event
 
     def add_review(self, full_name: str, number: int, *, user_login: str,
                    state: str = "APPROVED", commit_id: str | None = None) -> JSON:

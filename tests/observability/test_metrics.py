@@ -69,7 +69,8 @@ async def test_counters_move_with_a_deployment(world: dict[str, Any],  # noqa: F
     assert moved("deploybot_deployments_total", environment="staging", kind="deploy",
                  outcome="succeeded") == 1
     assert moved("deploybot_deliveries_total", event="issue_comment", outcome="processed") == 1
-    assert moved("deploybot_webhook_requests_total", status="202") == 1
+    # the comment, and the pull request's `opened` GitHub sent before it (tests/app/bot.py)
+    assert moved("deploybot_webhook_requests_total", status="202") == 2
     assert moved("deploybot_deployment_duration_seconds_count", environment="staging") == 1
     for step in ("preflight", "backup", "migrate", "functions", "verify", "smoke"):
         assert moved("deploybot_step_duration_seconds_count", step=step,

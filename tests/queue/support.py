@@ -24,7 +24,7 @@ from psycopg.rows import dict_row
 from service.app import WebConfig, create_app
 from service.settings import GitHubAppSettings, Settings
 from service.webhooks.signature import sign
-from tests.app.bot import REPO, SECRET
+from tests.app.bot import REPO, SECRET, unannounced_pull
 from tests.conftest import REDIS_URL
 from tests.github_server.fixtures import FAST_RETRY
 from tests.github_server.server import GitHubTestServer
@@ -47,8 +47,16 @@ class QueueBot:
     prefix: str
     data_dir: Path
     workers: list[tuple[Worker, asyncio.Task[None]]] = field(default_factory=list)
+    announced: set[int] = field(default_factory=set)  # as tests.app.bot.Bot
 
     async def send(self, event: str, payload: dict[str, Any]) -> None:
+        if event == "issue_comment":
+            opened = unannounced_pull(self.github, payload, self.announced)
+            if opened is not None:
+                await self._post("pull_request", opened)
+        await self._post(event, payload)
+
+    async def _post(self, event: str, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
         async with httpx.AsyncClient() as client:
             response = await client.post(f"{self.url}/webhooks", content=body, headers={

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from service.config.model import EnvironmentConfig
 from service.config.window import DeployWindow
+from workers.gates.approvals import count_approvals, describe
 from workers.gates.facts import GateFacts
 from workers.gates.result import GateResult
 
@@ -51,26 +52,26 @@ def approvals(env: EnvironmentConfig, f: GateFacts) -> GateResult:
                           "reviews cannot be read here (no pull request or no GitHub)",
                           "Deploy from the pull request's comments, or (admins) "
                           "`--force --reason`.")
-    latest: dict[str, str] = {}
-    for r in f.reviews:  # oldest first: the last word of each reviewer counts
-        login = str((r.get("user") or {}).get("login") or "")
-        if r.get("state") in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED") and login and (
-                login != f.pr_author):
-            latest[login] = str(r["state"])
-    blocking = sorted(u for u, s in latest.items() if s == "CHANGES_REQUESTED")
-    approved = sorted(u for u, s in latest.items() if s == "APPROVED")
-    if blocking:
+    count = count_approvals(f.reviews, commit=f.commit, author=f.pr_author,
+                            permissions=f.reviewer_permissions or {},
+                            any_commit=env.approvals_on_any_commit)
+    if count.blocking:
         return GateResult("approvals", title, False,
-                          "changes requested by " + ", ".join(f"@{u}" for u in blocking),
+                          "changes requested by " + ", ".join(f"@{u}" for u in count.blocking),
                           "Address the review, and ask them to approve.")
-    if len(approved) < need:
-        return GateResult("approvals", title, False,
-                          f"{len(approved)} of {need} approval(s)"
-                          + (" (" + ", ".join(f"@{u}" for u in approved) + ")" if approved
-                             else ""),
-                          "Ask a reviewer to approve the pull request.")
-    return GateResult("approvals", title, True,
-                      "approved by " + ", ".join(f"@{u}" for u in approved))
+    where = "any commit" if env.approvals_on_any_commit else f"`{f.commit[:7]}`"
+    if len(count.counted) < need:
+        found = f"{len(count.counted)} of {need} approval(s) on {where}"
+        if count.counted:
+            found += f" ({describe(count.counted)})"
+        if count.not_counted:
+            found += "; not counted: " + "; ".join(f"@{a.login} {why}"
+                                                   for a, why in count.not_counted)
+        return GateResult("approvals", title, False, found,
+                          "Ask a reviewer with write permission to approve "
+                          + ("the pull request." if env.approvals_on_any_commit else
+                             f"`{f.commit[:7]}`."))
+    return GateResult("approvals", title, True, "approved by " + describe(count.counted))
 
 
 def checks_green(env: EnvironmentConfig, f: GateFacts) -> GateResult:

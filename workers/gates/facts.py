@@ -20,6 +20,9 @@ class GateFacts:
     pr_number: int | None = None
     pr_author: str | None = None
     reviews: list[dict[str, Any]] | None = None
+    # The role (admin … none) of each reviewer whose latest verdict approves, by lower-cased
+    # login: only approvals from `write` or more count.
+    reviewer_permissions: dict[str, str] | None = None
     combined_status: dict[str, Any] | None = None
     check_runs: list[dict[str, Any]] | None = None
     # Leaked password protection: True/False from the Supabase Management API, or a

@@ -10,6 +10,7 @@ from service.ledger import confirmations
 from service.ledger.deployments import Ledger
 from service.settings import Settings
 from workers.drivers.supabase_api import SupabaseApiError
+from workers.gates.approvals import approvers
 from workers.gates.facts import GateFacts
 from workers.gates.supabase_auth import leaked_password_protection
 
@@ -52,6 +53,9 @@ async def gather(ledger: Ledger, env: EnvironmentConfig, *, repo: str, commit: s
             pull = await client.get_pull(repo, pr_number)
             facts.pr_author = str((pull.get("user") or {}).get("login") or "")
             facts.reviews = await client.list_pull_reviews(repo, pr_number)
+            facts.reviewer_permissions = {
+                login.lower(): str(await client.get_collaborator_permission(repo, login))
+                for login in approvers(facts.reviews, facts.pr_author)}
         facts.combined_status = await client.get_combined_status(repo, commit)
         facts.check_runs = await client.list_check_runs_for_ref(repo, commit)
     if env.supabase_project_ref:
