@@ -425,6 +425,14 @@ class InstallationClient:
             repeatable=True)  # GitHub answers the same reaction twice with the first one
         return data
 
+    async def delete_reaction_from_comment(self, repo: str, comment_id: int,
+                                           reaction_id: int) -> None:
+        await self._r.request(
+            "DELETE",
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions/{reaction_id}",
+            {**_split(repo), "comment_id": comment_id, "reaction_id": reaction_id},
+            repeatable=True)
+
     async def create_comment(self, repo: str, issue_number: int, body: str, *,
                              log_url: str | None = None) -> JSON:
         """A comment on an issue or pull request; a body over 65 536 characters (once

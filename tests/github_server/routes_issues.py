@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .auth import require_repo
@@ -75,6 +75,19 @@ async def create_reaction(request: Request) -> JSONResponse:
     return JSONResponse(reaction, status_code=201)
 
 
+async def delete_reaction(request: Request) -> Response:
+    state = context(request).state
+    repo = require_repo(request, state)
+    comment = _comment(repo, request)
+    reaction_id = int(request.path_params["reaction_id"])
+    with state.lock:
+        reactions = repo.reactions.get(comment["id"], [])
+        if not any(r["id"] == reaction_id for r in reactions):
+            raise ApiError(404, "Not Found")
+        reactions[:] = [r for r in reactions if r["id"] != reaction_id]
+    return Response(status_code=204)
+
+
 async def list_reactions(request: Request) -> JSONResponse:
     repo = require_repo(request, context(request).state)
     comment = _comment(repo, request)
@@ -139,6 +152,8 @@ routes = [
           methods=["POST"]),
     Route("/repos/{owner}/{repo}/issues/comments/{comment_id:int}/reactions", list_reactions,
           methods=["GET"]),
+    Route("/repos/{owner}/{repo}/issues/comments/{comment_id:int}/reactions/"
+          "{reaction_id:int}", delete_reaction, methods=["DELETE"]),
     Route("/repos/{owner}/{repo}/issues/{issue_number:int}", get_issue, methods=["GET"]),
     Route("/repos/{owner}/{repo}/issues/{issue_number:int}/comments", create_comment,
           methods=["POST"]),

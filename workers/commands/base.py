@@ -16,6 +16,29 @@ from workers.jobs.context import WorkerContext
 log = logging.getLogger(__name__)
 
 
+async def see(client: Any, repo: str, comment_id: int) -> int | None:
+    """Put 👀 on a comment at once (a person sees the bot took it up within moments); the
+    reaction's id, or None when GitHub did not take it."""
+    try:
+        reaction = await client.add_reaction_to_comment(repo, comment_id, "eyes")
+    except Exception:
+        log.warning("could not react eyes to comment %s", comment_id, exc_info=True)
+        return None
+    ident = reaction.get("id") if isinstance(reaction, dict) else None
+    return int(ident) if isinstance(ident, int) else None
+
+
+async def unsee(client: Any, repo: str, comment_id: int, reaction_id: int | None) -> None:
+    """Take the 👀 back (the command was refused: 😕 alone tells it)."""
+    if reaction_id is None:
+        return
+    try:
+        await client.delete_reaction_from_comment(repo, comment_id, reaction_id)
+    except Exception:
+        log.warning("could not remove the eyes reaction from comment %s", comment_id,
+                    exc_info=True)
+
+
 @dataclass
 class CommandRequest:
     ctx: WorkerContext
@@ -30,12 +53,20 @@ class CommandRequest:
     command: Command
     config: Config
     delivery_id: str
+    # The 👀 the handler put on the comment as soon as it knew the commenter may be
+    # answered; taken back when the command is refused.
+    seen_reaction: int | None = None
 
     async def reply(self, body: str) -> None:
         await self.client.create_comment(self.repo, self.pr_number, body)
 
     async def react(self, content: str) -> None:
         """A reaction is a courtesy: failing to add one must not stop the command."""
+        if content == "eyes" and self.seen_reaction is not None:
+            return  # already there
+        if content == "confused":
+            await unsee(self.client, self.repo, self.comment_id, self.seen_reaction)
+            self.seen_reaction = None
         try:
             await self.client.add_reaction_to_comment(self.repo, self.comment_id, content)
         except Exception:

@@ -14,7 +14,7 @@ from service.commands import authorization, grammar
 from service.config import ConfigError
 from workers import messages
 from workers.commands import RUNNERS
-from workers.commands.base import CommandRequest
+from workers.commands.base import CommandRequest, see, unsee
 from workers.github_source import load_config
 from workers.handlers.shape import REPOSITORY, malformed
 from workers.jobs.context import WorkerContext
@@ -64,11 +64,13 @@ async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
         await client.create_comment(d.repo, pr_number, messages.refusal(
             login, messages.PARSE_ERROR.format(message=parsed.message)))
         return f"not a valid command: {parsed.message}"
+    seen = await see(client, d.repo, comment_id)  # 👀 before the slower checks below
     repo_info = p.get("repository") or {}
     default_branch = str(repo_info.get("default_branch") or "main")
     try:
         config = await load_config(client, d.repo, default_branch)
     except ConfigError as exc:
+        await unsee(client, d.repo, comment_id, seen)
         await client.add_reaction_to_comment(d.repo, comment_id, "confused")
         problems = "\n".join(f"- {x}" for x in exc.problems)
         await client.create_comment(d.repo, pr_number, messages.refusal(
@@ -77,6 +79,7 @@ async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
         return "invalid configuration"
     if not authorization.allowed(permission, parsed, config):
         need = authorization.required(parsed, config)
+        await unsee(client, d.repo, comment_id, seen)
         await client.add_reaction_to_comment(d.repo, comment_id, "confused")
         await client.create_comment(d.repo, pr_number, messages.refusal(
             login, f"`/{parsed.name}` needs **{need}** permission on this repository"
@@ -89,5 +92,6 @@ async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
         pr_number=pr_number, comment_id=comment_id,
         comment_created_at=datetime.fromisoformat(
             str(comment["created_at"]).replace("Z", "+00:00")),
-        user=login, permission=permission, command=parsed, config=config, delivery_id=d.id)
+        user=login, permission=permission, command=parsed, config=config, delivery_id=d.id,
+        seen_reaction=seen)
     return await RUNNERS[parsed.name](req)
