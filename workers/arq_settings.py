@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 from arq import cron
@@ -10,6 +11,7 @@ from arq.connections import RedisSettings
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from service.github import internal
 from service.github.client import GitHubApp
 from service.ledger.db import ensure_schema
 from service.queue import queue_name
@@ -37,6 +39,11 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
 
     async def startup(arq_ctx: dict[str, Any]) -> None:
         await ensure_schema(database_url)
+        # Nothing posted to GitHub names the worker's folders; the dashboard is public.
+        internal.register_root(settings.data_dir)
+        internal.register_root(tempfile.gettempdir())
+        public = (public_url or os.environ.get("DEPLOYBOT_PUBLIC_URL", "")).rstrip("/")
+        internal.allow(public)
         # Each job holds at most one connection and briefly a second (the heartbeat renewing
         # its lease, kicking the queue): with only one per job slot, a worker running a
         # deployment in every slot cannot renew its leases, and they expire under live
@@ -49,8 +56,7 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
         arq_ctx["deploybot"] = WorkerContext(
             settings=settings, db=pool, redis=arq_ctx["redis"], github=github,
             database_url=database_url, lease_ttl=lease_ttl, plan=plan,
-            reconcile_grace=reconcile_grace,
-            public_url=(public_url or os.environ.get("DEPLOYBOT_PUBLIC_URL", "")).rstrip("/"))
+            reconcile_grace=reconcile_grace, public_url=public)
 
     async def shutdown(arq_ctx: dict[str, Any]) -> None:
         ctx: WorkerContext | None = arq_ctx.get("deploybot")

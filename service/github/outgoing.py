@@ -1,5 +1,5 @@
-"""Every body the bot sends to GitHub passes here (Requester.request): redacted first, then
-cut to GitHub's limits.
+"""Every body the bot sends to GitHub passes here (Requester.request): redacted first, its
+internal hosts, ports and paths hidden (internal.py), then cut to GitHub's limits.
 
 The order matters. Redaction changes lengths (a short password becomes `[redacted]`), so a
 body cut to the limit first and redacted after can grow past it, and GitHub refuses it with
@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from service.github import limits
+from service.github.internal import hide_json
 from service.observability.redact import redact_json
 
 Fit = Callable[[dict[str, Any], str | None], dict[str, Any]]
@@ -87,7 +88,7 @@ def prepare(route: str, body: Any, *, link: str | None = None) -> Any:
     dashboard; a check run's own `details_url` when no link is given)."""
     if body is None:
         return None
-    clean = redact_json(body)
+    clean = hide_json(redact_json(body))
     fit = FITS.get(route)
     if fit is None or not isinstance(clean, dict):
         return clean

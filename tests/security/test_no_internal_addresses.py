@@ -1,0 +1,72 @@
+"""Nothing posted to GitHub names the worker's internal hosts, ports or paths: database URLs,
+the function host's loopback address, backup and checkout paths (issue 14). Every body the
+bot sent during a deployment that succeeds and one that fails and is rolled back is
+scanned; URL fields the operator configured are not."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from service.github.internal import allow, hide, hide_json, register_root
+from tests.app.bot import REPO, post_comment, requests_settled, running_bot, wait_for
+from tests.app.test_pr_deploy import BROKEN, world  # noqa: F401  (fixture)
+from tests.fixture_repo import branch_with
+from tests.github_server.server import GitHubTestServer
+
+
+def _text(value: object, key: str = "") -> list[str]:
+    if isinstance(value, str):
+        return [] if key.endswith("_url") or key == "url" else [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in _text(v, str(k))]
+    if isinstance(value, list):
+        return [t for v in value for t in _text(v, key)]
+    return []
+
+
+async def test_no_body_sent_to_github_names_internal_hosts_ports_or_paths(
+        world: dict[str, Any], redis_prefix: str,  # noqa: F811
+        github_server: GitHubTestServer) -> None:
+    good = branch_with(world["repo"], "feature", {"README.md": "hello\n"})
+    bad = branch_with(world["repo"], "broken", {
+        "migrations/20260301000000_add_note.sql": BROKEN,
+        "migrations/rollback/20260301000000_add_note.sql":
+            "alter table public.quotes drop column if exists note;\n"})
+    github_server.state.add_pull(REPO, 7, head_sha=good, user_login="alice")
+    github_server.state.add_pull(REPO, 8, head_sha=bad, user_login="alice")
+    async with running_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
+        for n, pr in enumerate((7, 8), start=1):
+            await bot.send("issue_comment", post_comment(github_server, "/deploy staging",
+                                                         pr=pr))
+            await wait_for(lambda n=n: len([r for r in github_server.state.repo(REPO)
+                                            .check_runs.values()
+                                            if r.get("status") == "completed"]) == n,
+                           limit=180, what=f"deployment {n}")
+        await wait_for(lambda: requests_settled(world["bot"]), what="every request to end")
+    texts = [t for r in github_server.requests for t in _text(r.body)]
+    joined = "\n".join(texts)
+    assert "Preflight" in joined or "preflight" in joined  # the reports were scanned
+    data_dir = str(world["data"].resolve())
+    found = {needle for needle in ("127.0.0.1", "localhost", "postgresql://", data_dir,
+                                   "/tmp/", "/checkouts/")
+             if needle in joined}
+    assert not found, f"internal addresses posted to GitHub: {sorted(found)}\n" + "\n".join(
+        t for t in texts if any(n in t for n in found))[:4000]
+
+
+def test_hide_keeps_repository_paths_and_public_links() -> None:
+    register_root("/srv/deploybot-data")
+    allow("http://127.0.0.1:9999")
+    sha = "b" * 40
+    text = (f"/srv/deploybot-data/checkouts/{sha}/migrations/1_a.sql:4: syntax error; "
+            "backup /srv/deploybot-data/backups/staging/x.dump; "
+            "postgresql://stg_owner:pw@127.0.0.1:54331/stg (function host "
+            "http://127.0.0.1:48957); full log http://127.0.0.1:9999/deployments/2")
+    out = hide(text)
+    assert out.startswith("migrations/1_a.sql:4: syntax error")
+    assert "x.dump (on the worker)" in out and "/srv/" not in out
+    assert "54331" not in out and "48957" not in out and "the environment database" in out
+    assert "http://127.0.0.1:9999/deployments/2" in out  # the operator's public dashboard
+    body = hide_json({"details_url": "http://127.0.0.1:1/x", "output": {"text": text}})
+    assert json.dumps(body).count("127.0.0.1:1/x") == 1
