@@ -22,7 +22,7 @@ from service.github import limits
 from service.github.outgoing import prepare
 from service.observability.redact import MASK, register
 from tests.app.bot import REPO, post_comment, requests_settled, running_bot, wait_for
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with, make_repo
 from tests.github_server.server import GitHubTestServer
 
@@ -119,7 +119,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           github_server: GitHubTestServer) -> Iterator[dict[str, Any]]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     register(PASSWORD)  # what the worker registers at start (the URL's password)
     monkeypatch.setenv("STAGING_DATABASE_URL", _with_password(staging, PASSWORD))
     monkeypatch.setenv("STAGING_ANON_KEY", "anon-key-for-tests")
