@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from service.bounded_input import InputRefused, read_bounded
 from service.pgtools import ToolNotFound
 from workers.drivers.backups import is_unreachable, scrub, tool_env
 from workers.drivers.interfaces import DatabaseUnavailable
@@ -22,6 +23,7 @@ from workers.runbook.step import Step, StepFailed
 SECURITY_STOP = "RLS test fails (security vulnerability)"
 UNREACHABLE = "database connection issues"
 SUITE_TIMEOUT = 600  # seconds; the suite's own lock timeouts keep it far below this
+MAX_SUITE_BYTES = 1024 * 1024  # the worker reads it whole (annotations): bounded input
 
 
 async def run(ctx: DeployContext) -> None:
@@ -31,6 +33,13 @@ async def run(ctx: DeployContext) -> None:
         raise StepFailed(
             f"the RLS test suite {relpath} does not exist at {ctx.source.commit[:12]}: add it, "
             f"or point paths.rls_suite in .github/deploybot.yml at the suite")
+    try:
+        read_bounded(suite, MAX_SUITE_BYTES, relpath)
+    except InputRefused as exc:
+        raise StepFailed(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise StepFailed(f"{relpath} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                         f"save it as UTF-8") from None
     db = ctx.environment.database
     try:
         tools = db.tools(await db.server_version_num())
