@@ -16,6 +16,7 @@ from service.config.model import Config, EnvironmentConfig, Paths, WatchConfig, 
 
 CONFIG_PATH = ".github/deploybot.yml"
 PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
+ROLLBACK_POLICIES = ("required", "backup")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -229,6 +230,9 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
     for k in ("requires_staging", "supabase_project_ref", "lead"):
         if k in data and (s := c.string(f"{key}.{k}", data[k])) is not None:
             ch[k] = s
+    if "rollback_scripts" in data and (r := c.choice(
+            f"{key}.rollback_scripts", data["rollback_scripts"], ROLLBACK_POLICIES)):
+        ch["rollback_scripts"] = r
     if "watch" in data:
         ch["watch"] = _watch(c, f"{key}.watch", data["watch"], base.watch)
     return replace(base, name=name, **ch)

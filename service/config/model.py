@@ -50,6 +50,16 @@ class EnvironmentConfig:
     supabase_project_ref: str | None = None
     lead: str | None = None  # who is mentioned on escalation (@user or @org/team)
     slack_webhook_env: str | None = None  # env var holding a Slack incoming-webhook URL
+    # "required": every pending migration needs a rollback script (or the no-op marker);
+    # "backup": one without is undone by restoring the verified backup. Unset: required on
+    # production, backup elsewhere (real Supabase projects have no rollback scripts).
+    rollback_scripts: str | None = None
+
+    @property
+    def requires_rollback_scripts(self) -> bool:
+        if self.rollback_scripts is None:
+            return self.production
+        return self.rollback_scripts == "required"
 
 
 @dataclass(frozen=True)

@@ -168,9 +168,11 @@ def pending(migrations: Sequence[MigrationFile],
     return sorted(todo, key=lambda m: (version_key(m.version), m.path.name))
 
 
-def lint(migrations: Sequence[MigrationFile],
-         applied: Sequence[AppliedMigration]) -> list[LintProblem]:
-    """Everything that would make applying (or later undoing) these migrations go wrong."""
+def lint(migrations: Sequence[MigrationFile], applied: Sequence[AppliedMigration], *,
+         require_rollbacks: bool = True) -> list[LintProblem]:
+    """Everything that would make applying (or later undoing) these migrations go wrong.
+    Without `require_rollbacks` (the environment accepts the verified backup as the undo),
+    a missing rollback script is a warning."""
     folder = getattr(migrations, "folder", "migrations")
     rollbacks = getattr(migrations, "rollbacks", "migrations/rollback")
     problems: list[LintProblem] = list(getattr(migrations, "problems", []))
@@ -187,7 +189,7 @@ def lint(migrations: Sequence[MigrationFile],
     for m in todo:
         if m.version in applied_by_version:
             continue  # a duplicate version; reported above
-        problems += _rollback_problems(m, rollbacks)
+        problems += _rollback_problems(m, rollbacks, require_rollbacks)
         problems += _statement_problems(m, committing)
         if latest is not None and version_key(m.version) < version_key(latest):
             problems.append(LintProblem(m.relpath, 1, (
@@ -255,12 +257,20 @@ def _changed_since_applied(m: MigrationFile, done: AppliedMigration) -> list[Lin
         f"restore the file as it was applied and put the change in a new migration"))]
 
 
-def _rollback_problems(m: MigrationFile, rollbacks: str) -> list[LintProblem]:
+def _rollback_problems(m: MigrationFile, rollbacks: str, required: bool
+                       ) -> list[LintProblem]:
+    if m.rollback_sql is None and not required:
+        return [LintProblem(m.relpath, 1, (
+            f"pending migration {m.path.name} has no rollback script: if the deployment "
+            f"fails, its undo restores the verified backup taken before it (add "
+            f"{rollbacks}/{m.path.name} for an undo that keeps data written meanwhile)"),
+            warning=True)]
     if m.rollback_sql is None:
         return [LintProblem(m.relpath, 1, (
             f"pending migration {m.path.name} has no rollback: add "
             f"{rollbacks}/{m.path.name} with the SQL that undoes it, or, if there is "
-            f"nothing to undo, with the line `{NOOP_MARKER}`"))]
+            f"nothing to undo, with the line `{NOOP_MARKER}` (or let this environment "
+            f"accept the verified backup as the undo: `rollback_scripts: backup`)"))]
     where = m.rollback_relpath or m.relpath
     has_sql = bool(split(m.rollback_sql).statements)
     if not has_sql and not m.rollback_noop:
