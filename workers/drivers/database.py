@@ -11,6 +11,13 @@ file's statements one by one, in a transaction that is rolled back, to find the 
 and line that failed. Files with their own BEGIN/COMMIT run statement by statement, those
 left out (running them would commit without the history row). A file ending inside a
 string or comment is refused: the server would swallow what we append.
+
+Integrity: where the splitter and the server disagree, a COMMIT or ROLLBACK can reach the
+server inside what looked like one statement (issue 11). So the transaction is checked
+against what the server reports, not what the splitter saw: the command tag of every
+command it ran, the transaction status after each statement, and a guard before the
+history row that the transaction is still the one the file began in. A file that ended it
+fails with `transaction_ended`; its undo restores the verified backup.
 """
 
 from __future__ import annotations
