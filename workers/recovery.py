@@ -30,7 +30,7 @@ from workers.runbook.fingerprint import Fingerprint
 from workers.runbook.migration_files import discover
 from workers.runbook.plan import deploy_steps
 from workers.runbook.step import Step
-from workers.steps.preflight import FINGERPRINT
+from workers.steps.fingerprint_check import FINGERPRINT
 
 log = logging.getLogger(__name__)
 REASON = "the worker running this deployment stopped"

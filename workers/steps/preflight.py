@@ -17,15 +17,14 @@ from service.pgtools import ToolNotFound
 from workers.drivers.functions import digest_of
 from workers.drivers.interfaces import DatabaseUnavailable, MigrationFile
 from workers.drivers.processes import communicate
-from workers.runbook import fingerprint, migration_files
+from workers.runbook import migration_files
 from workers.runbook.context import DeployContext
 from workers.runbook.engine import UpToDate
 from workers.runbook.events import Annotation
 from workers.runbook.step import Step, StepFailed
+from workers.steps import fingerprint_check
 
 UNIT_TEST_TIMEOUT = 300
-FINGERPRINT = "fingerprint"  # ctx.state and journal key
-NOT_AS_BEFORE = "rollback not exact"
 
 
 async def _tool_versions(ctx: DeployContext) -> str:
@@ -126,52 +125,13 @@ async def run(ctx: DeployContext) -> None:
 
 async def _fingerprint(ctx: DeployContext) -> None:
     """The environment before anything changes, for `undo` to compare with."""
-    await ctx.progress("taking the environment's fingerprint")
     pending: list[MigrationFile] = ctx.state.get("pending") or []
     smoke = ctx.source.path(ctx.config.paths.smoke)
-    texts = [*(m.sql for m in pending), *(m.rollback_sql or "" for m in pending),
-             smoke.read_text(errors="replace") if smoke.is_file() else ""]
-    env = ctx.environment
-    try:
-        taken = await fingerprint.take(env.database, env.functions, sql_texts=texts)
-    except (fingerprint.FingerprintError, DatabaseUnavailable) as exc:
-        raise StepFailed(f"cannot take the environment's fingerprint, without which no undo "
-                         f"could be checked: {exc}",
-                         stop_the_line="database connection issues") from None
-    ctx.state[FINGERPRINT] = taken
-    await ctx.journal(FINGERPRINT, taken.to_json())
-    await ctx.output(f"fingerprint: {taken.summary()}\n")
-
-
-async def undo(ctx: DeployContext) -> None:
-    """After every other step's undo: the environment must match the fingerprint taken
-    before the deployment; say so only when it does, else stop the line saying what
-    differs (the engine then reports the rollback as failed and escalates)."""
-    before: fingerprint.Fingerprint | None = ctx.state.get(FINGERPRINT)
-    if before is None:
-        # Taken before any step that changes something: without it, nothing ran after.
-        await ctx.output("no fingerprint was taken: nothing ran after preflight\n")
-        return
-    env = ctx.environment
-    try:
-        after = await fingerprint.take(env.database, env.functions, tables=before.row_counts)
-    except (fingerprint.FingerprintError, DatabaseUnavailable) as exc:
-        raise StepFailed(f"cannot check that the environment is as it was before: {exc}; "
-                         f"a person is needed to check it", stop_the_line=NOT_AS_BEFORE
-                         ) from None
-    differs = fingerprint.differences(before, after)
-    if differs:
-        await ctx.output("NOT as before; compared with the fingerprint taken before the "
-                         "deployment:\n" + "\n".join(f"  - {d}" for d in differs) + "\n")
-        detail = "; ".join(differs)
-        raise StepFailed(
-            f"the environment is NOT as it was before the deployment — "
-            f"{detail if len(detail) <= 600 else detail[:600] + '…'} — a person is needed",
-            stop_the_line=NOT_AS_BEFORE)
-    await ctx.output(f"the environment is as it was before the deployment: the fingerprint "
-                     f"matches ({before.summary()})\n")
+    await fingerprint_check.remember(ctx, [
+        *(m.sql for m in pending), *(m.rollback_sql or "" for m in pending),
+        smoke.read_text(errors="replace") if smoke.is_file() else ""])
 
 
 PREFLIGHT = Step(name="preflight", title="Preflight checks", run=run, read_only=True,
-                 undo=undo, undo_verifies=True,
+                 undo=fingerprint_check.verify, undo_verifies=True,
                  runbook="Required tools; Run unit tests; Verify migrations")
