@@ -15,7 +15,7 @@ from typing import Any
 from service.config import CONFIG_PATH, Config, parse_config
 from service.config.model import default_config
 from workers.runbook.context import SourceTree
-from workers.source import extract_tarball
+from workers.safe_extract import extract_tar
 
 
 async def load_config(client: Any, repo: str, default_branch: str) -> Config:
@@ -36,7 +36,7 @@ async def fetch_source(client: Any, repo: str, sha: str, cache_dir: Path) -> Sou
     def unpack() -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=dest.parent))
         try:
-            extract_tarball(data, tmp, strip_top=True)
+            extract_tar(data, tmp, strip_top=True)
             (tmp / ".deploybot-complete").write_text(sha)
             try:
                 os.rename(tmp, dest)

@@ -27,9 +27,11 @@ from workers.reporters.ledger import LedgerReporter
 from workers.runbook.context import DeployContext
 from workers.runbook.engine import Engine
 from workers.runbook.events import Outcome
+from workers.runbook.fingerprint import Fingerprint
 from workers.runbook.migration_files import discover
 from workers.runbook.plan import deploy_steps
 from workers.runbook.step import Step
+from workers.steps.fingerprint_check import FINGERPRINT
 
 log = logging.getLogger(__name__)
 REASON = "the worker running this deployment stopped"
@@ -59,6 +61,8 @@ async def rebuild_state(ctx: DeployContext, journal: dict[str, Any]) -> dict[str
         state["previous_release"] = await env.functions.get(int(prev)) if prev else None
     if journal.get("smoke_cleanup"):
         state["smoke_cleanup"] = list(journal["smoke_cleanup"])
+    if journal.get(FINGERPRINT):
+        state[FINGERPRINT] = Fingerprint.from_json(journal[FINGERPRINT])
     return state
 
 

@@ -3,16 +3,15 @@ never the working tree (runbook: clean tree)."""
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from pathlib import Path
 
 from workers.runbook.context import SourceTree
+from workers.safe_extract import UnsafeArchive, extract_tar
 
 
 class SourceError(RuntimeError):
@@ -45,20 +44,6 @@ def resolve_commit(repo: Path, ref: str) -> str:
                           "give a branch, tag or commit SHA with --ref") from None
 
 
-def extract_tarball(data: bytes, dest: Path, *, strip_top: bool) -> None:
-    """Unpack a tarball safely (no absolute paths, no escaping the destination)."""
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-        members = []
-        for m in tar.getmembers():
-            name = m.name.split("/", 1)[1] if strip_top and "/" in m.name else (
-                "" if strip_top else m.name)
-            if not name:
-                continue
-            m.name = name
-            members.append(m)
-        tar.extractall(dest, members=members, filter="data")
-
-
 def checkout(repo: Path, ref: str, cache_dir: Path) -> SourceTree:
     """The tree of `ref` in `repo` under `cache_dir/<sha>` (reused when already there)."""
     sha = resolve_commit(repo, ref)
@@ -70,7 +55,10 @@ def checkout(repo: Path, ref: str, cache_dir: Path) -> SourceTree:
         try:
             data = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", sha],
                                   capture_output=True, check=True).stdout
-            extract_tarball(data, tmp, strip_top=False)
+            try:
+                extract_tar(data, tmp)
+            except UnsafeArchive as exc:
+                raise SourceError(f"cannot deploy {sha[:12]}: {exc}") from None
             (tmp / ".deploybot-complete").write_text(sha)
             try:
                 os.rename(tmp, dest)

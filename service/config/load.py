@@ -11,23 +11,22 @@ from typing import Any
 
 import yaml
 
+from service.bounded_input import InputRefused, YamlLimits, load_bounded, read_bounded
 from service.config.model import Config, EnvironmentConfig, Paths, WatchConfig, default_config
 
 CONFIG_PATH = ".github/deploybot.yml"
 PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
 SQUAWK_MODES = ("warn", "block", "off")
+ROLLBACK_POLICIES = ("required", "backup")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _PROJECT_REF = re.compile(r"^[a-z]{20}$")  # the Management API's `ref` parameter
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
-# The file is a few lines; these bounds keep a hostile one (a pull request cannot change
-# it, but anyone with push to the default branch can) from eating a worker's memory or time:
-# YAML aliases share nodes, so `&a [*a, *a, …]` nine levels deep is a billion elements to
-# anything that walks the result (a billion laughs).
-MAX_TEXT = 256 * 1024
-MAX_DEPTH = 40
-MAX_NODES = 50_000  # after expanding every alias
+# The file is a few lines; a pull request cannot change it, but anyone with push to the
+# default branch can: it is read with the bounds every repository YAML file gets.
+LIMITS = YamlLimits(what="a configuration")
+MAX_TEXT = LIMITS.max_bytes
 
 
 class ConfigError(ValueError):
@@ -248,6 +247,9 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
     for k in ("requires_staging", "lead"):
         if k in data and (s := c.string(f"{key}.{k}", data[k])) is not None:
             ch[k] = s
+    if "rollback_scripts" in data and (r := c.choice(
+            f"{key}.rollback_scripts", data["rollback_scripts"], ROLLBACK_POLICIES)):
+        ch["rollback_scripts"] = r
     if "watch" in data:
         ch["watch"] = _watch(c, f"{key}.watch", data["watch"], base.watch)
     for k in ("supabase_access_token_env", "enable_leaked_password_protection"):
@@ -257,78 +259,16 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
     return replace(base, name=name, **ch)
 
 
-def _expanded_size(node: yaml.Node, seen: dict[int, int], path: set[int]) -> int:
-    """Nodes in the document with every alias expanded, counted once per distinct node."""
-    if id(node) in path:
-        raise _TooBig("an alias refers to a node that contains it")
-    if id(node) in seen:
-        return seen[id(node)]
-    path.add(id(node))
-    size = 1
-    if isinstance(node, yaml.SequenceNode):
-        for child in node.value:
-            size += _expanded_size(child, seen, path)
-    elif isinstance(node, yaml.MappingNode):
-        for key, child in node.value:
-            size += _expanded_size(key, seen, path) + _expanded_size(child, seen, path)
-    path.discard(id(node))
-    seen[id(node)] = size
-    if size > MAX_NODES:
-        raise _TooBig(f"more than {MAX_NODES:,} values once its aliases are expanded")
-    return size
-
-
-class _Unreadable(Exception):
-    pass
-
-
-class _TooBig(_Unreadable):
-    def __str__(self) -> str:
-        return f"{self.args[0]}; a configuration is a few lines"
-
-
-def _bounded_yaml(text: str) -> Any:
-    """yaml.safe_load, refusing documents too large, too deep or too repetitive to be a
-    configuration before building them."""
-    if len(text) > MAX_TEXT:
-        raise _TooBig(f"larger than {MAX_TEXT // 1024} KiB")
-    depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):  # a flat stream: no recursion
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _TooBig(f"nested more than {MAX_DEPTH} levels deep")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _expanded_size(node, {}, set())
-        try:
-            return loader.construct_document(node)
-        except yaml.YAMLError:
-            raise
-        except Exception as exc:  # PyYAML's own builders fail on some scalars: `!!int ''`
-            # (IndexError), `!!bool x` (KeyError), 9 × 5000 (ValueError), `!!timestamp
-            # 2026-13-45` (ValueError)
-            raise _Unreadable(f"a value cannot be read ({type(exc).__name__}: "
-                          f"{_show(str(exc))})") from None
-    finally:
-        loader.dispose()
-
-
 def parse_config(text: str, source: str = CONFIG_PATH) -> Config:
     """Validate YAML text; raise ConfigError listing every bad key."""
     try:
-        raw = _bounded_yaml(text)
+        raw = load_bounded(text, LIMITS)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise ConfigError(source, [f"(file): {problem}{where}"]) from None
-    except _Unreadable as exc:
+    except InputRefused as exc:
         raise ConfigError(source, [f"(file): {exc}"]) from None
     c = _Checker()
     top = c.mapping("", raw, {k: k for k in ("environments", "paths", "default_branch",
@@ -382,7 +322,9 @@ def load_config(repo_root: Path) -> Config:
     if not path.exists():
         return default_config()
     try:
-        text = path.read_text()
+        text = read_bounded(path, LIMITS.max_bytes, CONFIG_PATH)
+    except InputRefused as exc:
+        raise ConfigError(CONFIG_PATH, [f"(file): {exc}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(CONFIG_PATH, [f"(file): cannot be read ({exc})"]) from None
     return parse_config(text, CONFIG_PATH)

@@ -80,6 +80,16 @@ class EnvironmentConfig:
     # What squawk's findings on pending migrations do: annotate (warn), stop the
     # deployment in preflight (block), or nothing (off).
     squawk: str = "warn"
+    # "required": every pending migration needs a rollback script (or the no-op marker);
+    # "backup": one without is undone by restoring the verified backup. Unset: required on
+    # production, backup elsewhere (real Supabase projects have no rollback scripts).
+    rollback_scripts: str | None = None
+
+    @property
+    def requires_rollback_scripts(self) -> bool:
+        if self.rollback_scripts is None:
+            return self.production
+        return self.rollback_scripts == "required"
 
 
 @dataclass(frozen=True)

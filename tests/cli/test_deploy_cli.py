@@ -66,7 +66,10 @@ def test_runbook_example_deploys_and_redeploy_is_up_to_date(
 
 FAILURES = {
     # step: files that make exactly that step fail
-    "preflight": {"migrations/20260201000000_no_rollback.sql": "select 1;\n"},
+    # (a missing rollback script no longer fails staging: its undo is the backup)
+    "preflight": {"migrations/20260201000000_unterminated.sql": "select 'oops;\n",
+                  "migrations/rollback/20260201000000_unterminated.sql":
+                      "-- deploybot:rollback no-op\n"},
     "migrate": {"migrations/20260201000000_broken.sql": BROKEN_MIGRATION,
                 "migrations/rollback/20260201000000_broken.sql":
                     "alter table public.quotes drop column if exists note;\n"},

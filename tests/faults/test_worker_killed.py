@@ -134,6 +134,9 @@ async def test_worker_killed_during_a_step_is_recovered(
         await wait_for(lambda: [r for r in github_server.state.repo(REPO).check_runs.values()
                                 if r.get("conclusion") == "success"], what="the first deploy")
         await wait_for(lambda: requests_settled(world["bot"]), what="its job to end")
+        if step == "backup":
+            with psycopg.connect(os.environ["STAGING_DATABASE_URL"], autocommit=True) as c:
+                c.execute("create table deploybot.dwell (id int)")
         before = await snapshot(os.environ["STAGING_DATABASE_URL"])
         await bot.stop_worker()
 
@@ -151,8 +154,10 @@ async def test_worker_killed_during_a_step_is_recovered(
             stdout=subprocess.DEVNULL, stderr=victim_log)
         blocker = None
         if step == "backup":  # pg_dump waits for this lock until we let go
+            # (on a table of deploybot's own schema, made before `before`: preflight's
+            # fingerprint leaves it out, so the deployment passes preflight, waits in backup)
             blocker = psycopg.connect(os.environ["STAGING_DATABASE_URL"])
-            blocker.execute("lock table public.quotes in access exclusive mode")
+            blocker.execute("lock table deploybot.dwell in access exclusive mode")
         try:
             await bot.send("issue_comment", post_comment(github_server, "/deploy staging",
                                                          pr=61))

@@ -11,6 +11,13 @@ file's statements one by one, in a transaction that is rolled back, to find the 
 and line that failed. Files with their own BEGIN/COMMIT run statement by statement, those
 left out (running them would commit without the history row). A file ending inside a
 string or comment is refused: the server would swallow what we append.
+
+Integrity: where the splitter and the server disagree, a COMMIT or ROLLBACK can reach the
+server inside what looked like one statement (issue 11). So the transaction is checked
+against what the server reports, not what the splitter saw: the command tag of every
+command it ran, the transaction status after each statement, and a guard before the
+history row that the transaction is still the one the file began in. A file that ended it
+fails with `transaction_ended`; its undo restores the verified backup.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.pq import TransactionStatus
+from psycopg.pq import DiagnosticField, ExecStatus, TransactionStatus
+from psycopg.pq.abc import PGresult
 from psycopg.rows import dict_row
 
 from service import pgtools
@@ -63,6 +71,21 @@ SELECT count(*) = 3 FROM pg_catalog.pg_attribute
 WHERE attrelid = to_regclass('{HISTORY_TABLE}')
   AND attname IN ('version', 'statements', 'name') AND NOT attisdropped
 """
+
+# Settings that change how the server reads a query's text: the splitter assumes these
+# values, and a file that changed them could hide a COMMIT in what looks like a string.
+_LEXICAL_SETTINGS = {"standard_conforming_strings": "on", "client_encoding": "UTF8"}
+# Command tags of a command that ends the transaction (END is tagged COMMIT).
+_ENDING_TAGS = frozenset({"COMMIT", "PREPARE TRANSACTION", "COMMIT PREPARED",
+                          "ROLLBACK PREPARED"})
+# A transaction-local marker holding the file's transaction id, set first; the guard, run
+# just before the history row, fails unless the transaction is still that one.
+_MARKER = "deploybot.migration_xact"
+_MARK = f"SELECT pg_catalog.set_config('{_MARKER}', pg_catalog.txid_current()::text, true);\n"
+_GUARD_MESSAGE = "deploybot: the migration file ended its own transaction"
+_GUARD = (f"DO $deploybot$BEGIN IF pg_catalog.current_setting('{_MARKER}', true) IS DISTINCT "
+          f"FROM pg_catalog.txid_current_if_assigned()::text THEN RAISE EXCEPTION "
+          f"'{_GUARD_MESSAGE}' USING ERRCODE = '25P01'; END IF; END$deploybot$")
 
 # conninfo keywords → the libpq environment variables that carry them.
 _LIBPQ_ENV = {
@@ -138,6 +161,88 @@ def _setup_sql(lock_timeout_ms: int, statement_timeout_ms: int, durable: bool = 
     if statement_timeout_ms:
         parts.append(f"SET LOCAL statement_timeout = '{int(statement_timeout_ms)}ms'")
     return ";\n".join(parts) + ";\n"
+
+
+class _TagCursor(psycopg.AsyncCursor[Any]):
+    """A cursor that keeps the command tag of every result of a multi-statement query, also
+    when one failed (psycopg raises on the first error and drops the rest): the tags say
+    which commands the server really ran, whatever the splitter thought the text held."""
+
+    tags: list[str] | None = None
+
+    def _check_results(self, results: list[PGresult]) -> None:
+        self.tags = [(r.command_status or b"").decode("ascii", "replace") for r in results]
+        super()._check_results(results)
+
+
+async def _send(conn: Conn, text: str) -> tuple[list[str], _Failure | None]:
+    """Send `text` as one simple query: the tags of the commands that ran, and the failure."""
+    cur = _TagCursor(conn)
+    failure: _Failure | None = None
+    try:
+        await cur.execute(text.encode())
+    except psycopg.Error as exc:
+        if conn.closed or conn.broken:
+            raise
+        failure = _failure(exc)
+    finally:
+        await cur.close()
+    if cur.tags is None:  # psycopg changed how it checks results: never guess
+        raise RuntimeError("psycopg did not hand over the command tags of a migration")
+    return cur.tags, failure
+
+
+def _ended_by(tags: Sequence[str]) -> str:
+    """The first tag that ends a transaction (ROLLBACK is left out: ROLLBACK TO SAVEPOINT
+    has that tag too; the transaction status and the guard catch a real one)."""
+    return next((t for t in tags if t in _ENDING_TAGS), "")
+
+
+def _is_guard(failure: _Failure) -> bool:
+    return failure.error.startswith(_GUARD_MESSAGE)
+
+
+def _ended_at(migration: MigrationFile, statement: Statement, tag: str) -> MigrationError:
+    what = "this statement" if statement.sql else "the file"
+    return MigrationError(migration, statement.line, statement.sql, (
+        f"{what} ended the file's own transaction: the server ran a {tag} that deploybot "
+        f"did not see as a statement of its own (a COMMIT or ROLLBACK hidden in a routine "
+        f"body, a procedure or DO block that commits, or text the server reads "
+        f"differently). What ran before it may be committed, so the deployment restores "
+        f"the verified backup; remove the transaction control from the migration"),
+        "25P01", transaction_ended=True)
+
+
+async def _standard_lexing(conn: Conn) -> None:
+    """Put back the settings the splitter assumes, should an earlier file have changed
+    them for the session (the server reports them, so this costs no round trip)."""
+    changes = [f"SET {name} = '{value}'" for name, value in _LEXICAL_SETTINGS.items()
+               if conn.info.parameter_status(name) != value]
+    if changes:
+        await conn.execute(";".join(changes).encode())
+
+
+def _lexing_changed(conn: Conn) -> str | None:
+    return next((f"{name} (now {conn.info.parameter_status(name)})"
+                 for name, value in _LEXICAL_SETTINGS.items()
+                 if conn.info.parameter_status(name) != value), None)
+
+
+def _statement_hiding_commands(url: str, statements: Sequence[Statement]) -> Statement | None:
+    """The first statement the server parses as more than one command: Parse refuses
+    several commands in one prepared statement, and Parse alone executes nothing."""
+    try:
+        with psycopg.connect(url, autocommit=True,
+                             connect_timeout=_DEFAULT_CONNECT_TIMEOUT) as conn:
+            for statement in statements:
+                result = conn.pgconn.prepare(b"", statement.sql.encode())
+                if (result.status == ExecStatus.FATAL_ERROR
+                        and result.error_field(DiagnosticField.SQLSTATE) == b"42601"
+                        and b"multiple commands" in (result.error_message or b"")):
+                    return statement
+    except psycopg.Error:
+        return None  # naming the statement is a courtesy; the failure stands anyway
+    return None
 
 
 def _backoff(attempt: int, first: float, cap: float) -> float:
@@ -416,7 +521,7 @@ class PostgresDatabase:
                         lock_timeout_ms: int, statement_timeout_ms: int, *,
                         applying: bool, durable: bool = True) -> None:
         """Run `script.sql` (split as `parsed`) and `history_change` in one transaction,
-        or raise MigrationError (rolled back) / DatabaseUnavailable."""
+        or raise MigrationError (rolled back, or `transaction_ended`) / DatabaseUnavailable."""
         if parsed.unterminated:
             # The server would take the rest of the file, and anything we append, as part
             # of it.
@@ -430,21 +535,30 @@ class PostgresDatabase:
                 f"through; remove it (ROLLBACK TO SAVEPOINT is fine)"))
         to_run = [s for s in parsed.statements if not is_transaction_control(s.sql)]
         verbatim = len(to_run) == len(parsed.statements)
-        setup = _setup_sql(lock_timeout_ms, statement_timeout_ms, durable)
+        setup = _setup_sql(lock_timeout_ms, statement_timeout_ms, durable) + _MARK
         async with self._lock:
             conn = await self._connection()
             try:
+                await _standard_lexing(conn)
                 history = await self._history_sql(conn) if applying else ""
-                tail = history_change.as_string(conn)
+                tail = f"{_GUARD};\n{history_change.as_string(conn)}"
                 if verbatim:
-                    failure = await self._apply_whole(conn, script.sql, setup, history, tail)
+                    failure = await self._apply_whole(conn, script, to_run, setup, history,
+                                                      tail)
                     if failure is None:
                         return
                     await self._raise_located(conn, script, to_run, setup, history, failure)
-                failed = await self._run_statements(conn, to_run, setup, history, tail,
-                                                    commit=True)
+                failed = await self._run_statements(conn, script, to_run, setup, history,
+                                                    tail, commit=True)
                 if failed is not None:
                     raise self._migration_error(script, *failed)
+            except MigrationError as exc:
+                if exc.transaction_ended:
+                    # The file may have changed the session (settings, temp tables) and
+                    # committed it: nothing after it may run on this connection.
+                    self._conn = None
+                    await conn.close()
+                raise
             except psycopg.OperationalError as exc:
                 if not self._lost(conn):
                     raise
@@ -456,27 +570,33 @@ class PostgresDatabase:
                 conn.pgconn.finish()
                 raise
 
-    async def _apply_whole(self, conn: Conn, text: str, setup: str, history: str,
-                           insert_sql: str) -> _Failure | None:
+    async def _apply_whole(self, conn: Conn, script: MigrationFile,
+                           to_run: Sequence[Statement], setup: str, history: str,
+                           tail: str) -> _Failure | None:
         # The newline ends a trailing -- comment; the lone ';' ends a last statement
         # written without one.
-        message = f"BEGIN;\n{setup}{history}{text}\n;\n{insert_sql};\nCOMMIT;"
-        try:
-            await conn.execute(message.encode())
-        except psycopg.Error as exc:
-            if conn.closed or conn.broken:
-                raise
-            # The server skipped the rest of the message; the transaction is aborted.
+        message = f"BEGIN;\n{setup}{history}{script.sql}\n;\n{tail};\nCOMMIT;"
+        tags, failure = await _send(conn, message)
+        # Every command but our BEGIN and COMMIT came from the file (or the guard).
+        ended = _ended_by(tags[1:-1] if failure is None else tags[1:])
+        status = conn.info.transaction_status
+        if failure is not None and (status != TransactionStatus.INERROR or _is_guard(failure)):
+            ended = ended or "ROLLBACK"  # the transaction open at the failure was not ours
+        if status != TransactionStatus.IDLE:
             await conn.execute(b"ROLLBACK")
-            return _failure(exc)
-        return None
+        if ended:
+            # Running the statements again to find the culprit would run it again too.
+            prefix = 1 + f"{setup}{history}".count(";\n")
+            raise await self._ended_error(script, to_run, ended, tags, prefix)
+        return failure
 
     async def _raise_located(self, conn: Conn, migration: MigrationFile,
                              to_run: Sequence[Statement], setup: str, history: str,
                              failure: _Failure) -> None:
         """Find the statement that failed by running them one by one in a transaction that
         is rolled back; raise MigrationError for it."""
-        failed = await self._run_statements(conn, to_run, setup, history, "", commit=False)
+        failed = await self._run_statements(conn, migration, to_run, setup, history, "",
+                                            commit=False)
         if failed is not None:
             statement, rerun = failed
             # Same error again: the rerun's text is as good; a different one (a timeout
@@ -487,31 +607,61 @@ class PostgresDatabase:
         # already there), or a transient failure did not recur.
         raise self._migration_error(migration, Statement("", 1, 0, ""), failure)
 
-    async def _run_statements(self, conn: Conn, to_run: Sequence[Statement], setup: str,
-                              history: str, insert_sql: str, *, commit: bool
+    async def _run_statements(self, conn: Conn, migration: MigrationFile,
+                              to_run: Sequence[Statement], setup: str, history: str,
+                              tail: str, *, commit: bool
                               ) -> tuple[Statement, _Failure] | None:
-        """Run the statements one by one in one transaction; the failing one, or None."""
+        """Run the statements one by one in one transaction; the failing one, or None.
+        After each, the transaction must still be the file's own, and the server must
+        still read text as the splitter does; else MigrationError (transaction_ended)."""
         await conn.execute(f"BEGIN;\n{setup}{history}".encode())
         for statement in to_run:
-            try:
-                await conn.execute(statement.sql.encode())
-            except psycopg.Error as exc:
-                if conn.closed or conn.broken:
-                    raise
+            tags, failure = await _send(conn, statement.sql)
+            status = conn.info.transaction_status
+            expected = TransactionStatus.INERROR if failure else TransactionStatus.INTRANS
+            ended = _ended_by(tags) or ("" if status == expected else "ROLLBACK")
+            changed = None if failure or ended else _lexing_changed(conn)
+            if (failure or ended or changed) and status != TransactionStatus.IDLE:
                 await conn.execute(b"ROLLBACK")
-                return statement, _failure(exc)
+            if ended:
+                raise _ended_at(migration, statement, ended)
+            if changed:
+                raise MigrationError(migration, statement.line, statement.sql, (
+                    f"the statement sets {changed}, which changes how the server reads the "
+                    f"statements after it: deploybot and the server would no longer agree "
+                    f"where each one ends; remove it (the file was rolled back)"), "42601")
+            if failure is not None:
+                return statement, failure
         if not commit:
             await conn.execute(b"ROLLBACK")
             return None
-        try:
-            await conn.execute(insert_sql.encode())
-            await conn.execute(b"COMMIT")
-        except psycopg.Error as exc:
-            if conn.closed or conn.broken:
-                raise
+        tags, failure = await _send(conn, f"{tail};\nCOMMIT;")
+        ended = _ended_by(tags[:-1] if failure is None else tags)
+        if failure is not None and _is_guard(failure):
+            ended = ended or "ROLLBACK"
+        if conn.info.transaction_status != TransactionStatus.IDLE:
             await conn.execute(b"ROLLBACK")
-            return Statement("", 1, 0, ""), _failure(exc)
+        if ended:
+            raise _ended_at(migration, Statement("", 1, 0, ""), ended)
+        if failure is not None:
+            return Statement("", 1, 0, ""), failure
         return None
+
+    async def _ended_error(self, script: MigrationFile, to_run: Sequence[Statement],
+                           tag: str, tags: Sequence[str], prefix: int) -> MigrationError:
+        """The error for a file that ended its transaction in the one-message run, naming
+        the statement the server read as several (asked with Parse alone, which runs
+        nothing), or else the server's command that did it."""
+        hiding = await asyncio.to_thread(_statement_hiding_commands, self._url, to_run)
+        if hiding is not None:
+            return _ended_at(script, hiding, tag)
+        position = next((i - prefix + 1 for i, t in enumerate(tags)
+                         if t == tag and i >= prefix), None)
+        where = (f"the server ran it as the file's command number {position}"
+                 if position else "at the end of the file")
+        error = _ended_at(script, Statement("", 1, 0, ""), tag)
+        error.error += f" ({where})"
+        return error
 
     def _migration_error(self, migration: MigrationFile, statement: Statement,
                          failure: _Failure) -> MigrationError:

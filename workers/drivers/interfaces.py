@@ -34,16 +34,20 @@ class AppliedMigration:
 
 
 class MigrationError(Exception):
-    """A statement of a migration failed; the transaction of that file was rolled back."""
+    """A statement of a migration failed; the transaction of that file was rolled back —
+    unless `transaction_ended`: the file ended that transaction itself (a COMMIT or
+    ROLLBACK the splitter did not see), so part of it may be committed and only the backup
+    brings the database back."""
 
     def __init__(self, migration: MigrationFile, line: int, statement: str, error: str,
-                 sqlstate: str | None = None) -> None:
+                 sqlstate: str | None = None, *, transaction_ended: bool = False) -> None:
         super().__init__(f"{migration.relpath}:{line}: {error}")
         self.migration = migration
         self.line = line
         self.statement = statement
         self.error = error
         self.sqlstate = sqlstate
+        self.transaction_ended = transaction_ended
 
 
 @dataclass(frozen=True)

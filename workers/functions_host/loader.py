@@ -11,7 +11,6 @@ import asyncio
 import fcntl
 import hashlib
 import importlib.util
-import io
 import json
 import logging
 import os
@@ -19,7 +18,6 @@ import re
 import secrets
 import shutil
 import sys
-import tarfile
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from typing import Any
 from psycopg.conninfo import conninfo_to_dict
 
 from workers.drivers.functions import ReleaseBundle, digest_of
+from workers.safe_extract import extract_tar
 
 log = logging.getLogger("deploybot.functions_host")
 
@@ -80,9 +79,7 @@ def extract_release(bundle: ReleaseBundle, cache_root: Path) -> Path:
             return final
         tmp = cache_root / f".{bundle.id}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
         try:
-            with tarfile.open(fileobj=io.BytesIO(bundle.bundle), mode="r:gz") as tar:
-                # "data" refuses absolute paths, links out of the tree and device files.
-                tar.extractall(tmp, filter="data")
+            extract_tar(bundle.bundle, tmp)  # every member checked: plain files, inside
             got = digest_of(tmp)
             if got != bundle.digest:
                 raise ValueError(

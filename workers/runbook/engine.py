@@ -15,6 +15,11 @@ from workers.runbook.step import Step, StepFailed, StepSkipped
 log = logging.getLogger(__name__)
 
 
+def _changes(touched: Sequence[Step]) -> bool:
+    """Whether any of these steps may have changed the environment (not only checks it)."""
+    return any(not s.undo_verifies for s in touched)
+
+
 class UpToDate(Exception):
     """Raised by a step when the environment already runs the commit: nothing to do."""
 
@@ -103,7 +108,7 @@ class Engine:
         if failure is None:
             outcome = (Outcome.UP_TO_DATE if up_to_date
                        else Outcome.PLANNED if ctx.dry_run else Outcome.SUCCEEDED)
-        elif not touched:
+        elif not _changes(touched):
             outcome = Outcome.FAILED
         else:
             outcome = await self._undo(ctx, touched)
@@ -155,7 +160,7 @@ class Engine:
         """Undo a deployment whose worker died: every step it had started, in reverse, from
         the state rebuilt out of its journal."""
         touched = [s for s in self.steps if s.name in started and s.undo is not None]
-        outcome = await self._undo(ctx, touched) if touched else Outcome.FAILED
+        outcome = await self._undo(ctx, touched) if _changes(touched) else Outcome.FAILED
         await ctx.reporter.emit(Event(EventKind.DEPLOYMENT_FINISHED, None, reason, {
             "outcome": outcome, "failed_step": None, "stop_the_line": "worker stopped"}))
         return outcome

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,17 @@ _TRANSACTION_CONTROL = re.compile(
     r"|(?:commit|end)(?:\s+(?:work|transaction))?(?:\s+and\s+(?:no\s+)?chain)?\s*)$",
     re.IGNORECASE | re.DOTALL,
 )
+# COMMIT / ROLLBACK as a statement of a PL/pgSQL body (not ROLLBACK TO SAVEPOINT).
+_BODY_TRANSACTION_CONTROL = re.compile(
+    r"(?:^|[;\s])(commit|rollback)(?:\s+(?:work|transaction))?(?:\s+and\s+(?:no\s+)?chain)?"
+    r"\s*;", re.IGNORECASE)
+_DO_BLOCK = re.compile(r"^do\b", re.IGNORECASE)
+_PROCEDURE = re.compile(r"^create\s+(?:or\s+replace\s+)?procedure\s+([\w.\"$]+)",
+                        re.IGNORECASE)
+_CALL = re.compile(r"^call\s+([\w.\"$]+)", re.IGNORECASE)
+# Settings that change how the server reads the text after them (see sql_split).
+_LEXICAL_SETTING = re.compile(r"\b(standard_conforming_strings|client_encoding)\b",
+                              re.IGNORECASE)
 _TRANSACTION_ABORT = re.compile(
     r"^(?:rollback|abort)(?:\s+(?:work|transaction))?(?:\s+and\s+(?:no\s+)?chain)?\s*$",
     re.IGNORECASE,
@@ -73,13 +84,18 @@ class MigrationSet(list[MigrationFile]):
 def is_transaction_control(statement: str) -> bool:
     """BEGIN / START TRANSACTION / COMMIT / END: redundant in a file we run in one
     transaction, and harmful if run (COMMIT would commit without the history row)."""
-    return bool(_TRANSACTION_CONTROL.match(statement))
+    return bool(_TRANSACTION_CONTROL.match(_without_comments(statement)))
 
 
 def is_transaction_abort(statement: str) -> bool:
     """ROLLBACK / ABORT (not ROLLBACK TO SAVEPOINT): would throw away the file's own
     transaction halfway; such a file is refused."""
-    return bool(_TRANSACTION_ABORT.match(statement))
+    return bool(_TRANSACTION_ABORT.match(_without_comments(statement)))
+
+
+def _without_comments(statement: str) -> str:
+    # `COMMIT /* done */` is a COMMIT too.
+    return normalise(statement) if "--" in statement or "/*" in statement else statement
 
 
 def version_key(version: str) -> tuple[int, int, str]:
@@ -152,9 +168,11 @@ def pending(migrations: Sequence[MigrationFile],
     return sorted(todo, key=lambda m: (version_key(m.version), m.path.name))
 
 
-def lint(migrations: Sequence[MigrationFile],
-         applied: Sequence[AppliedMigration]) -> list[LintProblem]:
-    """Everything that would make applying (or later undoing) these migrations go wrong."""
+def lint(migrations: Sequence[MigrationFile], applied: Sequence[AppliedMigration], *,
+         require_rollbacks: bool = True) -> list[LintProblem]:
+    """Everything that would make applying (or later undoing) these migrations go wrong.
+    Without `require_rollbacks` (the environment accepts the verified backup as the undo),
+    a missing rollback script is a warning."""
     folder = getattr(migrations, "folder", "migrations")
     rollbacks = getattr(migrations, "rollbacks", "migrations/rollback")
     problems: list[LintProblem] = list(getattr(migrations, "problems", []))
@@ -167,11 +185,12 @@ def lint(migrations: Sequence[MigrationFile],
         done = applied_by_version.get(m.version)
         if done is not None:
             problems += _changed_since_applied(m, done)
+    committing = _committing_procedures(todo)
     for m in todo:
         if m.version in applied_by_version:
             continue  # a duplicate version; reported above
-        problems += _rollback_problems(m, rollbacks)
-        problems += _statement_problems(m)
+        problems += _rollback_problems(m, rollbacks, require_rollbacks)
+        problems += _statement_problems(m, committing)
         if latest is not None and version_key(m.version) < version_key(latest):
             problems.append(LintProblem(m.relpath, 1, (
                 f"version {m.version} sorts before {latest}, the latest applied version: "
@@ -238,12 +257,20 @@ def _changed_since_applied(m: MigrationFile, done: AppliedMigration) -> list[Lin
         f"restore the file as it was applied and put the change in a new migration"))]
 
 
-def _rollback_problems(m: MigrationFile, rollbacks: str) -> list[LintProblem]:
+def _rollback_problems(m: MigrationFile, rollbacks: str, required: bool
+                       ) -> list[LintProblem]:
+    if m.rollback_sql is None and not required:
+        return [LintProblem(m.relpath, 1, (
+            f"pending migration {m.path.name} has no rollback script: if the deployment "
+            f"fails, its undo restores the verified backup taken before it (add "
+            f"{rollbacks}/{m.path.name} for an undo that keeps data written meanwhile)"),
+            warning=True)]
     if m.rollback_sql is None:
         return [LintProblem(m.relpath, 1, (
             f"pending migration {m.path.name} has no rollback: add "
             f"{rollbacks}/{m.path.name} with the SQL that undoes it, or, if there is "
-            f"nothing to undo, with the line `{NOOP_MARKER}`"))]
+            f"nothing to undo, with the line `{NOOP_MARKER}` (or let this environment "
+            f"accept the verified backup as the undo: `rollback_scripts: backup`)"))]
     where = m.rollback_relpath or m.relpath
     has_sql = bool(split(m.rollback_sql).statements)
     if not has_sql and not m.rollback_noop:
@@ -258,18 +285,62 @@ def _rollback_problems(m: MigrationFile, rollbacks: str) -> list[LintProblem]:
     return []
 
 
-def _statement_problems(m: MigrationFile) -> list[LintProblem]:
+def _routine_name(name: str) -> str:
+    return name.replace('"', "").lower().rsplit(".", 1)[-1]
+
+
+def _committing_procedures(migrations: Sequence[MigrationFile]) -> set[str]:
+    """Names of the procedures these migrations create whose body commits or rolls back."""
+    names: set[str] = set()
+    for m in migrations:
+        for s in split(m.sql).statements:
+            found = _PROCEDURE.match(s.sql)
+            if found and _BODY_TRANSACTION_CONTROL.search(s.sql):
+                names.add(_routine_name(found.group(1)))
+    return names
+
+
+def _statement_problems(m: MigrationFile, committing: Collection[str] = ()
+                        ) -> list[LintProblem]:
     result = split(m.sql)
     problems: list[LintProblem] = []
     if result.unterminated:
         problems.append(LintProblem(m.relpath, result.unterminated_line, (
             f"unterminated {result.unterminated}: it runs to the end of the file; close it")))
     for s in result.statements:
-        problems += _statement_problem(m, s)
+        problems += _statement_problem(m, s, committing)
     return problems
 
 
-def _statement_problem(m: MigrationFile, s: Statement) -> list[LintProblem]:
+def _statement_problem(m: MigrationFile, s: Statement, committing: Collection[str]
+                       ) -> list[LintProblem]:
+    """What is wrong with one statement: the lint names it at its line."""
+    ends = _BODY_TRANSACTION_CONTROL.search(s.sql)
+    if ends and _DO_BLOCK.match(s.sql):
+        return [LintProblem(m.relpath, s.line, (
+            f"`{_head(s.sql)} …` runs {ends.group(1).upper()} inside a DO block: a "
+            f"migration file runs in one transaction with its history row, which a DO block "
+            f"may not end (the server refuses it); move the transaction control out of the "
+            f"block"))]
+    procedure = _PROCEDURE.match(s.sql)
+    if ends and procedure:
+        return [LintProblem(m.relpath, s.line, (
+            f"procedure {procedure.group(1)} runs {ends.group(1).upper()}: calling it from a "
+            f"migration fails, as a migration file runs in one transaction with its history "
+            f"row; call it outside the migrations"), warning=True)]
+    call = _CALL.match(s.sql)
+    if call and _routine_name(call.group(1)) in committing:
+        return [LintProblem(m.relpath, s.line, (
+            f"`{_head(s.sql)}` calls a procedure that commits or rolls back, which would end "
+            f"the transaction the file runs in (the server refuses it); call it outside "
+            f"the migrations"))]
+    setting = _LEXICAL_SETTING.search(s.sql)
+    if setting:
+        return [LintProblem(m.relpath, s.line, (
+            f"`{_head(s.sql)} …` changes {setting.group(1).lower()}, which changes how the "
+            f"server reads the text after it: deploybot and the server would no longer agree "
+            f"where each statement ends (a COMMIT could hide in what looks like a string); "
+            f"remove it"))]
     if _NOT_IN_TRANSACTION.match(s.sql):
         return [LintProblem(m.relpath, s.line, (
             f"`{_head(s.sql)}` cannot run inside a transaction block, and each migration "

@@ -54,6 +54,8 @@ from typing import Any, Literal
 
 import yaml
 
+from service.bounded_input import InputRefused, YamlLimits, load_bounded, read_bounded
+
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 JSON_TYPES = ("uuid", "datetime", "date", "string", "number", "integer", "boolean", "null",
               "object", "array", "any")
@@ -167,7 +169,7 @@ class _Seq(list[Any]):
     item_lines: list[int]
 
 
-class _DuplicateKey(Exception):
+class _DuplicateKey(InputRefused):
     def __init__(self, key: Any, line: int) -> None:
         super().__init__(key)
         self.key = key
@@ -199,13 +201,13 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     return loader.construct_object(node, deep=True)
 
 
+# The configuration's bounds on size, depth and aliases: `_convert` walks every alias, so
+# unbounded nested aliases took 20 s in a 372-byte file.
+LIMITS = YamlLimits(what="a smoke file")
+
+
 def _load_yaml(text: str) -> Any:
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        return None if node is None else _convert(loader, node)
-    finally:
-        loader.dispose()
+    return load_bounded(text, LIMITS, _convert)
 
 
 # --------------------------------------------------------------------------- SQL parameters
@@ -889,6 +891,8 @@ def parse_smoke_spec(text: str, path: str = "tests/backend/smoke.yml") -> SmokeS
         problem = getattr(exc, "problem", None) or str(exc)
         raise SmokeSpecError(path, [Problem("(file)", f"is not valid YAML: {problem}",
                                             mark.line + 1 if mark else 0)]) from None
+    except InputRefused as exc:
+        raise SmokeSpecError(path, [Problem("(file)", f"is refused: {exc}")]) from None
     validator = _Validator()
     spec = validator.spec(data, path)
     if validator.problems:
@@ -898,7 +902,10 @@ def parse_smoke_spec(text: str, path: str = "tests/backend/smoke.yml") -> SmokeS
 
 def load_smoke_spec(root: Path, relpath: str) -> SmokeSpec:
     """The smoke file at `root/relpath`; FileNotFoundError when absent."""
-    text = (root / relpath).read_text(encoding="utf-8")
+    try:
+        text = read_bounded(root / relpath, LIMITS.max_bytes, relpath)
+    except InputRefused as exc:
+        raise SmokeSpecError(relpath, [Problem("(file)", f"is refused: {exc}")]) from None
     return parse_smoke_spec(text, relpath)
 
 

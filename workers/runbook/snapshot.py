@@ -21,7 +21,7 @@ from workers.drivers.backups import libpq_env_from_url, run_tool, scrub, tool_en
 
 # Lines that differ between two dumps of the same database: versions and the random key of
 # psql's \restrict guard (PostgreSQL 18, and 13–17 since their 2025 minor releases).
-_VOLATILE = re.compile(r"^(?:-- Dumped (?:from database|by pg_dump) version|"
+VOLATILE_LINE = re.compile(r"^(?:-- Dumped (?:from database|by pg_dump) version|"
                        r"\\restrict |\\unrestrict |-- Started on|-- Completed on)")
 _MAX_SCHEMA_DIFF_LINES = 60
 # deploybot's function-release store keeps every published release by design (a rolled-back
@@ -70,7 +70,7 @@ async def snapshot(db_url: str) -> EnvironmentSnapshot:
     if dumped.returncode != 0:
         raise SnapshotError(f"pg_dump {tools.major} --schema-only failed: "
                             f"{scrub(dumped.stderr.strip(), secrets)}")
-    schema = "\n".join(ln for ln in dumped.stdout.splitlines() if not _VOLATILE.match(ln))
+    schema = "\n".join(ln for ln in dumped.stdout.splitlines() if not VOLATILE_LINE.match(ln))
     return EnvironmentSnapshot(version, schema, tables, history, release, sequences)
 
 

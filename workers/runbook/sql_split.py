@@ -4,6 +4,11 @@ A small lexer in the spirit of psql's: it knows where a semicolon does NOT end a
 ('…' strings with '' escapes, E'…' strings with backslash escapes, "quoted identifiers",
 -- and nested /* */ comments, $tag$ dollar quotes, parentheses, and the `BEGIN ATOMIC … END`
 body of a SQL-standard function). It never parses SQL beyond that: the server does.
+
+Where it and the server disagree, a statement the server runs can hide inside what looks
+like one statement here (psql's heuristic counted any BEGIN in CREATE FUNCTION, so
+`CREATE FUNCTION begin() …; COMMIT;` hid the COMMIT): the body opens only at BEGIN ATOMIC,
+the one unquoted body the server's grammar has.
 """
 
 from __future__ import annotations
@@ -77,10 +82,12 @@ class _Lexer:
         self.out: list[Statement] = []
         self.start: int | None = None  # offset of the current statement's first token
         self.paren = 0
-        # psql's heuristic: inside CREATE [OR REPLACE] FUNCTION|PROCEDURE, BEGIN opens a
-        # block, CASE nests inside it, END closes (all at parenthesis depth 0).
+        # Inside CREATE [OR REPLACE] FUNCTION|PROCEDURE, BEGIN ATOMIC opens a body, CASE
+        # nests inside it, END closes (all at parenthesis depth 0). BEGIN alone is not
+        # enough (psql's heuristic): a function may be *named* begin.
         self.words: list[str] = []
         self.begin_depth = 0
+        self.after_begin = False  # the previous token was such a BEGIN
         self.segment = 0  # offset just past the previous statement's semicolon
         self.comments: list[tuple[int, int]] = []  # (start, end) of each comment
         # Lines are counted incrementally so long files stay linear.
@@ -103,6 +110,7 @@ class _Lexer:
                 if i < 0:
                     return self._finish("comment", start)
             elif c == ";":
+                self.after_begin = False
                 if self.paren == 0 and self.begin_depth == 0:
                     self._end_statement(i)
                     self.segment = i + 1
@@ -126,12 +134,14 @@ class _Lexer:
                     assert m is not None
                     self._word(m.group(0))
                     i = m.end()
+                    continue
                 else:
                     if c == "(":
                         self.paren += 1
                     elif c == ")" and self.paren > 0:
                         self.paren -= 1
                     i += 1
+                self.after_begin = False  # a string, quoted name or symbol came between
                 if i < 0:
                     return self._finish("dollar quote" if c == "$" else
                                         "quoted identifier" if c == '"' else "string", start)
@@ -144,9 +154,12 @@ class _Lexer:
     def _word(self, word: str) -> None:
         w = word.lower()
         self.words.append(w)
+        after_begin, self.after_begin = self.after_begin, False
         if self.paren != 0 or not self._in_routine_definition():
             return
         if w == "begin":
+            self.after_begin = True
+        elif w == "atomic" and after_begin:
             self.begin_depth += 1
         elif w == "case" and self.begin_depth > 0:
             self.begin_depth += 1
@@ -207,6 +220,7 @@ class _Lexer:
         self.paren = 0
         self.words = []
         self.begin_depth = 0
+        self.after_begin = False
 
     def _finish(self, unterminated: str, at: int) -> SplitResult:
         self._end_statement(len(self.text))

@@ -47,5 +47,8 @@ class Step:
     undo: StepFn | None = None
     # Runs in a dry run too (it changes nothing).
     read_only: bool = False
+    # Its undo changes nothing: it checks that the other steps' undo left the environment
+    # as it was. It runs (last) only when another step is undone.
+    undo_verifies: bool = False
     # Extra detail for reporters (e.g. the runbook section it automates).
     runbook: str = field(default="", compare=False)

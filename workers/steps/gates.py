@@ -29,6 +29,14 @@ async def rollback_plan(ctx: DeployContext) -> GateResult:
         return GateResult("rollbacks", title, False, str(exc), "Check the database URL.")
     todo = pending(found, applied)
     missing = [m.relpath for m in todo if m.rollback_sql is None and not m.rollback_noop]
+    if missing and not ctx.environment.config.requires_rollback_scripts:
+        backup = ctx.environment.config.backup
+        return GateResult(
+            "rollbacks", title, backup,
+            f"no rollback script for {', '.join(missing)}: the verified backup is the undo "
+            f"(rollback_scripts: backup)" if backup else
+            f"no rollback script for {', '.join(missing)}, and backups are off",
+            "Turn `backup` on, or add the rollback scripts.")
     if missing:
         return GateResult("rollbacks", title, False, "no rollback for " + ", ".join(missing),
                           f"Add {paths.rollbacks}/<same file name>, or a file holding only "

@@ -21,6 +21,9 @@ MIGRATION_ERROR = "migration error"
 DATABASE_DOWN = "database connection issues"
 # ctx.state key: the migration being applied when the database went away.
 IN_DOUBT = "migrate_in_doubt"
+# ctx.state key: the migration that ended its own transaction (part of it may be committed,
+# without a history row): only the backup undoes it.
+ENDED = "migrate_transaction_ended"
 
 
 def _seconds(duration: float) -> str:
@@ -58,6 +61,8 @@ async def run(ctx: DeployContext) -> None:
                                      statement_timeout_ms=settings.statement_timeout_ms,
                                      durable=index == len(todo))
         except MigrationError as exc:
+            if exc.transaction_ended:
+                ctx.state[ENDED] = migration.relpath
             raise _failed(exc, applied) from exc
         except DatabaseUnavailable as exc:
             # The connection may have died around the COMMIT: undo checks the history.
@@ -82,9 +87,12 @@ def _failed(exc: MigrationError, applied: list[MigrationFile]) -> StepFailed:
     m = exc.migration
     first_line = exc.error.splitlines()[0] if exc.error else "failed"
     statement = exc.statement or "(not one statement of the file: see the error)"
+    outcome = ("it ended the file's own transaction, so part of it may be committed: the "
+               "rollback restores the verified backup" if exc.transaction_ended
+               else "the file's transaction was rolled back")
     output = (
         f"{m.relpath}:{exc.line} failed{f' (SQLSTATE {exc.sqlstate})' if exc.sqlstate else ''}"
-        f"; the file's transaction was rolled back.\n\n"
+        f"; {outcome}.\n\n"
         f"Statement:\n{statement}\n\nError:\n{exc.error}\n\n{_committed(applied)}"
     )
     return StepFailed(
@@ -100,6 +108,12 @@ async def undo(ctx: DeployContext) -> None:
     applied: list[MigrationFile] = ctx.state.setdefault("applied", [])
     await _settle_in_doubt(ctx, applied)
     await _drop_unflushed(ctx, applied)
+    ended: str | None = ctx.state.get(ENDED)
+    if ended is not None:
+        # No rollback script can undo half a file: its statements ran, its history row not.
+        await _restore_backup(ctx, ended, "it ended its own transaction, so part of it may "
+                              "be committed")
+        return
     if not applied:
         await ctx.output("nothing to undo: this deployment committed no migration\n")
         return
@@ -127,7 +141,7 @@ async def undo(ctx: DeployContext) -> None:
                 await ctx.output(f"reverted {migration.relpath} ({how}) in "
                                  f"{_seconds(time.monotonic() - started)}\n")
                 continue
-        await _restore_backup(ctx, migration, why)
+        await _restore_backup(ctx, migration.relpath, why)
         return
     await ctx.progress(f"reverted {total} migration{'s' if total != 1 else ''}")
 
@@ -176,18 +190,18 @@ def _cannot_revert(m: MigrationFile) -> str | None:
     return None
 
 
-async def _restore_backup(ctx: DeployContext, migration: MigrationFile, why: str) -> None:
+async def _restore_backup(ctx: DeployContext, relpath: str, why: str) -> None:
     """The rollback scripts cannot finish the job: bring back the pre-deployment backup."""
     applied: list[MigrationFile] = ctx.state["applied"]
-    left = ", ".join(m.relpath for m in applied)
+    left = ", ".join(m.relpath for m in applied) or relpath
     backup: Backup | None = ctx.state.get("backup")
     if backup is None:
         raise StepFailed(
-            f"cannot revert {migration.relpath}: {why}, and there is no backup to restore; "
+            f"cannot revert {relpath}: {why}, and there is no backup to restore; "
             f"a person is needed to undo {left} by hand",
             output=f"Still applied by this deployment: {left}\n",
             stop_the_line=MIGRATION_ERROR)
-    await ctx.output(f"cannot revert {migration.relpath}: {why}; restoring the backup "
+    await ctx.output(f"cannot revert {relpath}: {why}; restoring the backup "
                      f"{backup.location} taken at {backup.created_at.isoformat()}\n")
     await ctx.progress(f"restoring backup {backup.location}")
     db = ctx.environment.database
@@ -197,7 +211,7 @@ async def _restore_backup(ctx: DeployContext, migration: MigrationFile, why: str
         remaining = {a.version for a in await db.applied_migrations()}
     except Exception as exc:
         raise StepFailed(
-            f"cannot revert {migration.relpath} ({why}) and restoring the backup "
+            f"cannot revert {relpath} ({why}) and restoring the backup "
             f"{backup.location} failed: {exc}; a person is needed",
             output=f"Still applied by this deployment, as far as we know: {left}\n",
             stop_the_line=MIGRATION_ERROR) from exc

@@ -3,7 +3,8 @@
 Tool versions (psql/pg_dump of the server's major version), the functions' Deno check and
 tests at the pinned commit (sandboxed), and the migration lint. It also works out the plan —
 which migrations are pending and whether the functions changed — and stops early when there
-is nothing to do.
+is nothing to do. Last, it takes the environment's fingerprint; its undo, run after every
+other step's undo, compares the environment with it (workers/runbook/fingerprint.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from workers.runbook.engine import UpToDate
 from workers.runbook.events import Annotation
 from workers.runbook.function_files import FunctionLayoutError, config_toml_path, discover
 from workers.runbook.step import Step, StepFailed
+from workers.steps import fingerprint_check
 
 
 async def _tool_versions(ctx: DeployContext) -> str:
@@ -82,7 +84,8 @@ async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
     paths = ctx.config.paths
     found = migration_files.discover(ctx.source.root, paths.migrations, paths.rollbacks)
     applied = await ctx.environment.database.applied_migrations()
-    problems = migration_files.lint(found, applied)
+    problems = migration_files.lint(
+        found, applied, require_rollbacks=ctx.environment.config.requires_rollback_scripts)
     errors = [p for p in problems if not p.warning]
     if errors:
         raise StepFailed(
@@ -126,9 +129,21 @@ async def run(ctx: DeployContext) -> None:
         # Same content as what runs: a quick success, without running the tests again.
         raise UpToDate(f"{ctx.environment.name} already runs what {ctx.source.commit[:12]} "
                        "holds: no pending migrations, functions unchanged")
+    if not ctx.dry_run:
+        await _fingerprint(ctx)
     await ctx.progress("checking and testing the functions with Deno (sandboxed)")
     await ctx.output(await _unit_tests(ctx))
 
 
+async def _fingerprint(ctx: DeployContext) -> None:
+    """The environment before anything changes, for `undo` to compare with."""
+    pending: list[MigrationFile] = ctx.state.get("pending") or []
+    smoke = ctx.source.path(ctx.config.paths.smoke)
+    await fingerprint_check.remember(ctx, [
+        *(m.sql for m in pending), *(m.rollback_sql or "" for m in pending),
+        smoke.read_text(errors="replace") if smoke.is_file() else ""])
+
+
 PREFLIGHT = Step(name="preflight", title="Preflight checks", run=run, read_only=True,
+                 undo=fingerprint_check.verify, undo_verifies=True,
                  runbook="Required tools; Run unit tests; Verify migrations")

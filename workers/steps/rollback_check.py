@@ -12,6 +12,7 @@ from workers.drivers.interfaces import DatabaseUnavailable, MigrationFile
 from workers.runbook.context import DeployContext
 from workers.runbook.migration_files import discover
 from workers.runbook.step import Step, StepFailed
+from workers.steps import fingerprint_check
 
 
 async def run(ctx: DeployContext) -> None:
@@ -50,7 +51,13 @@ async def run(ctx: DeployContext) -> None:
     else:
         lines.append("  functions: unchanged (the deployment's release is not active)")
     await ctx.output("\n".join(lines))
+    if not ctx.dry_run:
+        await fingerprint_check.remember(
+            ctx, [text for m in to_revert for text in (m.sql, m.rollback_sql or "")])
 
 
+# Its undo, run last if the rollback fails half-way, checks the environment is back as it
+# was before the rollback began.
 ROLLBACK_CHECK = Step(name="rollback-check", title="Check the rollback", run=run,
-                      read_only=True, runbook="Rollback plan")
+                      read_only=True, undo=fingerprint_check.verify, undo_verifies=True,
+                      runbook="Rollback plan")

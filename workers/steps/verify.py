@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+from service.bounded_input import InputRefused, read_bounded
 from workers.drivers.interfaces import DatabaseUnavailable
 from workers.runbook import pgtap
 from workers.runbook.context import DeployContext
@@ -19,6 +20,7 @@ from workers.runbook.step import Step, StepFailed, StepSkipped
 SECURITY_STOP = "RLS test fails (security vulnerability)"
 UNREACHABLE = "database connection issues"
 SUITE_TIMEOUT = 600  # seconds; the tests' own lock timeouts keep them far below this
+MAX_TEST_FILE_BYTES = 1024 * 1024  # each file is read whole: bounded input
 
 
 async def run(ctx: DeployContext) -> None:
@@ -34,6 +36,15 @@ async def run(ctx: DeployContext) -> None:
     if not files:
         raise StepSkipped(f"no tests ran: {relpath} holds no pgTAP files "
                           f"({', '.join('*' + s for s in pgtap.TEST_SUFFIXES)})")
+    for path in files:  # pull-request input: bounded like the configuration
+        rel = path.relative_to(ctx.source.root).as_posix()
+        try:
+            read_bounded(path, MAX_TEST_FILE_BYTES, rel)
+        except InputRefused as exc:
+            raise StepFailed(str(exc)) from None
+        except UnicodeDecodeError as exc:
+            raise StepFailed(f"{rel} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                             "save it as UTF-8") from None
     db = ctx.environment.database
     env = ctx.environment.config
     results: list[pgtap.FileResult] = []

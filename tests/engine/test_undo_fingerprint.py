@@ -1,0 +1,189 @@
+"""Issue 13, item 3: migrations without rollback scripts deploy on staging, and undo stays
+exact — checked, not claimed. Preflight takes a fingerprint (schema, migration history, row
+counts of the tables the deployment names, active function release); after every undo the
+environment is compared with it, and "as it was before" is said only when they match."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from service.config.load import parse_config
+from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.fixture_repo import branch_with, cli_project
+from tests.migrations.helpers import make_migration
+from workers.cli import main
+from workers.drivers.database import PostgresDatabase
+from workers.runbook import fingerprint
+from workers.runbook.engine import Engine
+from workers.runbook.events import Outcome
+from workers.runbook.migration_files import discover, lint
+from workers.runbook.snapshot import EnvironmentSnapshot, diff, snapshot
+from workers.runbook.step import Step
+
+# A Supabase project as it lives on GitHub: migrations, no rollback scripts.
+NOTES = {
+    "migrations/20260201000000_create_notes.sql":
+        "create table public.notes (id bigint generated always as identity primary key,\n"
+        "  quote_id uuid references public.quotes (id), body text not null);\n"
+        "alter table public.notes enable row level security;\n",
+    "migrations/20260201000001_seed_notes.sql":
+        "insert into public.notes (body) values ('welcome');\n",
+}
+
+
+def _wrong_expectation(repo: Path) -> str:
+    """The smoke file expecting another price than the (unchanged, unit-tested) function's."""
+    text = (repo / "tests/backend/smoke.yml").read_text()
+    assert "total: 24.00" in text
+    return text.replace("total: 24.00", "total: 25.00", 1)
+
+
+FAILURES = {
+    "migrate": {"migrations/20260201000002_broken.sql": "select no_such_function();\n"},
+    # A function the host cannot load (no unit test imports it: preflight passes).
+    "functions": {"functions/broken/__init__.py": "raise RuntimeError('boom')\n"},
+    "verify": {"migrations/20260201000002_open_quotes.sql":
+               "create policy quotes_all on public.quotes for select to authenticated "
+               "using (true);\n"},
+    "smoke": {},  # a wrong expectation, below
+}
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    names = [create_database("bot"), create_database("stg")]
+    bot, staging = (database_url(n) for n in names)
+    apply_shim(staging)
+    repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
+    try:
+        assert main(["deploy", "staging"]) == 0
+        yield {"staging": staging, "repo": str(repo)}
+    finally:
+        for n in names:
+            drop_database(n)
+
+
+def _state(url: str) -> EnvironmentSnapshot:
+    return asyncio.run(snapshot(url))
+
+
+def test_pending_migrations_without_rollback_scripts_deploy_on_staging(
+        env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    sha = branch_with(Path(env["repo"]), "notes", NOTES)
+    capsys.readouterr()
+    assert main(["deploy", "staging", "--ref", sha]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "has no rollback script: if the deployment fails, its undo restores the " \
+           "verified backup" in out
+    with psycopg.connect(env["staging"]) as conn:
+        assert conn.execute("select body from public.notes").fetchall() == [("welcome",)]
+
+
+@pytest.mark.parametrize("step", list(FAILURES))
+def test_a_failure_at_each_step_without_rollback_scripts_leaves_the_fingerprint(
+        step: str, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    repo = Path(env["repo"])
+    before = _state(env["staging"])
+    files = {**NOTES, **FAILURES[step]}
+    if step == "smoke":
+        files["tests/backend/smoke.yml"] = _wrong_expectation(repo)
+    sha = branch_with(repo, f"break-{step}", files)
+    capsys.readouterr()
+    assert main(["deploy", "staging", "--ref", sha]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "✗ " in out and step in out
+    assert "restored the backup" in out
+    assert "the environment is as it was before the deployment: the fingerprint matches" in out
+    assert diff(before, _state(env["staging"]), sequences=False) == []
+
+
+def test_an_undo_that_is_not_exact_is_caught_and_not_called_as_before(
+        env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The rollback script "undoes" the new table by forgetting it: the fingerprint sees the
+    table still there, the rollback counts as failed (exit 3, a person is needed), and
+    nothing says "as it was before"."""
+    sha = branch_with(Path(env["repo"]), "leaky", {
+        "migrations/20260201000000_leftover.sql": "create table public.leftover (id int);\n",
+        "migrations/rollback/20260201000000_leftover.sql": "select 1; -- forgets the table\n",
+        "functions/broken/__init__.py": "raise RuntimeError('boom')\n",
+    })
+    capsys.readouterr()
+    assert main(["deploy", "staging", "--ref", sha]) == 3
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the environment is NOT as it was before the deployment — schema: " in out
+    assert "leftover; Type: TABLE; Schema: public (only after)" in out
+    assert "as it was before the deployment: the fingerprint matches" not in out
+    assert "rolled back: the environment is as it was before" not in out
+
+
+def test_production_still_requires_rollback_scripts_unless_configured(tmp_path: Path) -> None:
+    make_migration(tmp_path, "20260201000000_notes.sql", "create table notes (id int);\n")
+    found = discover(tmp_path)
+    config = parse_config(
+        "environments:\n  staging:\n    database_url_env: S\n"
+        "  production:\n    production: true\n    database_url_env: P\n"
+        "  prod2:\n    production: true\n    database_url_env: Q\n"
+        "    rollback_scripts: backup\n")
+    for name, blocks in (("staging", False), ("production", True), ("prod2", False)):
+        env = config.environments[name]
+        problems = lint(found, [], require_rollbacks=env.requires_rollback_scripts)
+        assert [p.warning for p in problems] == [not blocks], (name, problems)
+        assert "has no rollback" in problems[0].message
+
+
+async def test_the_fingerprint_names_each_part_that_differs(shim_db: str, tmp_path: Path
+                                                            ) -> None:
+    from workers.drivers.functions import PostgresFunctionReleases
+
+    async with PostgresDatabase(shim_db) as db:
+        await db.execute("create table public.t (id int); insert into public.t values (1);")
+        releases = PostgresFunctionReleases(shim_db)
+        before = await fingerprint.take(db, releases, sql_texts=["insert into t values (2)"])
+        assert before.row_counts == {"public.t": 1}
+        await db.execute("insert into public.t values (2); create table public.u (id int);")
+        migration = make_migration(tmp_path, "20260201000000_x.sql", "select 1;\n")
+        await db.apply_migration(migration, lock_timeout_ms=2000)
+        after = await fingerprint.take(db, releases, tables=before.row_counts)
+    found = fingerprint.differences(before, after)
+    assert [d.split(":", 1)[0] for d in found] == [
+        "schema", "migration history", "rows of public.t"]
+    assert "u; Type: TABLE; Schema: public (only after)" in found[0]
+    assert found[1] == "migration history: 20260201000000 recorded"
+    assert found[2] == "rows of public.t: 1 row before, 2 rows after"
+    assert fingerprint.differences(before, fingerprint.Fingerprint.from_json(
+        before.to_json())) == []
+
+
+async def test_a_step_that_only_checks_is_not_an_undo_on_its_own() -> None:
+    """A run that failed before anything changed ends `failed`, not `rolled back`, even
+    though the fingerprint check has an undo."""
+    from tests.engine.test_engine import Recorder, make_ctx
+
+    async def ok(ctx: object) -> None:
+        return None
+
+    async def broken(ctx: object) -> None:
+        from workers.runbook.step import StepFailed
+        raise StepFailed("no")
+
+    steps = [Step("check", "Check", ok, undo=ok, read_only=True, undo_verifies=True),
+             Step("backup", "Backup", broken)]
+    assert await Engine(steps).run(make_ctx(Recorder())) is Outcome.FAILED
+
+
+def test_the_rollback_scripts_policy_is_a_setting(tmp_path: Path) -> None:
+    repo = tmp_path
+    (repo / ".github").mkdir()
+    (repo / ".github" / "deploybot.yml").write_text(
+        "environments:\n  staging:\n    database_url_env: S\n    rollback_scripts: never\n")
+    from service.config.load import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(repo)
+    assert "environments.staging.rollback_scripts: expected one of required, backup" in str(
+        caught.value)
