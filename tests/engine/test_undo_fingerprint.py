@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from service.config.load import parse_config
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with, cli_project
 from tests.migrations.helpers import make_migration
 from workers.cli import main
@@ -58,7 +58,7 @@ FAILURES = {
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     names = [create_database("bot"), create_database("stg")]
     bot, staging = (database_url(n) for n in names)
-    apply_shim(staging)
+    staging = prepare_environment(staging)
     repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
     try:
         assert main(["deploy", "staging"]) == 0

@@ -12,7 +12,7 @@ import pytest
 
 from service.bounded_input import YamlLimits
 from service.config.load import ConfigError, parse_config
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with, cli_project
 from workers.cli import main
 from workers.runbook.smoke_spec import SmokeSpecError, load_smoke_spec, parse_smoke_spec
@@ -83,7 +83,7 @@ def test_the_configuration_keeps_its_bounds() -> None:
 def staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     names = [create_database("bot"), create_database("stg")]
     bot, stg = (database_url(n) for n in names)
-    apply_shim(stg)
+    stg = prepare_environment(stg)
     repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=stg)
     try:
         yield {"url": stg, "repo": str(repo)}

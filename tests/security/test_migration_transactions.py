@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 import workers.drivers.database as database_driver
-from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.conftest import create_database, database_url, drop_database, prepare_environment
 from tests.fixture_repo import branch_with, cli_project
 from tests.migrations.helpers import make_migration
 from workers.cli import main
@@ -200,7 +200,7 @@ async def test_savepoints_are_not_mistaken_for_an_ended_transaction(
 def staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     names = [create_database("bot"), create_database("stg")]
     bot, stg = (database_url(n) for n in names)
-    apply_shim(stg)
+    stg = prepare_environment(stg)
     repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=stg)
     try:
         assert main(["deploy", "staging"]) == 0
