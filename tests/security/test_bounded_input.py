@@ -16,7 +16,7 @@ from tests.conftest import create_database, database_url, drop_database, prepare
 from tests.fixture_repo import branch_with, cli_project
 from workers.cli import main
 from workers.runbook.smoke_spec import SmokeSpecError, load_smoke_spec, parse_smoke_spec
-from workers.steps.verify import MAX_SUITE_BYTES
+from workers.steps.verify import MAX_TEST_FILE_BYTES as MAX_SUITE_BYTES
 
 SMOKE = "tests/backend/smoke.yml"
 LIMITS = YamlLimits()
