@@ -109,9 +109,9 @@ def supabase_project(root: Path, *, tests: bool = True) -> Path:
 @pytest.fixture
 def dbs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     names = [create_database("bot"), create_database("stg"), create_database("prd")]
-    bot, staging, production = (database_url(n) for n in names)
+    bot = database_url(names[0])
+    staging, production = (prepare_environment(database_url(n)) for n in names[1:])
     for url in (staging, production):
-        url = prepare_environment(url)
         with psycopg.connect(url, autocommit=True) as conn:  # a user the seed would copy
             conn.execute("insert into auth.users (id, email) values (gen_random_uuid(), "
                          "'existing@example.invalid')")

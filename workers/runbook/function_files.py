@@ -142,7 +142,10 @@ def discover(functions_dir: Path, config_toml: Path | None = None) -> FunctionSe
         raise FunctionLayoutError(
             f"config.toml configures [functions.{unknown[0]}] but {functions_dir.name}/"
             f"{unknown[0]}/ does not exist at this commit")
-    if not found and not disabled and any(p.is_file() for p in functions_dir.rglob("*")):
+    # Hidden files (.gitkeep, .env.example) keep an empty folder; they are no attempt at one.
+    visible = (p for p in functions_dir.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(functions_dir).parts))
+    if not found and not disabled and any(visible):
         raise FunctionLayoutError(f"{functions_dir.name}/ holds files but no function: "
                                   f"{WHAT_A_FUNCTION_IS}")
     return FunctionSet(tuple(found), tuple(skipped), tuple(disabled))
