@@ -192,7 +192,7 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
         base = EnvironmentConfig(name=name, database_url_env=f"{upper}_DATABASE_URL")
     ch: dict[str, Any] = {}
     var_hint = "an environment variable name like STAGING_DATABASE_URL"
-    for k in ("database_url_env", "anon_key_env", "slack_webhook_env"):
+    for k in ("database_url_env", "anon_key_env", "jwt_secret_env", "slack_webhook_env"):
         if k in data:
             v = c.string(f"{key}.{k}", data[k], _ENV_VAR, var_hint)
             if v is not None:

@@ -79,6 +79,13 @@ def read_config_toml(path: Path | None) -> dict[str, dict[str, Any]]:
     return result
 
 
+def config_toml_path(functions_dir: Path) -> Path | None:
+    """The config.toml that configures `functions_dir`: Supabase keeps both in one folder
+    (`supabase/config.toml` beside `supabase/functions/`); None when there is none."""
+    candidate = functions_dir.parent / "config.toml"
+    return candidate if candidate.is_file() else None
+
+
 def _inside(functions_dir: Path, config_dir: Path, value: str, what: str) -> str:
     """A config.toml path (relative to its folder) as a path inside the functions dir."""
     target = (config_dir / value).resolve()

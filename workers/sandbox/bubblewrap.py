@@ -70,12 +70,18 @@ class Bubblewrap:
 
     def command(self, argv: Sequence[str], policy: Policy,
                 binds: Sequence[tuple[Path, str, bool]]) -> list[str]:
-        args = [self.bwrap, "--die-with-parent", "--new-session", "--clearenv",
+        # No --clearenv/--setenv: the runner starts bwrap with the policy's environment and
+        # nothing else, which bwrap passes on; values in argv would be readable by every
+        # user of the machine (/proc/<pid>/cmdline), and they include database URLs.
+        args = [self.bwrap, "--die-with-parent", "--new-session",
                 "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
         if not policy.network:
             args.append("--unshare-net")
         if not self.as_root:
             args.append("--unshare-user")
+        # bwrap would make /etc (the parent of the binds below) 0700 for root alone: the
+        # sandbox user could not resolve a name or read a certificate.
+        args += ["--perms", "0755", "--dir", "/etc"]
         for path in _SYSTEM_RO:
             args += ["--ro-bind-try", path, path]
         for target, link in _SYSTEM_LINKS:
@@ -90,8 +96,6 @@ class Bubblewrap:
                     made.add(str(parent))
             args += ["--bind" if writable else "--ro-bind", str(source), target]
             made.add(target)
-        for key, value in policy.env.items():
-            args += ["--setenv", key, value]
         args += ["--chdir", policy.cwd]
         if self.as_root:
             args += ["--", "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",

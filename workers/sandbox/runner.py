@@ -80,8 +80,8 @@ async def confined(argv: Sequence[str], policy: Policy, *, sandbox: Sandbox | No
     box = sandbox or sandbox_from_env()
     with _Staging(policy) as binds:
         command = box.command(argv, policy, binds)
-        if box.confines:  # bwrap clears it and sets the policy's inside
-            env, cwd = {"PATH": os.defpath}, None
+        if box.confines:  # bwrap passes this environment on (never in its argv)
+            env, cwd = {"PATH": os.defpath, **policy.env}, None
         else:
             env = {k: host_path(v, binds) for k, v in policy.env.items()}
             cwd = host_path(policy.cwd, binds)
