@@ -69,21 +69,21 @@ FAILURES = {
     "migrate": {"migrations/20260201000000_broken.sql": BROKEN_MIGRATION,
                 "migrations/rollback/20260201000000_broken.sql":
                     "alter table public.quotes drop column if exists note;\n"},
-    "functions": {"functions/calculate-quote/__init__.py": "raise RuntimeError('boom')\n"},
+    "functions": {"functions/calculate-quote/index.ts": 'throw new Error("boom");\n'},
     "verify": {
         "migrations/20260201000000_open_quotes.sql":
             "create policy quotes_all on public.quotes for select to authenticated "
             "using (true);\n",  # every customer would see every quote
         "migrations/rollback/20260201000000_open_quotes.sql":
             "drop policy if exists quotes_all on public.quotes;\n"},
-    "smoke": {"functions/calculate-quote/pricing.py": None},  # filled below: wrong price
+    "smoke": {"functions/calculate-quote/pricing.ts": None},  # filled below: wrong price
 }
 
 
 def _wrong_price(repo: Path) -> str:
-    text = (repo / "functions/calculate-quote/pricing.py").read_text()
-    assert 'Decimal("5.00")' in text
-    return text.replace('Decimal("5.00")', 'Decimal("6.00")', 1)
+    text = (repo / "functions/calculate-quote/pricing.ts").read_text()
+    assert 'PLATFORM_FEE = Decimal.of("5.00")' in text
+    return text.replace('PLATFORM_FEE = Decimal.of("5.00")', 'PLATFORM_FEE = Decimal.of("6.00")', 1)
 
 
 @pytest.mark.parametrize("step", list(FAILURES))
@@ -93,7 +93,7 @@ def test_a_failure_at_each_step_leaves_staging_exactly_as_before(
     before = state(env["staging"])
     files = dict(FAILURES[step])
     if step == "smoke":
-        files = {"functions/calculate-quote/pricing.py": _wrong_price(Path(env["repo"]))}
+        files = {"functions/calculate-quote/pricing.ts": _wrong_price(Path(env["repo"]))}
     sha = branch_with(Path(env["repo"]), f"break-{step}", files)  # type: ignore[arg-type]
     capsys.readouterr()
     code = deploy("--ref", sha)
@@ -101,7 +101,7 @@ def test_a_failure_at_each_step_leaves_staging_exactly_as_before(
     assert code == 1, out
     assert "✗ " in out and step in out
     after = state(env["staging"])
-    assert diff(before, after, sequences=False) == []
+    assert diff(before, after, sequences=False) == [], out
 
 
 def test_a_rollback_that_fails_needs_a_person(

@@ -1,13 +1,14 @@
-// deploybot's bootstrap for one edge function: runs inside the function's sandbox.
+// deploybot's bootstrap for one edge function: runs inside the function's sandbox,
+// preloaded (`deno run --preload <this> <entrypoint>`) so the entrypoint stays the main
+// module (`import.meta.main` holds, as on Supabase).
 //
-// Deno.serve is replaced before the function's entrypoint is imported, so the function's
-// own `Deno.serve(handler)` (any of its call forms) listens on the unix socket the host
-// proxies to, whatever port or hostname it asks for. An entrypoint that finishes loading
-// without calling Deno.serve is an error the host reports.
-//
-// usage: deno run ... bootstrap.ts <socket path> <entrypoint URL>
+// Deno.serve is replaced before the entrypoint runs, so the function's own
+// `Deno.serve(handler)` (any of its call forms) listens on the unix socket the host proxies
+// to, whatever port or hostname it asks for. An entrypoint that finishes loading without
+// calling Deno.serve is an error the host reports.
 
-const [socketPath, entrypoint] = Deno.args;
+// The sandbox's socket directory (deno_runtime.SOCKET).
+const socketPath = "/run/function/fn.sock";
 const realServe = Deno.serve.bind(Deno);
 let served = false;
 
@@ -63,11 +64,14 @@ function onError(error: unknown): Response {
   });
 };
 
-await import(entrypoint);
-if (!served) {
-  console.error(
-    "error: the entrypoint finished loading without calling Deno.serve: " +
-      "a function must serve its handler with Deno.serve(handler)",
-  );
-  Deno.exit(3);
-}
+// A function that never serves lets Deno's event loop run dry: Deno exits, and says why
+// first. (One that throws while loading exits with its own error instead; one that never
+// serves yet keeps busy runs into the host's start timeout.)
+globalThis.addEventListener("unload", () => {
+  if (!served) {
+    console.error(
+      "error: the entrypoint finished loading without calling Deno.serve: " +
+        "a function must serve its handler with Deno.serve(handler)",
+    );
+  }
+});

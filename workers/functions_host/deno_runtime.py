@@ -44,7 +44,7 @@ DENO_DIR = "/opt/deno/cache"
 BOOTSTRAP = "/opt/deploybot/bootstrap.ts"
 RELEASE = "/srv/release"
 SOCKET_DIR = "/run/function"
-SOCKET = f"{SOCKET_DIR}/fn.sock"
+SOCKET = f"{SOCKET_DIR}/fn.sock"  # bootstrap.ts listens there
 
 BOOTSTRAP_SOURCE = Path(__file__).with_name("bootstrap.ts")
 CACHE_TIMEOUT_S = 300.0
@@ -61,6 +61,9 @@ _DENO_ENV = {"DENO_DIR": DENO_DIR, "DENO_NO_UPDATE_CHECK": "1", "DENO_NO_PROMPT"
 _FETCH_ENV = ("NPM_CONFIG_REGISTRY", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY",
               "https_proxy", "http_proxy", "no_proxy")
 _COMMON_FLAGS = ("--no-lock", "--node-modules-dir=none")
+# Variables libraries read for optional settings (postgres.js: PGPASSWORD, PGSSLMODE, …)
+# and that are never set in the sandbox: readable, so they read as unset rather than throw.
+_PROBED_ENV = ("PG*", "NODE_ENV", "DEBUG")
 
 
 class DenoMissing(RuntimeError):
@@ -94,6 +97,7 @@ class FunctionEnvironment:
         return f"FunctionEnvironment(public_url={self.public_url!r})"
 
     def variables(self) -> dict[str, str]:
+        # Never a PG* name: those are readable as unset (_PROBED_ENV).
         env = {"SUPABASE_URL": self.public_url, "SUPABASE_ANON_KEY": self.anon_key,
                "SUPABASE_DB_URL": self.database_url}
         if self.service_key:
@@ -162,10 +166,10 @@ def serve_command(fn: EdgeFunction, release_dir: Path, deno_dir: Path, socket_di
     variables = environment.variables()
     argv = [DENO, "run", "--cached-only", "--no-prompt", *_config_flags(fn),
             f"--allow-net={','.join([*environment.net_allowed(), f'unix:{SOCKET}'])}",
-            f"--allow-env={','.join(sorted(variables))}",
+            f"--allow-env={','.join([*sorted(variables), *_PROBED_ENV])}",
             # Listening on a unix socket needs read and write on its path: that path only.
             f"--allow-read={RELEASE},{SOCKET}", f"--allow-write={SOCKET}",
-            BOOTSTRAP, SOCKET, _entry_url(fn)]
+            f"--preload={BOOTSTRAP}", _entry_url(fn)]
     return argv, serve_policy(release_dir, deno_dir, socket_dir, variables, _cwd(fn))
 
 
