@@ -327,3 +327,20 @@ async def test_a_stop_cancelled_midway_still_kills_and_reaps_the_host(
         await stopping
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # gone and reaped, not a zombie waiting for us
+
+
+async def test_the_operators_opt_out_still_runs_functions_with_denos_permissions(
+        fresh_db: str, releases: PostgresFunctionReleases, functions_dir: Path,
+        start_host: HostFactory, client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # DEPLOYBOT_SANDBOX=off (the server's explicit setting, never the repository's): no
+    # bubblewrap, but the same Deno flags and the same environment of its own.
+    monkeypatch.setenv("DEPLOYBOT_SANDBOX", "off")
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", "-----BEGIN worker secret-----")
+    write_version(functions_dir, "hello", "v1")
+    await _publish(releases, functions_dir)
+    host = await start_host(fresh_db)
+    r = await client.get(f"{host.url}/functions/v1/hello/x", headers=auth())
+    assert r.status_code == 200, (await client.get(f"{host.url}/_deploybot/health")).text
+    assert r.json()["path"] == "/hello/x"
+    assert r.json()["env"] == ["SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_DB_URL"]

@@ -7,8 +7,8 @@
 // to, whatever port or hostname it asks for. An entrypoint that finishes loading without
 // calling Deno.serve is an error the host reports.
 
-// The sandbox's socket directory (deno_runtime.SOCKET).
-const socketPath = "/run/function/fn.sock";
+// Where the host connects (deno_runtime.SOCKET_VAR; --allow-env lets us read it).
+const socketPath = Deno.env.get("DEPLOYBOT_FUNCTION_SOCKET") ?? "/run/function/fn.sock";
 const realServe = Deno.serve.bind(Deno);
 let served = false;
 

@@ -44,9 +44,9 @@ DENO_DIR = "/opt/deno/cache"
 BOOTSTRAP = "/opt/deploybot/bootstrap.ts"
 RELEASE = "/srv/release"
 SOCKET_DIR = "/run/function"
-SOCKET = f"{SOCKET_DIR}/fn.sock"  # bootstrap.ts listens there
 
 BOOTSTRAP_SOURCE = Path(__file__).with_name("bootstrap.ts")
+SOCKET_VAR = "DEPLOYBOT_FUNCTION_SOCKET"  # where bootstrap.ts listens
 CACHE_TIMEOUT_S = 300.0
 START_TIMEOUT_S = 30.0
 # Supabase's wall-clock limit for a request on the free plan.
@@ -124,53 +124,78 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _config_flags(fn: EdgeFunction) -> list[str]:
-    flags = list(_COMMON_FLAGS)
-    if fn.deno_config:
-        flags.append(f"--config={RELEASE}/{fn.deno_config}")
-    if fn.import_map:
-        flags.append(f"--import-map={RELEASE}/{fn.import_map}")
-    return flags
+@dataclass(frozen=True)
+class Where:
+    """The paths as the function's process sees them: inside the sandbox, or the host's
+    own under the operator's explicit opt-out (DEPLOYBOT_SANDBOX=off)."""
+
+    deno: str = DENO
+    deno_dir: str = DENO_DIR
+    bootstrap: str = BOOTSTRAP
+    release: str = RELEASE
+    socket_dir: str = SOCKET_DIR
+
+    @property
+    def socket(self) -> str:
+        return f"{self.socket_dir}/fn.sock"
+
+    def cwd(self, fn: EdgeFunction) -> str:
+        folder = fn.entrypoint.rsplit("/", 1)[0] if "/" in fn.entrypoint else ""
+        return f"{self.release}/{folder}".rstrip("/")
+
+    def entry_url(self, fn: EdgeFunction) -> str:
+        return f"file://{self.release}/{fn.entrypoint}"
+
+    def config_flags(self, fn: EdgeFunction) -> list[str]:
+        flags = list(_COMMON_FLAGS)
+        if fn.deno_config:
+            flags.append(f"--config={self.release}/{fn.deno_config}")
+        if fn.import_map:
+            flags.append(f"--import-map={self.release}/{fn.import_map}")
+        return flags
 
 
-def _entry_url(fn: EdgeFunction) -> str:
-    return f"file://{RELEASE}/{fn.entrypoint}"
+def where(sandbox: Sandbox, release_dir: Path, deno_dir: Path,
+          socket_dir: Path | None = None) -> Where:
+    if sandbox.confines:
+        return Where()
+    return Where(str(deno_binary()), str(deno_dir), str(BOOTSTRAP_SOURCE), str(release_dir),
+                 str(socket_dir or "/nonexistent"))
 
 
-def _cwd(fn: EdgeFunction) -> str:
-    return f"{RELEASE}/{fn.entrypoint.rsplit('/', 1)[0]}" if "/" in fn.entrypoint else RELEASE
-
-
-def cache_command(fn: EdgeFunction, release_dir: Path, deno_dir: Path
-                  ) -> tuple[list[str], Policy]:
+def cache_command(fn: EdgeFunction, release_dir: Path, deno_dir: Path,
+                  at: Where = Where()) -> tuple[list[str], Policy]:
     """`deno cache` of the function's entrypoint: the network, the cache writable."""
-    env = dict(_DENO_ENV)
+    env = {**_DENO_ENV, "DENO_DIR": at.deno_dir}
     env.update({k: v for k in _FETCH_ENV if (v := os.environ.get(k))})
     policy = Policy(binds=(Bind(deno_binary(), DENO), Bind(release_dir, RELEASE),
                            Bind(deno_dir, DENO_DIR, writable=True)),
-                    env=env, cwd=_cwd(fn), network=True)
-    return [DENO, "cache", *_config_flags(fn), _entry_url(fn)], policy
+                    env=env, cwd=at.cwd(fn), network=True)
+    return [at.deno, "cache", *at.config_flags(fn), at.entry_url(fn)], policy
 
 
 def serve_policy(release_dir: Path, deno_dir: Path, socket_dir: Path,
-                 variables: Mapping[str, str], cwd: str = RELEASE) -> Policy:
+                 variables: Mapping[str, str], at: Where = Where(),
+                 cwd: str | None = None) -> Policy:
     """The sandbox a function runs in (its Deno flags are in serve_command)."""
     return Policy(binds=(Bind(deno_binary(), DENO), Bind(BOOTSTRAP_SOURCE, BOOTSTRAP),
                          Bind(release_dir, RELEASE), Bind(deno_dir, DENO_DIR),
                          Bind(socket_dir, SOCKET_DIR, writable=True)),
-                  env={**_DENO_ENV, **variables}, cwd=cwd, network=True)
+                  env={**_DENO_ENV, "DENO_DIR": at.deno_dir, SOCKET_VAR: at.socket,
+                       **variables}, cwd=cwd or at.release, network=True)
 
 
 def serve_command(fn: EdgeFunction, release_dir: Path, deno_dir: Path, socket_dir: Path,
-                  environment: FunctionEnvironment) -> tuple[list[str], Policy]:
+                  environment: FunctionEnvironment,
+                  at: Where = Where()) -> tuple[list[str], Policy]:
     variables = environment.variables()
-    argv = [DENO, "run", "--cached-only", "--no-prompt", *_config_flags(fn),
-            f"--allow-net={','.join([*environment.net_allowed(), f'unix:{SOCKET}'])}",
-            f"--allow-env={','.join([*sorted(variables), *_PROBED_ENV])}",
+    argv = [at.deno, "run", "--cached-only", "--no-prompt", *at.config_flags(fn),
+            f"--allow-net={','.join([*environment.net_allowed(), f'unix:{at.socket}'])}",
+            f"--allow-env={','.join([*sorted(variables), SOCKET_VAR, *_PROBED_ENV])}",
             # Listening on a unix socket needs read and write on its path: that path only.
-            f"--allow-read={RELEASE},{SOCKET}", f"--allow-write={SOCKET}",
-            f"--preload={BOOTSTRAP}", _entry_url(fn)]
-    return argv, serve_policy(release_dir, deno_dir, socket_dir, variables, _cwd(fn))
+            f"--allow-read={at.release},{at.socket}", f"--allow-write={at.socket}",
+            f"--preload={at.bootstrap}", at.entry_url(fn)]
+    return argv, serve_policy(release_dir, deno_dir, socket_dir, variables, at, at.cwd(fn))
 
 
 def give_to_sandbox(path: Path, sandbox: Sandbox) -> None:
@@ -194,7 +219,8 @@ def describe_failure(lines: list[str], fallback: str) -> str:
 async def fetch_dependencies(fn: EdgeFunction, release_dir: Path, deno_dir: Path,
                              sandbox: Sandbox) -> str | None:
     """Cache the function's imports; None when done, else why not."""
-    argv, policy = cache_command(fn, release_dir, deno_dir)
+    argv, policy = cache_command(fn, release_dir, deno_dir,
+                                 where(sandbox, release_dir, deno_dir))
     done = await run_confined(argv, policy, timeout_s=CACHE_TIMEOUT_S, sandbox=sandbox)
     if done.timed_out:
         return f"fetching its dependencies took more than {CACHE_TIMEOUT_S:.0f} s"
@@ -230,7 +256,8 @@ class DenoFunction:
         self._stack.callback(shutil.rmtree, self._socket_dir, True)
         give_to_sandbox(self._socket_dir, sandbox)
         argv, policy = serve_command(self.fn, release_dir, deno_dir, self._socket_dir,
-                                     environment)
+                                     environment,
+                                     where(sandbox, release_dir, deno_dir, self._socket_dir))
         self._proc = await self._stack.enter_async_context(
             confined(argv, policy, sandbox=sandbox))
         self._drain = asyncio.create_task(self._read_output(self._proc))
