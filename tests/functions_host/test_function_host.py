@@ -344,3 +344,28 @@ async def test_the_operators_opt_out_still_runs_functions_with_denos_permissions
     assert r.status_code == 200, (await client.get(f"{host.url}/_deploybot/health")).text
     assert r.json()["path"] == "/hello/x"
     assert r.json()["env"] == ["SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_DB_URL"]
+
+
+async def test_a_function_that_exits_is_started_again(
+        fresh_db: str, releases: PostgresFunctionReleases, functions_dir: Path,
+        start_host: HostFactory, client: httpx.AsyncClient) -> None:
+    write_function(functions_dir, "fragile", """
+        Deno.serve((req: Request) => {
+          if (new URL(req.url).pathname.endsWith("/exit")) Deno.exit(7);
+          return new Response("alive");
+        });
+        """)
+    await _publish(releases, functions_dir)
+    host = await start_host(fresh_db)
+    url = f"{host.url}/functions/v1/fragile"
+    assert (await client.get(url, headers=auth())).text == "alive"
+
+    crashed = await client.get(f"{url}/exit", headers=auth())
+    assert crashed.status_code == 502 and crashed.json()["code"] == "FUNCTION_ERROR"
+
+    async def alive_again() -> bool:
+        r = await client.get(url, headers=auth())
+        return r.status_code == 200 and r.text == "alive"
+    await wait_for(alive_again, what="the function to be started again")
+    health = (await client.get(f"{host.url}/_deploybot/health")).json()
+    assert health["release"]["errors"] == {}

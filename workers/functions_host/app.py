@@ -187,6 +187,8 @@ class FunctionsHost:
     async def _proxy(self, fn: LoadedFunction, release: LoadedRelease, scope: Scope,
                      receive: Receive, send: Send) -> None:
         runtime = fn.runtime
+        if runtime is not None and not runtime.running:
+            await runtime.revive()
         if runtime is None or runtime.client is None or fn.error is not None:
             await _json(send, 500, {
                 "code": "FUNCTION_UNAVAILABLE",

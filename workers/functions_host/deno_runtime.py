@@ -236,7 +236,12 @@ class DenoFunction:
     def __init__(self, fn: EdgeFunction, release_id: int | None) -> None:
         self.fn = fn
         self.release_id = release_id
-        self.error: str | None = None
+        self.error: str | None = None  # why it did not load (then it is never revived)
+        self.restarts = 0
+        self._started: tuple[Path, Path, FunctionEnvironment, Sandbox] | None = None
+        self._revived_at = 0.0
+        self._lock = asyncio.Lock()
+        self._closed = False
         self.client: httpx.AsyncClient | None = None
         self._stack = contextlib.AsyncExitStack()
         self._proc: asyncio.subprocess.Process | None = None
@@ -270,25 +275,49 @@ class DenoFunction:
                     await asyncio.wait_for(asyncio.shield(self._drain), 2)
                 self.error = describe_failure(
                     list(self._tail), f"exited with code {self._proc.returncode} while loading")
-                await self.stop()
+                await self._stop()
                 return
             if loop.time() > deadline:
                 self.error = (f"did not call Deno.serve within {START_TIMEOUT_S:.0f} s of "
                               "starting")
-                await self.stop()
+                await self._stop()
                 return
             await asyncio.sleep(0.02)
         self.client = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(uds=str(host_socket)),
             timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=5.0))
         self._stack.push_async_callback(self.client.aclose)
+        self._started = (release_dir, deno_dir, environment, sandbox)
 
     def exited(self) -> str | None:
-        """Why it cannot serve any more (it exited after loading), else None."""
-        if self._proc is not None and self._proc.returncode is not None and self.error is None:
-            self.error = describe_failure(list(self._tail)[-3:],
-                                          f"exited with code {self._proc.returncode}")
+        """Why it cannot serve now (it did not load, or it exited since), else None."""
+        if self.error is None and self._proc is not None and self._proc.returncode is not None:
+            return describe_failure(list(self._tail)[-3:],
+                                    f"exited with code {self._proc.returncode}")
         return self.error
+
+    async def revive(self) -> bool:
+        """Start it again if it exited after it had loaded (a request made it crash, or
+        it called Deno.exit): one bad request must not take it down for good. At most
+        once a second; True when it serves."""
+        async with self._lock:
+            if self.running or self._closed or self._started is None or self.error:
+                return self.running
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._revived_at < 1.0:
+                return False
+            self._revived_at = loop.time()
+            log.warning("function %s (release %s) exited: %s; starting it again",
+                        self.fn.slug, self.release_id, self.exited())
+            await self._stop()
+            self._stack = contextlib.AsyncExitStack()
+            self.client = None
+            self.restarts += 1
+            await self.start(*self._started)
+            if self.error is not None:  # it no longer loads: report, don't retry
+                log.error("function %s (release %s) cannot start again: %s", self.fn.slug,
+                          self.release_id, self.error)
+            return self.running
 
     async def _read_output(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -298,6 +327,11 @@ class DenoFunction:
             log.info("function %s (release %s): %s", self.fn.slug, self.release_id, line)
 
     async def stop(self) -> None:
+        """Stop it for good (its release is being unloaded)."""
+        self._closed = True
+        await self._stop()
+
+    async def _stop(self) -> None:
         await self._stack.aclose()  # kills the sandbox, closes the client, removes the dir
         if self._drain is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):

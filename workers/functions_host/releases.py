@@ -158,6 +158,7 @@ class LoadedFunction:
 
     @property
     def error(self) -> str | None:
+        """Why it cannot serve now (it did not load, or it exited since loading)."""
         if self.load_error is not None:
             return self.load_error
         return self.runtime.exited() if self.runtime is not None else "not started"
