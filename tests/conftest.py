@@ -8,6 +8,7 @@ machine with the services on their standard ports.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,6 +30,11 @@ SHIM = REPO / "service" / "embedded" / "platform_shim.sql"
 hypothesis_settings.register_profile("ci", derandomize=True)
 hypothesis_settings.register_profile("explore", derandomize=False)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# One Deno cache for every test (preflight fetches the functions' npm: imports into it), so
+# a dependency downloads once per machine, not once per test's data directory.
+os.environ.setdefault("DEPLOYBOT_DENO_DIR",
+                      str(Path(tempfile.gettempdir()) / f"deploybot-tests-deno-{os.getuid()}"))
 
 
 def database_url(name: str) -> str:

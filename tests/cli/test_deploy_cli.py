@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,14 +77,23 @@ FAILURES = {
             "using (true);\n",  # every customer would see every quote
         "migrations/rollback/20260201000000_open_quotes.sql":
             "drop policy if exists quotes_all on public.quotes;\n"},
-    "smoke": {"functions/calculate-quote/pricing.ts": None},  # filled below: wrong price
+    "smoke": {"tests/backend/smoke.yml": None},  # filled below: a check that fails first
 }
 
 
-def _wrong_price(repo: Path) -> str:
-    text = (repo / "functions/calculate-quote/pricing.ts").read_text()
-    assert 'PLATFORM_FEE = Decimal.of("5.00")' in text
-    return text.replace('PLATFORM_FEE = Decimal.of("5.00")', 'PLATFORM_FEE = Decimal.of("6.00")', 1)
+def _failing_smoke_check(repo: Path) -> dict[str, str]:
+    """A first smoke check that fails before any check stores a row, and a changed function
+    (so there is a release to deploy). Not a wrong price: the functions' unit tests catch
+    that at preflight."""
+    smoke = (repo / "tests/backend/smoke.yml").read_text()
+    readme = (repo / "functions/calculate-quote/README.md").read_text()
+    assert "\nchecks:\n" in smoke
+    return {"tests/backend/smoke.yml": smoke.replace("\nchecks:\n", """
+checks:
+  - name: quotes are answered to GET (they are not: 405)
+    http: {method: GET, path: /functions/v1/calculate-quote}
+    expect: {status: 200}
+""", 1), "functions/calculate-quote/README.md": readme + "\nA changed line.\n"}
 
 
 @pytest.mark.parametrize("step", list(FAILURES))
@@ -93,13 +103,13 @@ def test_a_failure_at_each_step_leaves_staging_exactly_as_before(
     before = state(env["staging"])
     files = dict(FAILURES[step])
     if step == "smoke":
-        files = {"functions/calculate-quote/pricing.ts": _wrong_price(Path(env["repo"]))}
+        files = _failing_smoke_check(Path(env["repo"]))
     sha = branch_with(Path(env["repo"]), f"break-{step}", files)  # type: ignore[arg-type]
     capsys.readouterr()
     code = deploy("--ref", sha)
     out = capsys.readouterr().out
     assert code == 1, out
-    assert "✗ " in out and step in out
+    assert re.search(rf"│ {step}\s*│ [✗↺] failed", out), out  # that step, not an earlier one
     after = state(env["staging"])
     assert diff(before, after, sequences=False) == [], out
 

@@ -26,7 +26,7 @@ async def sh(script: str, policy: Policy | None = None) -> tuple[int, str]:
 
 async def test_the_worker_environment_stays_outside(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_PRIVATE_KEY", "-----BEGIN sekrit-----")
-    _code, out = await sh("env; cat /proc/1/environ", Policy(env={"ONLY": "this"}))
+    _, out = await sh("env; cat /proc/1/environ", Policy(env={"ONLY": "this"}))
     assert "ONLY=this" in out
     assert "sekrit" not in out and "GITHUB_PRIVATE_KEY" not in out
 
@@ -41,14 +41,14 @@ async def test_host_files_not_bound_are_absent(tmp_path: Path) -> None:
 
 
 async def test_other_processes_are_invisible() -> None:
-    _code, out = await sh(f"ls /proc/{os.getpid()} 2>&1; ls -d /proc/[0-9]*")
+    _, out = await sh(f"ls /proc/{os.getpid()} 2>&1; ls -d /proc/[0-9]*")
     assert "No such file" in out
     assert len([line for line in out.splitlines() if line.startswith("/proc/")]) <= 4
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox user is switched only as root")
 async def test_runs_as_an_unprivileged_user() -> None:
-    _code, out = await sh("id -u; grep CapEff /proc/self/status")
+    _, out = await sh("id -u; grep CapEff /proc/self/status")
     lines = out.split()
     assert lines[0] == "65534"
     assert lines[-1] == "0000000000000000"
@@ -71,7 +71,7 @@ async def test_a_copy_is_read_only_and_does_not_follow_links(tmp_path: Path) -> 
     outside.write_text("host secret")
     (checkout / "link").symlink_to(outside)
     policy = Policy(binds=(Bind(checkout, "/src", copy=True),), cwd="/src")
-    _code, out = await sh("cat index.ts; cat link; echo x > new.ts && echo wrote", policy)
+    _, out = await sh("cat index.ts; cat link; echo x > new.ts && echo wrote", policy)
     assert "export {}" in out
     assert "host secret" not in out
     assert "wrote" not in out
@@ -83,7 +83,7 @@ async def test_a_writable_bind_is_the_only_place_to_write(tmp_path: Path) -> Non
     out_dir.mkdir()
     out_dir.chmod(0o777)
     policy = Policy(binds=(Bind(out_dir, "/out", writable=True),))
-    _code, out = await sh("echo ok > /out/f && echo ok > /usr/f 2>/dev/null; echo $?", policy)
+    _, out = await sh("echo ok > /out/f && echo ok > /usr/f 2>/dev/null; echo $?", policy)
     assert (out_dir / "f").read_text() == "ok\n"
     assert out.strip().endswith("1") or out.strip().endswith("2")
 

@@ -27,9 +27,9 @@ import pytest
 
 from workers.drivers.function_host_process import FunctionHostProcess
 from workers.drivers.functions import PostgresFunctionReleases
-from workers.functions_host.deno_runtime import DENO, RELEASE, give_to_sandbox, serve_policy
+from workers.functions_host.deno_runtime import DENO, RELEASE, serve_policy
 from workers.sandbox.bubblewrap import sandbox_from_env
-from workers.sandbox.runner import run_confined
+from workers.sandbox.runner import hand_over, run_confined
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (.ci/test installs it)")
@@ -174,7 +174,7 @@ async def test_the_sandbox_holds_even_with_every_deno_permission(
     deno_dir.mkdir()
     socket_dir.mkdir()
     sandbox = sandbox_from_env()
-    give_to_sandbox(socket_dir, sandbox)
+    hand_over(socket_dir, sandbox)
     policy = serve_policy(release, deno_dir, socket_dir,
                           {"SUPABASE_ANON_KEY": ANON_KEY, "SUPABASE_DB_URL": "postgresql://x"})
     params = {"host_pid": str(victim.pid), "listener": "9",

@@ -1,4 +1,4 @@
-"""Child processes (psql, pg_dump, pytest) that never outlive the step that started them."""
+"""Child processes (psql, pg_dump, deno) that never outlive the step that started them."""
 
 from __future__ import annotations
 

@@ -31,10 +31,11 @@ from pathlib import Path
 import httpx
 from psycopg.conninfo import conninfo_to_dict
 
+from service.denotool import deno_binary
 from workers.runbook.function_files import EdgeFunction
-from workers.sandbox.bubblewrap import Bubblewrap, Sandbox
+from workers.sandbox.bubblewrap import Sandbox
 from workers.sandbox.policy import Bind, Policy
-from workers.sandbox.runner import confined, run_confined
+from workers.sandbox.runner import confined, hand_over, run_confined
 
 log = logging.getLogger("deploybot.functions_host")
 
@@ -64,24 +65,6 @@ _COMMON_FLAGS = ("--no-lock", "--node-modules-dir=none")
 # Variables libraries read for optional settings (postgres.js: PGPASSWORD, PGSSLMODE, …)
 # and that are never set in the sandbox: readable, so they read as unset rather than throw.
 _PROBED_ENV = ("PG*", "NODE_ENV", "DEBUG")
-
-
-class DenoMissing(RuntimeError):
-    pass
-
-
-def deno_binary() -> Path:
-    """The Deno that the `deno` wheel ships (a runtime dependency of deploybot)."""
-    try:
-        import deno
-    except ImportError:
-        raise DenoMissing("Deno is not installed: deploybot needs the `deno` package "
-                          "(pip install deno, a dependency of deploybot)") from None
-    path = Path(deno.find_deno_bin())
-    if not path.is_file():
-        raise DenoMissing(f"the `deno` package has no binary at {path}: reinstall it "
-                          "(pip install --force-reinstall deno)")
-    return path
 
 
 @dataclass(frozen=True)
@@ -198,12 +181,6 @@ def serve_command(fn: EdgeFunction, release_dir: Path, deno_dir: Path, socket_di
     return argv, serve_policy(release_dir, deno_dir, socket_dir, variables, at, at.cwd(fn))
 
 
-def give_to_sandbox(path: Path, sandbox: Sandbox) -> None:
-    """Let the sandbox's user write `path` (the worker may run as root)."""
-    if isinstance(sandbox, Bubblewrap) and sandbox.as_root:
-        os.chown(path, sandbox.uid, sandbox.uid)
-
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -259,7 +236,7 @@ class DenoFunction:
         # A short host path: a unix socket's path is limited to 107 bytes.
         self._socket_dir = Path(tempfile.mkdtemp(prefix="deploybot-fn-"))
         self._stack.callback(shutil.rmtree, self._socket_dir, True)
-        give_to_sandbox(self._socket_dir, sandbox)
+        hand_over(self._socket_dir, sandbox)
         argv, policy = serve_command(self.fn, release_dir, deno_dir, self._socket_dir,
                                      environment,
                                      where(sandbox, release_dir, deno_dir, self._socket_dir))

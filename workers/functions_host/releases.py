@@ -27,16 +27,16 @@ from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
 
+from service.denotool import DenoNotFound
 from workers.drivers.functions import ReleaseBundle, digest_of_tree, read_manifest
 from workers.functions_host.deno_runtime import (
     DenoFunction,
-    DenoMissing,
     FunctionEnvironment,
     fetch_dependencies,
-    give_to_sandbox,
 )
 from workers.runbook.function_files import EdgeFunction
 from workers.sandbox.bubblewrap import Sandbox, SandboxUnavailable, sandbox_from_env
+from workers.sandbox.runner import hand_over
 
 log = logging.getLogger("deploybot.functions_host")
 
@@ -204,7 +204,7 @@ def no_release() -> LoadedRelease:
 
 def _describe_error(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}" if not isinstance(
-        exc, SandboxUnavailable | DenoMissing | UnsafeBundle) else str(exc)
+        exc, SandboxUnavailable | DenoNotFound | UnsafeBundle) else str(exc)
     return text if len(text) <= 600 else text[:599] + "…"
 
 
@@ -246,7 +246,7 @@ async def load_release(bundle: ReleaseBundle, cache_root: Path,
         functions = read_manifest(release_dir).functions
         deno_dir = cache_root / "deno"
         deno_dir.mkdir(parents=True, exist_ok=True)
-        give_to_sandbox(deno_dir, sandbox)
+        hand_over(deno_dir, sandbox)
     except Exception as exc:
         log.error("release %s cannot be served: %s", bundle.id, exc)
         return _failed(bundle, _describe_error(exc))

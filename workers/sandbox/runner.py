@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workers.drivers.processes import communicate
-from workers.sandbox.bubblewrap import Sandbox, host_path, sandbox_from_env
+from workers.sandbox.bubblewrap import Bubblewrap, Sandbox, host_path, sandbox_from_env
 from workers.sandbox.policy import Policy
 
 
@@ -43,6 +43,13 @@ def _readable_copy(source: Path, dest: Path) -> None:
             path.chmod(0o755)
         else:
             path.chmod(0o755 if mode & stat.S_IXUSR else 0o644)
+
+
+def hand_over(path: Path, sandbox: Sandbox) -> None:
+    """Let the sandbox's user write the directory `path` (a writable bind): as root, the
+    confined command runs as another user."""
+    if isinstance(sandbox, Bubblewrap) and sandbox.as_root:
+        os.chown(path, sandbox.uid, sandbox.uid)
 
 
 class _Staging:

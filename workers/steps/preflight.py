@@ -1,15 +1,14 @@
 """preflight: everything that can be checked before anything changes.
 
-Tool versions (psql/pg_dump of the server's major version), the functions' unit tests at the
-pinned commit, and the migration lint. It also works out the plan — which migrations are
-pending and whether the functions changed — and stops early when there is nothing to do.
+Tool versions (psql/pg_dump of the server's major version), the functions' Deno check and
+tests at the pinned commit (sandboxed), and the migration lint. It also works out the plan —
+which migrations are pending and whether the functions changed — and stops early when there
+is nothing to do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 
 from service.pgtools import ToolNotFound
 from workers.drivers.functions import digest_of
@@ -17,11 +16,10 @@ from workers.drivers.interfaces import DatabaseUnavailable
 from workers.drivers.processes import communicate
 from workers.runbook import migration_files
 from workers.runbook.context import DeployContext
+from workers.runbook.deno_tests import run_deno_tests
 from workers.runbook.engine import UpToDate
 from workers.runbook.events import Annotation
 from workers.runbook.step import Step, StepFailed
-
-UNIT_TEST_TIMEOUT = 300
 
 
 async def _tool_versions(ctx: DeployContext) -> str:
@@ -43,28 +41,8 @@ async def _tool_versions(ctx: DeployContext) -> str:
 
 
 async def _unit_tests(ctx: DeployContext) -> str:
-    functions = ctx.source.path(ctx.config.paths.functions)
-    if not functions.is_dir():
-        return f"no functions directory ({ctx.config.paths.functions}): no unit tests to run"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
-        ctx.config.paths.functions, cwd=ctx.source.root, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        async with asyncio.timeout(UNIT_TEST_TIMEOUT):
-            out, _ = await communicate(proc)
-    except TimeoutError:
-        raise StepFailed(f"the functions' unit tests did not finish within "
-                         f"{UNIT_TEST_TIMEOUT} s", stop_the_line="unit tests failed") from None
-    text = out.decode(errors="replace").strip()
-    if proc.returncode == 5:  # pytest: no tests collected
-        return f"no unit tests found in {ctx.config.paths.functions}"
-    if proc.returncode != 0:
-        raise StepFailed("the functions' unit tests failed at this commit",
-                         output=text[-20_000:], stop_the_line="unit tests failed")
-    last = text.splitlines()[-1] if text else "passed"
-    return f"unit tests: {last}"
+    """deno check and deno test of the functions, sandboxed (workers/runbook/deno_tests)."""
+    return await run_deno_tests(ctx.source.root, ctx.config.paths.functions)
 
 
 async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
@@ -113,7 +91,7 @@ async def run(ctx: DeployContext) -> None:
         # Same content as what runs: a quick success, without running the tests again.
         raise UpToDate(f"{ctx.environment.name} already runs what {ctx.source.commit[:12]} "
                        "holds: no pending migrations, functions unchanged")
-    await ctx.progress("running the functions' unit tests")
+    await ctx.progress("checking and testing the functions with Deno (sandboxed)")
     await ctx.output(await _unit_tests(ctx))
 
 

@@ -1,0 +1,121 @@
+"""Preflight checks and tests Supabase edge functions with Deno, sandboxed, through
+`deploybot deploy`: a repository of its own (tests/supabase_functions.py) with TypeScript
+functions, an npm: import, Deno tests and a supabase/config.toml."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import apply_shim, create_database, database_url, drop_database
+from tests.fixture_repo import branch_with, git
+from tests.supabase_functions import FUNCTIONS, HELLO_TEST, PASSING_TESTS, make_supabase_repo
+from workers.cli import main
+from workers.runbook.deno_tests import run_deno_tests
+from workers.runbook.snapshot import diff, snapshot
+from workers.runbook.step import StepFailed
+
+pytestmark = pytest.mark.skipif(
+    not Path("/usr/bin/bwrap").exists() and not any(
+        (Path(d) / "bwrap").exists() for d in os.environ.get("PATH", "").split(":")),
+    reason="bubblewrap is not installed (.ci/test installs it)")
+
+FAILING_TEST = HELLO_TEST.replace('"Hello, Ada!"', '"Hi, Ada!"')
+FAILING_LINE = FAILING_TEST.splitlines().index(
+    '  strictEqual((await answer.json()).message, "Hi, Ada!");') + 1
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    names = [create_database("bot"), create_database("stg")]
+    bot, staging = (database_url(n) for n in names)
+    apply_shim(staging)
+    monkeypatch.setenv("DATABASE_URL", bot)
+    monkeypatch.setenv("STAGING_DATABASE_URL", staging)
+    monkeypatch.setenv("STAGING_ANON_KEY", "anon-key-for-tests")
+    monkeypatch.setenv("DEPLOYBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "400")  # long paths on one line of the console's output
+    repo = make_supabase_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    try:
+        yield repo
+    finally:
+        for n in names:
+            drop_database(n)
+
+
+def deploy(*args: str) -> int:
+    return main(["deploy", "staging", *args])
+
+
+def test_passing_deno_tests_pass_preflight(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert deploy("--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "deno check: 2 function(s) (hello, public-ping) and 3 test file(s)" in out, out
+    assert f"deno test: {PASSING_TESTS} passed" in out, out
+
+
+def test_a_failing_deno_test_stops_the_deployment_at_preflight(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    staging = os.environ["STAGING_DATABASE_URL"]
+    before = asyncio.run(snapshot(staging))
+    sha = branch_with(project, "failing-test", {f"{FUNCTIONS}/hello/hello_test.ts": FAILING_TEST})
+    assert deploy("--ref", sha) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"preflight\s*│\s*✗ failed", out), out
+    assert re.search(r"migrate\s*│\s*– skipped\s*│\s*│ not run: preflight failed", out), out
+    where = f"{FUNCTIONS}/hello/hello_test.ts:{FAILING_LINE}"
+    assert f'reason: 1 Deno test(s) failed; first: "greets by name" at {where}' in out, out
+    assert diff(before, asyncio.run(snapshot(staging)), sequences=False) == []
+
+    # The check run's annotation points at the failing line (the step's failure carries it).
+    git(project, "checkout", "-q", sha)
+    with pytest.raises(StepFailed) as failed:
+        asyncio.run(run_deno_tests(project, FUNCTIONS))
+    notes = failed.value.annotations
+    assert [(n.path, n.line) for n in notes] == [(f"{FUNCTIONS}/hello/hello_test.ts",
+                                                  FAILING_LINE)]
+    assert "greets by name" in notes[0].message and "Hi, Ada!" in notes[0].message
+
+
+def test_a_functions_folder_without_a_function_is_refused(
+        tmp_path: Path, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = make_supabase_repo(tmp_path / "no-function", {
+        f"{FUNCTIONS}/utils/helpers.ts": "export const x = 1;\n",
+        f"{FUNCTIONS}/README.md": "our functions\n"})
+    os.chdir(repo)
+    assert deploy("--dry-run") == 1
+    out = capsys.readouterr().out
+    assert "holds files but no function" in out, out
+    assert "a function is a directory <functions>/<name>/ with an index.ts that calls " \
+           "Deno.serve" in out, out
+
+
+def test_without_a_sandbox_no_pull_request_code_runs_and_the_step_says_how_to_enable_it(
+        tmp_path: Path, project: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"  # the worker's PATH without bwrap (git is still needed)
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(git_path())
+    monkeypatch.setenv("PATH", str(bin_dir))
+    cache = tmp_path / "deno-cache"
+    monkeypatch.setenv("DEPLOYBOT_DENO_DIR", str(cache))
+    assert deploy("--dry-run") == 1
+    out = capsys.readouterr().out
+    assert re.search(r"preflight\s*│\s*✗ failed", out), out
+    assert "were not run" in out and "only in a sandbox" in out, out
+    assert "apt-get install bubblewrap" in out, out  # how to enable it
+    assert not cache.exists()  # not even the fetcher ran
+
+
+def git_path() -> str:
+    for d in os.environ.get("PATH", "").split(":"):
+        if (Path(d) / "git").exists():
+            return str(Path(d) / "git")
+    raise AssertionError("git is not installed")
