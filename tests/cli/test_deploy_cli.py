@@ -70,7 +70,7 @@ FAILURES = {
     "migrate": {"migrations/20260201000000_broken.sql": BROKEN_MIGRATION,
                 "migrations/rollback/20260201000000_broken.sql":
                     "alter table public.quotes drop column if exists note;\n"},
-    "functions": {"functions/calculate-quote/index.ts": 'throw new Error("boom");\n'},
+    "functions": {"functions/calculate-quote/index.ts": None},  # filled below: cannot start
     "verify": {
         "migrations/20260201000000_open_quotes.sql":
             "create policy quotes_all on public.quotes for select to authenticated "
@@ -79,6 +79,15 @@ FAILURES = {
             "drop policy if exists quotes_all on public.quotes;\n"},
     "smoke": {"tests/backend/smoke.yml": None},  # filled below: a check that fails first
 }
+
+
+def _failing_start(repo: Path) -> dict[str, str]:
+    """calculate-quote type-checks and passes its tests, but throws when it starts."""
+    text = (repo / "functions/calculate-quote/index.ts").read_text()
+    anchor = "if (import.meta.main) {\n"
+    assert anchor in text
+    return {"functions/calculate-quote/index.ts": text.replace(
+        anchor, anchor + '  throw new Error("boom: a setting is missing");\n', 1)}
 
 
 def _failing_smoke_check(repo: Path) -> dict[str, str]:
@@ -104,6 +113,8 @@ def test_a_failure_at_each_step_leaves_staging_exactly_as_before(
     files = dict(FAILURES[step])
     if step == "smoke":
         files = _failing_smoke_check(Path(env["repo"]))
+    if step == "functions":
+        files = _failing_start(Path(env["repo"]))
     sha = branch_with(Path(env["repo"]), f"break-{step}", files)  # type: ignore[arg-type]
     capsys.readouterr()
     code = deploy("--ref", sha)
