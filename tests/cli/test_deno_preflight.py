@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +21,8 @@ from workers.runbook.deno_tests import run_deno_tests
 from workers.runbook.snapshot import diff, snapshot
 from workers.runbook.step import StepFailed
 
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/bin/bwrap").exists() and not any(
-        (Path(d) / "bwrap").exists() for d in os.environ.get("PATH", "").split(":")),
-    reason="bubblewrap is not installed (.ci/test installs it)")
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                reason="bubblewrap is not installed (.ci/test installs it)")
 
 FAILING_TEST = HELLO_TEST.replace('"Hello, Ada!"', '"Hi, Ada!"')
 FAILING_LINE = FAILING_TEST.splitlines().index(
@@ -59,6 +58,7 @@ def test_passing_deno_tests_pass_preflight(
     out = capsys.readouterr().out
     assert "deno check: 2 function(s) (hello, public-ping) and 3 test file(s)" in out, out
     assert f"deno test: {PASSING_TESTS} passed" in out, out
+    assert "(hello, public-ping; active: none)" in out, out  # the plan names the functions
 
 
 def test_a_failing_deno_test_stops_the_deployment_at_preflight(
@@ -115,7 +115,43 @@ def test_without_a_sandbox_no_pull_request_code_runs_and_the_step_says_how_to_en
 
 
 def git_path() -> str:
-    for d in os.environ.get("PATH", "").split(":"):
-        if (Path(d) / "git").exists():
-            return str(Path(d) / "git")
-    raise AssertionError("git is not installed")
+    found = shutil.which("git")
+    assert found, "git is not installed"
+    return found
+
+
+def test_a_type_error_fails_deno_check_with_its_line(tmp_path: Path) -> None:
+    broken = HELLO_TYPE_ERROR
+    make_tree(tmp_path, {f"{FUNCTIONS}/hello/index.ts": broken})
+    line = broken.splitlines().index('const wait: number = "soon";') + 1
+    with pytest.raises(StepFailed) as failed:
+        asyncio.run(run_deno_tests(tmp_path, FUNCTIONS))
+    where = f"{FUNCTIONS}/hello/index.ts:{line}"
+    assert failed.value.reason.startswith(f"deno check failed for hello (first: {where})")
+    notes = failed.value.annotations
+    assert [(n.path, n.line) for n in notes] == [(f"{FUNCTIONS}/hello/index.ts", line)]
+    assert notes[0].message.startswith("TS2322")
+
+
+def test_an_import_that_cannot_be_fetched_is_named(tmp_path: Path) -> None:
+    missing = "npm:deploybot-test-no-such-package-4f9a@1.0.0"
+    make_tree(tmp_path, {f"{FUNCTIONS}/hello/index.ts":
+                         f'import x from "{missing}";\nDeno.serve(() => new Response(x));\n'})
+    with pytest.raises(StepFailed) as failed:
+        asyncio.run(run_deno_tests(tmp_path, FUNCTIONS))
+    assert failed.value.reason.startswith("the dependencies of hello could not be fetched")
+    assert "deploybot-test-no-such-package-4f9a" in failed.value.reason
+
+
+HELLO_TYPE_ERROR = """\
+const wait: number = "soon";
+
+Deno.serve(() => new Response(String(wait)));
+"""
+
+
+def make_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)

@@ -93,7 +93,7 @@ class Group:
     tests: tuple[str, ...]  # relative to cwd
 
 
-def test_files(functions_dir: Path) -> list[str]:
+def find_test_files(functions_dir: Path) -> list[str]:
     """Test files under `functions_dir` (relative POSIX paths), sorted."""
     found: list[str] = []
     for path in functions_dir.rglob("*"):
@@ -200,8 +200,9 @@ _TS_ERROR = re.compile(r"(TS\d+) \[ERROR\]: (.+?)\n.*?" + _LOCATION.pattern, re.
 
 def _annotations(output: str, title: str) -> list[Annotation]:
     """Where Deno's errors point in the repository (type errors, failed imports)."""
-    notes = [Annotation(m.group(3), int(m.group(4)), f"{m.group(1)}: {m.group(2).strip()}",
-                        title) for m in _TS_ERROR.finditer(output)]
+    notes = [Annotation(m.group(3), int(m.group(4)),
+                        _shown(f"{m.group(1)}: {m.group(2).strip()}"), title)
+             for m in _TS_ERROR.finditer(output)]
     if not notes:
         error = next((line for line in output.splitlines() if line.startswith("error:")),
                      "")
@@ -241,7 +242,8 @@ async def _fetch(run: _Run, groups: list[Group]) -> None:
         done = await run.run(argv, run.policy(group, fetch=True), deadline - time.monotonic())
         if done.timed_out:
             raise StepFailed(f"fetching the dependencies of {group.label} took more than "
-                             f"{FETCH_TIMEOUT_S:.0f} s", stop_the_line="unit tests failed")
+                             f"{FETCH_TIMEOUT_S:.0f} s", output=_shown(done.output),
+                             stop_the_line="unit tests failed")
         if done.returncode != 0:
             raise StepFailed(
                 f"the dependencies of {group.label} could not be fetched: "
@@ -257,7 +259,8 @@ async def _check(run: _Run, groups: list[Group], deadline: float) -> None:
         done = await run.run(argv, run.policy(group, fetch=False), deadline - time.monotonic())
         if done.timed_out:
             raise StepFailed(f"deno check of {group.label} did not finish within "
-                             f"{RUN_TIMEOUT_S:.0f} s", stop_the_line="unit tests failed")
+                             f"{RUN_TIMEOUT_S:.0f} s", output=_shown(done.output),
+                             stop_the_line="unit tests failed")
         if done.returncode != 0:
             notes = _annotations(done.output, "deno check")
             where = f" (first: {notes[0].path}:{notes[0].line})" if notes else ""
@@ -282,7 +285,8 @@ async def _test(run: _Run, groups: list[Group], deadline: float) -> TestReport:
                                  sandbox_dir=posixpath.join(SRC, repo_dir))
         if done.timed_out:
             raise StepFailed(f"the Deno tests of {group.label} did not finish within "
-                             f"{RUN_TIMEOUT_S:.0f} s", stop_the_line="unit tests failed")
+                             f"{RUN_TIMEOUT_S:.0f} s", output=_shown(done.output),
+                             stop_the_line="unit tests failed")
         if done.returncode == 0:
             total += report or TestReport()
             continue
@@ -296,10 +300,11 @@ async def _test(run: _Run, groups: list[Group], deadline: float) -> TestReport:
         first = failures[0]
         raise StepFailed(
             f"{len(failures)} Deno test(s) failed; first: \"{first.name}\" at "
-            f"{first.path}:{first.line}: {first.message}",
+            f"{first.path}:{first.line}: {_shown(first.message)}",
             output=_shown(done.output),
-            annotations=[Annotation(f.path, f.line, f"\"{f.name}\" failed: {f.message}",
-                                    "deno test") for f in failures[:50]],
+            annotations=[Annotation(f.path, f.line,
+                                    _shown(f"\"{f.name}\" failed: {f.message}"), "deno test")
+                         for f in failures[:50]],
             stop_the_line="unit tests failed")
     return total
 
@@ -318,7 +323,7 @@ async def run_deno_tests(source_root: Path, functions_rel: str) -> str:
         if reason.startswith(f"{functions_dir.name}/ "):
             reason = functions_rel.rstrip("/") + reason[len(functions_dir.name):]
         raise StepFailed(reason, stop_the_line="unit tests failed") from None
-    tests = test_files(functions_dir)
+    tests = find_test_files(functions_dir)
     groups = plan_groups(functions_dir, functions_rel, found, tests)
     if not groups:
         return f"no functions and no Deno tests in {functions_rel}"

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.drivers.processes import communicate
 from workers.sandbox.bubblewrap import Bubblewrap, Sandbox, host_path, sandbox_from_env
 from workers.sandbox.policy import Policy
 
@@ -104,14 +103,44 @@ async def confined(argv: Sequence[str], policy: Policy, *, sandbox: Sandbox | No
                 await proc.wait()
 
 
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+
+
+class _Tail:
+    """The last `limit` bytes of a stream, and how much came before them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.kept += chunk
+        if len(self.kept) > self.limit:
+            excess = len(self.kept) - self.limit
+            self.dropped += excess
+            del self.kept[:excess]
+
+    def text(self) -> str:
+        head = f"[{self.dropped} bytes of output left out]\n" if self.dropped else ""
+        return head + self.kept.decode(errors="replace")
+
+
 async def run_confined(argv: Sequence[str], policy: Policy, *, timeout_s: float,
-                       sandbox: Sandbox | None = None) -> Completed:
-    """Run `argv` to its end (or `timeout_s`) and return its exit code and output."""
+                       sandbox: Sandbox | None = None,
+                       max_output: int = MAX_OUTPUT_BYTES) -> Completed:
+    """Run `argv` to its end (or `timeout_s`) and return its exit code and output: the last
+    `max_output` bytes of it, also when it timed out (a command that prints without end
+    cannot fill the worker's memory)."""
+    tail = _Tail(max_output)
     async with confined(argv, policy, sandbox=sandbox) as proc:
+        assert proc.stdout is not None  # confined pipes stdout (stderr joined) by default
         try:
             async with asyncio.timeout(timeout_s):
-                out, _ = await communicate(proc)
+                while chunk := await proc.stdout.read(65536):
+                    tail.add(chunk)
+                await proc.wait()
         except TimeoutError:
-            return Completed(returncode=-9, output="", timed_out=True)
+            return Completed(returncode=-9, output=tail.text(), timed_out=True)
     return Completed(returncode=proc.returncode if proc.returncode is not None else -1,
-                     output=out.decode(errors="replace"))
+                     output=tail.text())

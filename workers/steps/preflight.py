@@ -9,6 +9,7 @@ is nothing to do.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from service.pgtools import ToolNotFound
 from workers.drivers.functions import digest_of
@@ -19,6 +20,7 @@ from workers.runbook.context import DeployContext
 from workers.runbook.deno_tests import run_deno_tests
 from workers.runbook.engine import UpToDate
 from workers.runbook.events import Annotation
+from workers.runbook.function_files import FunctionLayoutError, config_toml_path, discover
 from workers.runbook.step import Step, StepFailed
 
 
@@ -43,6 +45,15 @@ async def _tool_versions(ctx: DeployContext) -> str:
 async def _unit_tests(ctx: DeployContext) -> str:
     """deno check and deno test of the functions, sandboxed (workers/runbook/deno_tests)."""
     return await run_deno_tests(ctx.source.root, ctx.config.paths.functions)
+
+
+def _function_names(functions_dir: Path) -> str:
+    """The Supabase functions a release of `functions_dir` holds, for the plan."""
+    try:
+        found = discover(functions_dir, config_toml_path(functions_dir))
+    except FunctionLayoutError:
+        return "no valid function layout"  # the Deno step says what is wrong
+    return ", ".join(found.slugs) or "no function"
 
 
 async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
@@ -73,7 +84,8 @@ async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
     ctx.state["functions_digest"] = digest
     if functions_changed:
         lines.append(f"functions: new release from {ctx.source.commit[:12]} "
-                     f"(active: {'release ' + str(active.id) if active else 'none'})")
+                     f"({_function_names(fdir)}; "
+                     f"active: {'release ' + str(active.id) if active else 'none'})")
     else:
         lines.append("functions: unchanged")
     return lines, bool(pending) or functions_changed
