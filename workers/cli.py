@@ -360,11 +360,15 @@ def _functions_host(args: argparse.Namespace, settings: Settings, console: Conso
 
         os.environ["DEPLOYBOT_HOST_DATABASE_URL"] = resolved.database_url
         os.environ["DEPLOYBOT_HOST_ANON_KEY"] = resolved.anon_key
+        os.environ["DEPLOYBOT_HOST_JWT_SECRET"] = resolved.jwt_secret
         argv += ["--database-url-env", "DEPLOYBOT_HOST_DATABASE_URL",
-                 "--anon-key-env", "DEPLOYBOT_HOST_ANON_KEY"]
+                 "--anon-key-env", "DEPLOYBOT_HOST_ANON_KEY",
+                 "--jwt-secret-env", "DEPLOYBOT_HOST_JWT_SECRET"]
     else:
         argv += ["--database-url-env", args.database_url_env,
                  "--anon-key-env", args.anon_key_env]
+        if args.jwt_secret_env:
+            argv += ["--jwt-secret-env", args.jwt_secret_env]
     host_main(argv)
     return EXIT_OK
 
@@ -522,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--repo", default=".")
     f.add_argument("--database-url-env", default="SUPABASE_DB_URL")
     f.add_argument("--anon-key-env", default="SUPABASE_ANON_KEY")
+    f.add_argument("--jwt-secret-env", default=None,
+                   help="variable holding the JWT secret callers' bearer JWTs are signed with")
     f.add_argument("--host", default="127.0.0.1")
     f.add_argument("--port", type=int, default=54321)
     f.set_defaults(func=_functions_host, is_async=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from service import embedded
@@ -26,6 +26,7 @@ from workers.drivers.functions import PostgresFunctionReleases
 from workers.drivers.interfaces import FunctionReleases
 from workers.drivers.supabase_api import ManagementApi, functions_url_for
 from workers.drivers.supabase_functions import SupabaseFunctionReleases
+from workers.functions_host.auth import is_signed_by, sign_anon_key
 from workers.runbook.context import Environment
 
 
@@ -38,6 +39,8 @@ class Resolved:
     config: EnvironmentConfig
     database_url: str
     anon_key: str
+    # Signs the JWTs the function host accepts (the anon key is one of them).
+    jwt_secret: str = field(repr=False, default="")
 
 
 def unknown_environment_message(config: Config, name: str) -> str:
@@ -45,15 +48,43 @@ def unknown_environment_message(config: Config, name: str) -> str:
             f"{', '.join(sorted(config.environments))} (configured in {config.source})")
 
 
-def _embedded_anon_key(settings: Settings, name: str) -> str:
-    """A per-environment key for the embedded function host, made once and kept."""
-    path = settings.data_dir / "keys" / f"{name}.anon"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _key_file(settings: Settings, name: str) -> Path:
+    path = settings.data_dir / "keys" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_secret(path: Path, value: str, *, replace: bool = False) -> str:
+    """Write `value` (0600) unless the file exists; what the file holds afterwards."""
+    if replace:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+            fh.write(value)
+        tmp.replace(path)
+        return value
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # made before, or by another process just now
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def _generated_jwt_secret(settings: Settings, name: str) -> str:
+    """A per-environment JWT secret for the function host, made once and kept."""
+    return _write_secret(_key_file(settings, f"{name}.jwt-secret"), secrets.token_urlsafe(48))
+
+
+def _generated_anon_key(settings: Settings, name: str, jwt_secret: str) -> str:
+    """An anon key (a JWT signed with the environment's secret), made once and kept;
+    made again when the secret changed."""
+    path = _key_file(settings, f"{name}.anon-jwt")
+    key = _write_secret(path, sign_anon_key(jwt_secret, name))
+    if not is_signed_by(key, jwt_secret):
+        key = _write_secret(path, sign_anon_key(jwt_secret, name), replace=True)
+    return key
 
 
 def resolve_secrets(config: Config, name: str, settings: Settings,
@@ -77,6 +108,13 @@ def resolve_secrets(config: Config, name: str, settings: Settings,
                 f"in {config.source})")
         # Its own database and least-privilege owner role, prepared by the admin.
         url = embedded.ensure_environment_database(embedded.start(settings.data_dir), cfg.name)
+    jwt_secret = e.get(cfg.jwt_secret_env) if cfg.jwt_secret_env else None
+    if not jwt_secret:
+        if cfg.jwt_secret_env and not settings.embedded and not cfg.functions_url:
+            raise EnvironmentError_(
+                f"{cfg.jwt_secret_env} is not set: the function host of {cfg.name!r} checks "
+                f"callers' JWTs with it (environments.{cfg.name}.jwt_secret_env)")
+        jwt_secret = _generated_jwt_secret(settings, cfg.name)
     key = e.get(cfg.anon_key_env) if cfg.anon_key_env else None
     if not key:
         if cfg.anon_key_env and (cfg.supabase_project_ref or (
@@ -84,8 +122,8 @@ def resolve_secrets(config: Config, name: str, settings: Settings,
             raise EnvironmentError_(
                 f"{cfg.anon_key_env} is not set: the smoke tests call the functions of "
                 f"{cfg.name!r} with it (environments.{cfg.name}.anon_key_env)")
-        key = _embedded_anon_key(settings, cfg.name)
-    return Resolved(cfg, url, key)
+        key = _generated_anon_key(settings, cfg.name, jwt_secret)
+    return Resolved(cfg, url, key, jwt_secret)
 
 
 def management_api(cfg: EnvironmentConfig, settings: Settings,
@@ -127,7 +165,7 @@ def resolve(config: Config, name: str, settings: Settings) -> Environment:
             return hosted
         if host is None:
             host = FunctionHostProcess(database_url=r.database_url, anon_key=r.anon_key,
-                                       data_dir=settings.data_dir)
+                                       jwt_secret=r.jwt_secret, data_dir=settings.data_dir)
         return await host.ensure_started()  # restarts a host that died mid-deployment
 
     database = PostgresDatabase(r.database_url,

@@ -200,7 +200,7 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
               "name of the variable holding it; revoke it (it is in the repository now), put "
               "the new one in a variable such as SUPABASE_ACCESS_TOKEN and name that here")
         data = {k: v for k, v in data.items() if k != "supabase_access_token_env"}
-    for k in ("database_url_env", "anon_key_env", "slack_webhook_env",
+    for k in ("database_url_env", "anon_key_env", "jwt_secret_env", "slack_webhook_env",
               "supabase_access_token_env"):
         if k in data:
             v = c.string(f"{key}.{k}", data[k], _ENV_VAR, var_hint)

@@ -51,6 +51,9 @@ class EnvironmentConfig:
     # Names of environment variables, never the secrets themselves.
     database_url_env: str
     anon_key_env: str | None = None
+    # The variable holding the JWT secret (HS256) the local function host checks callers'
+    # JWTs with; unset: a secret generated and kept in the data dir signs the anon key.
+    jwt_secret_env: str | None = None
     functions_url: str | None = None
     production: bool = False
     # Deploy this environment when these branches receive a push / merge.

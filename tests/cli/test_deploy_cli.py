@@ -73,7 +73,7 @@ FAILURES = {
     "migrate": {"migrations/20260201000000_broken.sql": BROKEN_MIGRATION,
                 "migrations/rollback/20260201000000_broken.sql":
                     "alter table public.quotes drop column if exists note;\n"},
-    "functions": {"functions/calculate-quote/__init__.py": "raise RuntimeError('boom')\n"},
+    "functions": {"functions/calculate-quote/index.ts": None},  # filled below: cannot start
     "verify": {
         "migrations/20260201000000_open_quotes.sql":
             "create policy quotes_all on public.quotes for select to authenticated "
@@ -82,6 +82,15 @@ FAILURES = {
             "drop policy if exists quotes_all on public.quotes;\n"},
     "smoke": {"tests/backend/smoke.yml": None},  # filled below: a check that fails first
 }
+
+
+def _failing_start(repo: Path) -> dict[str, str]:
+    """calculate-quote type-checks and passes its tests, but throws when it starts."""
+    text = (repo / "functions/calculate-quote/index.ts").read_text()
+    anchor = "if (import.meta.main) {\n"
+    assert anchor in text
+    return {"functions/calculate-quote/index.ts": text.replace(
+        anchor, anchor + '  throw new Error("boom: a setting is missing");\n', 1)}
 
 
 def _failing_smoke_check(repo: Path) -> dict[str, str]:
@@ -107,6 +116,8 @@ def test_a_failure_at_each_step_leaves_staging_exactly_as_before(
     files = dict(FAILURES[step])
     if step == "smoke":
         files = _failing_smoke_check(Path(env["repo"]))
+    if step == "functions":
+        files = _failing_start(Path(env["repo"]))
     sha = branch_with(Path(env["repo"]), f"break-{step}", files)  # type: ignore[arg-type]
     capsys.readouterr()
     code = deploy("--ref", sha)
@@ -114,7 +125,7 @@ def test_a_failure_at_each_step_leaves_staging_exactly_as_before(
     assert code == 1, out
     assert re.search(rf"│ {step}\s*│ [✗↺] failed", out), out  # that step, not an earlier one
     after = state(env["staging"])
-    assert diff(before, after, sequences=False) == []
+    assert diff(before, after, sequences=False) == [], out
 
 
 def test_a_rollback_that_fails_needs_a_person(

@@ -29,7 +29,9 @@ from workers.runbook.snapshot import diff, snapshot
 LEASE_TTL = 3.0
 LEAD = "@3d3d/backend-leads"
 SLOW = "select pg_sleep(60);\n"
-SLOW_FUNCTION = "import time\ntime.sleep(60)  # the host takes ages to load this release\n"
+# the host takes ages to load this release (it loads, then never serves)
+SLOW_FUNCTION = ("await new Promise((resolve) => setTimeout(resolve, 60_000));\n"
+                 "Deno.serve(() => new Response());\n")
 
 # the runbook's smoke checks, then one that takes a minute (before the cleanup section)
 SLOW_SMOKE = (PROJECT / "tests/backend/smoke.yml").read_text().replace("\ncleanup:", """
@@ -53,7 +55,7 @@ DWELL: dict[str, dict[str, str]] = {
     "migrate": {"migrations/20260401000000_slow.sql": "create table public.t1 (id int);\n"
                 + SLOW,
                 "migrations/rollback/20260401000000_slow.sql": "drop table public.t1;\n"},
-    "functions": {"functions/slow-start/__init__.py": SLOW_FUNCTION + "app = None\n"},
+    "functions": {"functions/slow-start/index.ts": SLOW_FUNCTION},
     "backup": NEW_TABLE,
     "verify": {**NEW_TABLE, "tests/backend/rls_suite.sql": SLOW},
     "smoke": {**NEW_TABLE, "tests/backend/smoke.yml": SLOW_SMOKE},

@@ -1,29 +1,30 @@
 """calculate-quote against a real database: the runbook's smoke test 1 and 2.
 
-The function package is loaded the way the function host loads it (a generated
-module name, spec_from_file_location with submodule_search_locations) and called
-through httpx's ASGI transport. The quotes table comes from the project's own
-migrations, applied in order on a database prepared with the platform shim.
+The repository's functions are published as a release and served the way every
+environment serves them: by a function host subprocess, each function in Deno inside its
+sandbox. The quotes table comes from the project's own migrations, applied in order on a
+database prepared with the platform shim. (An unreachable database is a 503 too: the
+function's Deno tests, index_test.ts, check that with a closed port.)
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import socket
-import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from workers.drivers.function_host_process import FunctionHostProcess
+from workers.drivers.functions import PostgresFunctionReleases
+
+ANON_KEY = "anon-key-for-the-calculate-quote-tests"
 REPO = Path(__file__).resolve().parents[2]
 FUNCTION_DIR = REPO / "functions" / "calculate-quote"
 MIGRATIONS = REPO / "migrations"
@@ -60,37 +61,36 @@ def apply_migrations(url: str) -> None:
 
 
 @pytest.fixture
-def quotes_db(shim_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def quotes_db(shim_db: str) -> str:
     apply_migrations(shim_db)
-    monkeypatch.setenv("SUPABASE_DB_URL", shim_db)
     return shim_db
 
 
+async def _serve(db_url: str, data_dir: Path) -> FunctionHostProcess:
+    releases = PostgresFunctionReleases(db_url)
+    release = await releases.publish(REPO / "functions", "a" * 40)
+    await releases.activate(release.id)
+    host = FunctionHostProcess(db_url, ANON_KEY, data_dir=data_dir)
+    await host.start()
+    return host
+
+
 @pytest.fixture
-def function() -> Iterator[ModuleType]:
-    """The package, loaded under a generated name like the function host does."""
-    name = f"fn_{uuid.uuid4().hex[:8]}_calculate_quote"
-    spec = importlib.util.spec_from_file_location(
-        name, FUNCTION_DIR / "__init__.py", submodule_search_locations=[str(FUNCTION_DIR)]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+async def function(quotes_db: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of calculate-quote, served by a function host on quotes_db."""
+    host = await _serve(quotes_db, tmp_path / "data")
     try:
-        spec.loader.exec_module(module)
-        yield module
+        yield f"{host.url}/functions/v1/calculate-quote"
     finally:
-        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
-            del sys.modules[key]
+        await host.stop()
 
 
-async def post(function: ModuleType, body: Any) -> httpx.Response:
-    transport = httpx.ASGITransport(app=function.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+async def post(url: str, body: Any) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as client:
         return await client.post(
-            "/",
+            url,
             content=json.dumps(body),
-            headers={"Content-Type": "application/json", "Authorization": "Bearer anon"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {ANON_KEY}"},
         )
 
 
@@ -105,7 +105,7 @@ def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
 
 
-async def test_runbook_example_is_priced_and_stored(quotes_db: str, function: ModuleType) -> None:
+async def test_runbook_example_is_priced_and_stored(quotes_db: str, function: str) -> None:
     with psycopg.connect(quotes_db) as conn:
         before = conn.execute("SELECT now()").fetchone()
     response = await post(function, RUNBOOK_REQUEST)
@@ -149,7 +149,7 @@ async def test_runbook_example_is_priced_and_stored(quotes_db: str, function: Mo
     assert before[0] <= created_at <= after[0]
 
 
-async def test_each_quote_is_its_own_row(quotes_db: str, function: ModuleType) -> None:
+async def test_each_quote_is_its_own_row(quotes_db: str, function: str) -> None:
     request = {**RUNBOOK_REQUEST, "quantity": 10, "quality": "high", "delivery_speed": "express"}
     first = await post(function, request)
     second = await post(function, RUNBOOK_REQUEST)
@@ -167,7 +167,7 @@ async def test_each_quote_is_its_own_row(quotes_db: str, function: ModuleType) -
         assert totals[response.json()["quote_id"]] == (total, total)
 
 
-async def test_invalid_request_stores_nothing(quotes_db: str, function: ModuleType) -> None:
+async def test_invalid_request_stores_nothing(quotes_db: str, function: str) -> None:
     response = await post(function, {**RUNBOOK_REQUEST, "grams": -5})
     assert response.status_code == 400
     assert response.json()["field"] == "grams"
@@ -175,23 +175,12 @@ async def test_invalid_request_stores_nothing(quotes_db: str, function: ModuleTy
         assert conn.execute("SELECT count(*) FROM public.quotes").fetchone() == (0,)
 
 
-async def test_unreachable_database_is_a_503(
-    function: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    monkeypatch.setenv("SUPABASE_DB_URL", f"postgresql://postgres@127.0.0.1:{port}/postgres")
-    response = await post(function, RUNBOOK_REQUEST)
+async def test_database_without_quotes_table_is_a_503(shim_db: str, tmp_path: Path) -> None:
+    host = await _serve(shim_db, tmp_path / "data")
+    try:
+        response = await post(f"{host.url}/functions/v1/calculate-quote", RUNBOOK_REQUEST)
+    finally:
+        await host.stop()
     assert response.status_code == 503
-    assert response.headers["content-type"] == "application/json"
-    assert response.json() == {"error": "quote storage is unavailable; please try again shortly"}
-
-
-async def test_database_without_quotes_table_is_a_503(
-    shim_db: str, function: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SUPABASE_DB_URL", shim_db)
-    response = await post(function, RUNBOOK_REQUEST)
-    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
     assert "error" in response.json()

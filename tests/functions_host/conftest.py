@@ -18,8 +18,9 @@ from workers.drivers.functions import PostgresFunctionReleases
 
 @pytest.fixture
 def functions_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "functions"
-    d.mkdir()
+    """supabase/functions, as in a Supabase project (config.toml goes beside it)."""
+    d = tmp_path / "supabase" / "functions"
+    d.mkdir(parents=True)
     return d
 
 

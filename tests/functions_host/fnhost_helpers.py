@@ -1,8 +1,10 @@
-"""Helpers for the function host tests: small function packages written into a tmp dir."""
+"""Helpers for the function host tests: small Supabase-style TypeScript functions written
+into a tmp dir (`<functions>/<slug>/index.ts` calling Deno.serve)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import textwrap
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,74 +20,77 @@ from workers.runbook.events import Event, EventKind
 
 ANON_KEY = "anon-key-for-tests-0123456789"
 SERVICE_KEY = "service-key-for-tests-9876543210"
+JWT_SECRET = "jwt-secret-for-the-function-host-tests-0123456789"
+# Names a function may look for in its environment (Deno.env.toObject() is not allowed).
+PROBED_ENV = ("SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_DB_URL",
+              "SUPABASE_SERVICE_ROLE_KEY", "GITHUB_PRIVATE_KEY", "DATABASE_URL",
+              "PRODUCTION_DATABASE_URL", "PATH", "HOME", "DENO_DIR")
 
-# A raw ASGI function (no lifespan support) that tells which version answered.
-VERSION_APP = '''
-import json
-import os
+# A function that tells which version answered, and what it saw of its request.
+VERSION_FN = """
+const VERSION = %(version)s;
+const PROBED = %(probed)s;
 
-VERSION = {version!r}
+Deno.serve(async (req: Request) => {
+  const url = new URL(req.url);
+  const env = PROBED.filter((name: string) => {
+    try { return Deno.env.get(name) !== undefined; } catch { return false; }
+  });
+  return Response.json({
+    version: VERSION,
+    path: url.pathname,
+    query: url.search.slice(1),
+    method: req.method,
+    body: await req.text(),
+    env,
+    supabase_url: Deno.env.get("SUPABASE_URL"),
+  });
+});
+"""
 
+RAISING_FN = """
+Deno.serve(() => {
+  throw new Error("secret internal detail: do not leak me");
+});
+"""
 
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    body = json.dumps({{
-        "version": VERSION,
-        "path": scope["path"],
-        "query": scope["query_string"].decode(),
-        "method": scope["method"],
-        "env": sorted(os.environ),
-        "db_url_set": bool(os.environ.get("SUPABASE_DB_URL")),
-    }}).encode()
-    await send({{"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]}})
-    await send({{"type": "http.response.body", "body": body}})
-'''
+# A function in several modules, with a shared module (`_shared/`) and an npm dependency.
+GREET_FN = """
+import { z } from "npm:zod@3.23.8";
+import { GREETING } from "../_shared/greeting.ts";
 
-RAISING_APP = '''
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    raise RuntimeError("secret internal detail: do not leak me")
-'''
+const Body = z.object({ name: z.string().min(1) });
 
-# A Starlette app with a lifespan that puts something into the request state.
-STARLETTE_APP = '''
-from contextlib import asynccontextmanager
-
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
-from .greeting import GREETING
-
-
-@asynccontextmanager
-async def lifespan(app):
-    yield {"started": "yes"}
-
-
-async def hello(request):
-    return JSONResponse({"greeting": GREETING, "started": request.state.started})
-
-
-app = Starlette(routes=[Route("/", hello, methods=["GET", "POST"])], lifespan=lifespan)
-'''
+Deno.serve({ port: 8000 }, async (req: Request) => {
+  const parsed = Body.safeParse(await req.json().catch(() => null));
+  if (!parsed.success) {
+    return Response.json({ error: "name is required" }, { status: 400 });
+  }
+  return Response.json({ greeting: `${GREETING}, ${parsed.data.name}` });
+});
+"""
 
 
 def write_function(root: Path, slug: str, source: str, **extra: str) -> Path:
-    """functions/<slug>/__init__.py (plus other modules of the package)."""
+    """functions/<slug>/index.ts (plus other files of the function, by name)."""
     directory = root / slug
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "__init__.py").write_text(textwrap.dedent(source))
+    (directory / "index.ts").write_text(textwrap.dedent(source))
     for name, text in extra.items():
-        (directory / f"{name}.py").write_text(textwrap.dedent(text))
+        (directory / name).write_text(textwrap.dedent(text))
     return directory
 
 
 def write_version(root: Path, slug: str, version: str) -> Path:
-    return write_function(root, slug, VERSION_APP.format(version=version))
+    return write_function(root, slug, VERSION_FN % {"version": json.dumps(version),
+                                                    "probed": json.dumps(PROBED_ENV)})
+
+
+def write_config_toml(functions_dir: Path, text: str) -> Path:
+    """supabase/config.toml beside supabase/functions."""
+    path = functions_dir.parent / "config.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
 
 
 def auth(key: str = ANON_KEY) -> dict[str, str]:

@@ -1,30 +1,37 @@
-"""The function host, run as the real subprocess the worker starts: routing, the bearer
-check, errors, metrics, and switching releases without a restart."""
+"""The function host, run as the real subprocess the worker starts: Supabase's routes and
+JWT check, TypeScript functions served by sandboxed Deno, load errors, metrics, and
+switching releases without a restart."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 from pathlib import Path
 
 import httpx
+import jwt
 import psycopg
 import pytest
 
 from tests.functions_host.conftest import HostFactory
 from tests.functions_host.fnhost_helpers import (
     ANON_KEY,
-    RAISING_APP,
+    GREET_FN,
+    JWT_SECRET,
+    RAISING_FN,
     SERVICE_KEY,
-    STARLETTE_APP,
     auth,
     version_of,
     wait_for,
+    write_config_toml,
     write_function,
     write_version,
 )
 from workers.drivers.function_host_process import FunctionHostError
 from workers.drivers.functions import PostgresFunctionReleases
+from workers.functions_host.auth import sign_anon_key
 
 # Long enough that only the NOTIFY can explain a switch within the tests' deadlines.
 NO_POLLING = 600.0
@@ -34,6 +41,23 @@ def _cmdline(pid: int | None) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode()
 
 
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+                todo.append(int(entry.name))
+    return found
+
+
 async def _publish(releases: PostgresFunctionReleases, functions_dir: Path,
                    commit: str = "a" * 40) -> int:
     release = await releases.publish(functions_dir, commit)
@@ -41,67 +65,112 @@ async def _publish(releases: PostgresFunctionReleases, functions_dir: Path,
     return release.id
 
 
-async def test_serves_the_active_release_with_the_path_rewritten(
+async def test_serves_the_active_release_behind_supabase_routes(
         fresh_db: str, releases: PostgresFunctionReleases, functions_dir: Path,
         start_host: HostFactory, client: httpx.AsyncClient) -> None:
     write_version(functions_dir, "hello", "v1")
-    write_function(functions_dir, "greet", STARLETTE_APP, greeting='GREETING = "hi"\n')
+    write_function(functions_dir, "greet", GREET_FN)
+    (functions_dir / "_shared").mkdir()
+    (functions_dir / "_shared" / "greeting.ts").write_text('export const GREETING = "hi";\n')
     release_id = await _publish(releases, functions_dir)
     host = await start_host(fresh_db)
 
-    r = await client.post(f"{host.url}/functions/v1/hello/a/b?x=1", headers=auth())
-    assert r.status_code == 200
-    assert r.json()["version"] == "v1"
-    assert r.json()["path"] == "/a/b" and r.json()["query"] == "x=1"
-    assert r.json()["method"] == "POST"
-    r = await client.get(f"{host.url}/functions/v1/hello", headers=auth())
-    assert r.json()["path"] == "/"
-    assert r.json()["db_url_set"] is True  # SUPABASE_DB_URL, as on Supabase
-
-    # A package with relative imports and a lifespan (its state reaches requests).
-    r = await client.get(f"{host.url}/functions/v1/greet", headers=auth())
+    r = await client.post(f"{host.url}/functions/v1/hello/a/b?x=1&y=%20", headers=auth(),
+                          content=b"payload")
     assert r.status_code == 200, r.text
-    assert r.json() == {"greeting": "hi", "started": "yes"}
+    body = r.json()
+    assert body["version"] == "v1" and body["method"] == "POST" and body["body"] == "payload"
+    # As on Supabase: the function sees /<name>/<rest>, query string kept.
+    assert body["path"] == "/hello/a/b" and body["query"] == "x=1&y=%20"
+    assert body["supabase_url"] == host.url  # SUPABASE_URL: the host, as the function sees it
+    r = await client.delete(f"{host.url}/functions/v1/hello", headers=auth())
+    assert r.json()["path"] == "/hello" and r.json()["method"] == "DELETE"
+
+    # Several modules, a shared one, an npm: dependency fetched before it started.
+    r = await client.post(f"{host.url}/functions/v1/greet", headers=auth(),
+                          json={"name": "Ada"})
+    assert r.status_code == 200, (await client.get(f"{host.url}/_deploybot/health")).text
+    assert r.json() == {"greeting": "hi, Ada"}
+    r = await client.post(f"{host.url}/functions/v1/greet", headers=auth(), json={})
+    assert r.status_code == 400 and r.json() == {"error": "name is required"}
 
     health = (await client.get(f"{host.url}/_deploybot/health")).json()
     assert health["ready"] is True
     assert health["release"]["id"] == release_id
     assert health["release"]["commit"] == "a" * 40
     assert health["release"]["slugs"] == ["greet", "hello"]
+    assert health["release"]["errors"] == {}
 
 
-async def test_the_bearer_key_is_checked(
+def _jwt(secret: str, **claims: object) -> str:
+    return jwt.encode({"role": "authenticated", "sub": "u1", **claims}, secret,
+                      algorithm="HS256")
+
+
+async def test_jwts_are_checked_as_supabase_does_unless_verify_jwt_is_false(
         fresh_db: str, releases: PostgresFunctionReleases, functions_dir: Path,
         start_host: HostFactory, client: httpx.AsyncClient) -> None:
     write_version(functions_dir, "hello", "v1")
+    write_version(functions_dir, "webhook", "open")
+    write_config_toml(functions_dir, """
+        [functions.webhook]
+        verify_jwt = false
+        """)
     await _publish(releases, functions_dir)
-    host = await start_host(fresh_db, service_key=SERVICE_KEY)
+    anon = sign_anon_key(JWT_SECRET, "staging")
+    host = await start_host(fresh_db, anon_key=anon, jwt_secret=JWT_SECRET,
+                            service_key=SERVICE_KEY)
     url = f"{host.url}/functions/v1/hello"
 
     missing = await client.get(url)
     assert missing.status_code == 401
     assert missing.json() == {"code": 401, "message": "Missing authorization header"}
-    for header in (f"Bearer {ANON_KEY}x", "Bearer", f"Basic {ANON_KEY}", ANON_KEY):
+    expired = _jwt(JWT_SECRET, exp=int(time.time()) - 60)
+    for header in (f"Bearer {anon}x", "Bearer", f"Basic {anon}", anon,
+                   f"Bearer {_jwt('another-secret-of-enough-length-0123456789')}",
+                   f"Bearer {expired}", f"Bearer {ANON_KEY}"):
         r = await client.get(url, headers={"Authorization": header})
         assert r.status_code == 401, header
-        assert r.json()["message"] == "Invalid JWT"
-    assert (await client.get(url, headers=auth(ANON_KEY))).status_code == 200
-    assert (await client.get(url, headers=auth(SERVICE_KEY))).status_code == 200
-    assert (await client.get(url, headers={"Authorization": f"bearer {ANON_KEY}"})
+        assert r.json() == {"code": 401, "message": "Invalid JWT"}
+    for token in (anon, _jwt(JWT_SECRET), SERVICE_KEY):
+        assert (await client.get(url, headers=auth(token))).status_code == 200, token
+    assert (await client.get(url, headers={"Authorization": f"bearer {anon}"})
             ).status_code == 200
 
-    # Unknown slugs are 404 only for callers with a key (no probing without one).
+    # verify_jwt = false in supabase/config.toml: anyone may call it.
+    open_fn = await client.post(f"{host.url}/functions/v1/webhook/events")
+    assert open_fn.status_code == 200 and open_fn.json()["version"] == "open"
+
+    # Unknown slugs are 404 only for callers with a valid JWT (no probing without one).
     assert (await client.get(f"{host.url}/functions/v1/nope")).status_code == 401
-    nope = await client.get(f"{host.url}/functions/v1/nope", headers=auth())
+    nope = await client.get(f"{host.url}/functions/v1/nope", headers=auth(anon))
     assert nope.status_code == 404
     assert nope.json()["message"] == "Requested function was not found"
 
 
-async def test_a_function_that_raises_gives_500_json_without_traceback(
+async def test_a_host_without_a_jwt_secret_accepts_its_configured_keys(
         fresh_db: str, releases: PostgresFunctionReleases, functions_dir: Path,
         start_host: HostFactory, client: httpx.AsyncClient) -> None:
-    write_function(functions_dir, "boom", RAISING_APP)
-    write_function(functions_dir, "broken", "import does_not_exist_anywhere\n")
+    # An environment set up before it had a JWT secret: its anon key keeps working.
+    write_version(functions_dir, "hello", "v1")
+    await _publish(releases, functions_dir)
+    host = await start_host(fresh_db)
+    url = f"{host.url}/functions/v1/hello"
+    assert (await client.get(url, headers=auth(ANON_KEY))).status_code == 200
+    r = await client.get(url, headers=auth(_jwt(JWT_SECRET)))
+    assert r.status_code == 401
+
+
+async def test_load_errors_are_reported_and_a_raising_function_gives_500_json(
+        fresh_db: str, releases: PostgresFunctionReleases, functions_dir: Path,
+        start_host: HostFactory, client: httpx.AsyncClient) -> None:
+    write_function(functions_dir, "boom", RAISING_FN)
+    write_function(functions_dir, "syntax", "Deno.serve((req) => {\n")
+    write_function(functions_dir, "throws", 'throw new Error("no config at import");\n')
+    write_function(functions_dir, "idle", 'console.log("loaded, serving nothing");\n')
+    write_function(functions_dir, "nodep",
+                   'import x from "npm:deploybot-surely-missing-package-0x1";\n'
+                   "Deno.serve(() => new Response(String(x)));\n")
     write_version(functions_dir, "hello", "v1")
     await _publish(releases, functions_dir)
     host = await start_host(fresh_db)
@@ -110,14 +179,19 @@ async def test_a_function_that_raises_gives_500_json_without_traceback(
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/json"
     assert r.json()["code"] == "FUNCTION_ERROR"
-    assert "Traceback" not in r.text and "secret internal detail" not in r.text
+    assert "secret internal detail" not in r.text
 
-    # A function that cannot be imported answers 500 too (the host still switched).
-    r = await client.get(f"{host.url}/functions/v1/broken", headers=auth())
-    assert r.status_code == 500 and r.json()["code"] == "FUNCTION_UNAVAILABLE"
     health = (await client.get(f"{host.url}/_deploybot/health")).json()
-    assert "ModuleNotFoundError" in health["release"]["errors"]["broken"]
-    assert (await version_of(client, host.url)) == "v1"  # the others still serve
+    errors = health["release"]["errors"]
+    assert sorted(errors) == ["idle", "nodep", "syntax", "throws"]
+    assert "no config at import" in errors["throws"]
+    assert "SyntaxError" in errors["syntax"]
+    assert "without calling Deno.serve" in errors["idle"]
+    assert "deploybot-surely-missing-package-0x1" in errors["nodep"]
+    # A function that cannot load answers 500; the others still serve.
+    r = await client.get(f"{host.url}/functions/v1/throws", headers=auth())
+    assert r.status_code == 500 and r.json()["code"] == "FUNCTION_UNAVAILABLE"
+    assert (await version_of(client, host.url)) == "v1"
 
     metrics = (await client.get(f"{host.url}/_deploybot/metrics")).json()
     assert metrics["requests"] == 3 and metrics["errors"] == 2
@@ -212,13 +286,19 @@ async def test_secrets_stay_out_of_argv_and_the_worker_env_stays_behind(
     monkeypatch.setenv("PRODUCTION_DATABASE_URL", "postgresql://prod")
     write_version(functions_dir, "hello", "v1")
     await _publish(releases, functions_dir)
-    host = await start_host(fresh_db)
+    host = await start_host(fresh_db, jwt_secret=JWT_SECRET)
+    assert host.pid is not None
 
-    cmdline = _cmdline(host.pid)
-    assert ANON_KEY not in cmdline and fresh_db not in cmdline
+    # Neither the host's command line nor any of its functions' (bwrap, Deno) holds a key.
+    children = _descendants(host.pid)
+    assert children, "the function's sandbox runs under the host"
+    for pid in [host.pid, *children]:
+        with contextlib.suppress(OSError):
+            cmdline = _cmdline(pid)
+            assert ANON_KEY not in cmdline and fresh_db not in cmdline
+            assert JWT_SECRET not in cmdline
     env = (await client.get(f"{host.url}/functions/v1/hello", headers=auth())).json()["env"]
-    assert "SUPABASE_DB_URL" in env and "SUPABASE_ANON_KEY" in env
-    assert "GITHUB_PRIVATE_KEY" not in env and "PRODUCTION_DATABASE_URL" not in env
+    assert env == ["SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_DB_URL"]
     assert ANON_KEY not in repr(host) and fresh_db not in repr(host)
 
 
@@ -247,3 +327,45 @@ async def test_a_stop_cancelled_midway_still_kills_and_reaps_the_host(
         await stopping
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # gone and reaped, not a zombie waiting for us
+
+
+async def test_the_operators_opt_out_still_runs_functions_with_denos_permissions(
+        fresh_db: str, releases: PostgresFunctionReleases, functions_dir: Path,
+        start_host: HostFactory, client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # DEPLOYBOT_SANDBOX=off (the server's explicit setting, never the repository's): no
+    # bubblewrap, but the same Deno flags and the same environment of its own.
+    monkeypatch.setenv("DEPLOYBOT_SANDBOX", "off")
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", "-----BEGIN worker secret-----")
+    write_version(functions_dir, "hello", "v1")
+    await _publish(releases, functions_dir)
+    host = await start_host(fresh_db)
+    r = await client.get(f"{host.url}/functions/v1/hello/x", headers=auth())
+    assert r.status_code == 200, (await client.get(f"{host.url}/_deploybot/health")).text
+    assert r.json()["path"] == "/hello/x"
+    assert r.json()["env"] == ["SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_DB_URL"]
+
+
+async def test_a_function_that_exits_is_started_again(
+        fresh_db: str, releases: PostgresFunctionReleases, functions_dir: Path,
+        start_host: HostFactory, client: httpx.AsyncClient) -> None:
+    write_function(functions_dir, "fragile", """
+        Deno.serve((req: Request) => {
+          if (new URL(req.url).pathname.endsWith("/exit")) Deno.exit(7);
+          return new Response("alive");
+        });
+        """)
+    await _publish(releases, functions_dir)
+    host = await start_host(fresh_db)
+    url = f"{host.url}/functions/v1/fragile"
+    assert (await client.get(url, headers=auth())).text == "alive"
+
+    crashed = await client.get(f"{url}/exit", headers=auth())
+    assert crashed.status_code == 502 and crashed.json()["code"] == "FUNCTION_ERROR"
+
+    async def alive_again() -> bool:
+        r = await client.get(url, headers=auth())
+        return r.status_code == 200 and r.text == "alive"
+    await wait_for(alive_again, what="the function to be started again")
+    health = (await client.get(f"{host.url}/_deploybot/health")).json()
+    assert health["release"]["errors"] == {}

@@ -15,6 +15,7 @@ from tests.functions_host.fnhost_helpers import (
     make_ctx,
     make_env,
     version_of,
+    write_function,
     write_version,
 )
 from workers.drivers.database import PostgresDatabase
@@ -120,16 +121,28 @@ async def test_a_release_whose_function_cannot_load_fails_the_step(
     releases = PostgresFunctionReleases(fresh_db)
     host = await start_host(fresh_db, lazy=True, poll_interval=NO_POLLING)
     env = make_env(database, releases, host)
-    broken = source / "functions" / "broken"
-    broken.mkdir()
-    (broken / "__init__.py").write_text("raise ImportError('missing dependency')\n")
+    write_function(source / "functions", "broken",
+                   'throw new Error("missing configuration at import");\n')
     ctx = make_ctx(env, source)
     with pytest.raises(StepFailed, match="broken failed to load") as failure:
         await FUNCTIONS.run(ctx)
     assert failure.value.stop_the_line == "Edge Function returns 500 errors"
-    assert "missing dependency" in failure.value.output
+    assert "missing configuration at import" in failure.value.output
     await functions_undo(ctx)
     assert await releases.active() is None
+
+
+async def test_a_functions_folder_without_a_function_fails_the_step_saying_what_one_is(
+        fresh_db: str, database: PostgresDatabase, source: Path) -> None:
+    releases = PostgresFunctionReleases(fresh_db)
+    env = make_env(database, releases, None)
+    old_style = source / "functions" / "calculate-quote"
+    old_style.mkdir()
+    (old_style / "__init__.py").write_text("from .handler import app\n")
+    with pytest.raises(StepFailed, match="holds files but no function") as failure:
+        await FUNCTIONS.run(make_ctx(env, source))
+    assert "index.ts that calls Deno.serve" in failure.value.reason
+    assert await releases.active() is None and await releases.history() == []
 
 
 async def test_without_a_functions_directory_there_is_nothing_to_deploy(

@@ -14,7 +14,7 @@ import pytest
 from tests.functions_host.conftest import HostFactory
 from tests.functions_host.fnhost_helpers import (
     ANON_KEY,
-    RAISING_APP,
+    RAISING_FN,
     make_ctx,
     make_env,
     write_function,
@@ -89,7 +89,7 @@ async def test_a_function_answering_500_stops_the_line(
         shim_db: str, backend: PostgresDatabase, start_host: HostFactory,
         tmp_path: Path) -> None:
     functions = tmp_path / "functions"
-    write_function(functions, "calculate-quote", RAISING_APP)
+    write_function(functions, "calculate-quote", RAISING_FN)
     host = await _serve(shim_db, functions, start_host)
     ctx = make_ctx(_env(shim_db, backend, host), REPO)
 
@@ -103,6 +103,29 @@ async def test_a_function_answering_500_stops_the_line(
     assert "secret internal detail" not in out
     assert ctx.state["smoke_cleanup"] == []  # nothing was captured, nothing to delete
     await smoke_undo(ctx)
+
+
+async def test_a_wrong_answer_after_storing_fails_and_undo_removes_the_row(
+        shim_db: str, backend: PostgresDatabase, start_host: HostFactory,
+        tmp_path: Path) -> None:
+    # The function stores the quote, then answers with the wrong price: the check fails,
+    # and the row it made is still cleaned up.
+    functions = tmp_path / "functions"
+    shutil.copytree(REPO / "functions", functions)
+    pricing = functions / "calculate-quote" / "pricing.ts"
+    text = pricing.read_text()
+    assert 'PLATFORM_FEE = Decimal.of("5.00")' in text
+    pricing.write_text(text.replace('PLATFORM_FEE = Decimal.of("5.00")',
+                                    'PLATFORM_FEE = Decimal.of("6.00")'))
+    host = await _serve(shim_db, functions, start_host)
+    ctx = make_ctx(_env(shim_db, backend, host), REPO)
+
+    with pytest.raises(StepFailed, match=r"platform_fee: expected 5\.0, got 6\.00"):
+        await SMOKE.run(ctx)
+    assert quote_count(shim_db) == 1
+    assert len(ctx.state["smoke_cleanup"]) == 1
+    await smoke_undo(ctx)
+    assert quote_count(shim_db) == 0
 
 
 async def test_a_broken_rls_policy_is_an_rls_failure(

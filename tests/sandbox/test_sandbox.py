@@ -13,7 +13,7 @@ import pytest
 
 from workers.sandbox.bubblewrap import SandboxUnavailable, sandbox_from_env
 from workers.sandbox.policy import Bind, Policy
-from workers.sandbox.runner import run_confined
+from workers.sandbox.runner import confined, run_confined
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (.ci/test installs it)")
@@ -113,3 +113,41 @@ async def test_the_operator_opt_out_runs_unconfined_with_the_policy_env_only(
                               sandbox=box, timeout_s=30)
     assert "K=v" in done.output and "A" in done.output
     assert "whsec" not in done.output
+
+
+async def test_the_sandbox_user_can_read_the_system_files_it_is_given() -> None:
+    # /etc is made by bwrap as the parent of the bound files; it must be readable by the
+    # sandbox user (name resolution and certificates, e.g. for `deno cache`).
+    code, out = await sh("cat /etc/hosts >/dev/null && ls /etc/ssl >/dev/null && echo readable")
+    assert code == 0 and out.strip() == "readable", out
+
+
+async def test_the_policy_environment_is_not_in_any_command_line() -> None:
+    # Every local user can read /proc/<pid>/cmdline: a database URL must not be there.
+    policy = Policy(env={"SUPABASE_DB_URL": "postgresql://u:pw-in-env@db/x"})
+    async with confined(["sh", "-c", "echo $SUPABASE_DB_URL; sleep 30"], policy) as proc:
+        assert proc.stdout is not None
+        line = await proc.stdout.readline()
+        assert line.decode().strip() == "postgresql://u:pw-in-env@db/x"
+        cmdlines = [_cmdline(pid) for pid in [proc.pid, *_children(proc.pid)]]
+    assert len(cmdlines) >= 2  # bwrap and what it runs
+    assert not any(b"pw-in-env" in c for c in cmdlines)
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def _children(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+            except OSError:
+                continue
+            if stat and int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+                todo.append(int(entry.name))
+    return found

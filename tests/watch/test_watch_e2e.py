@@ -21,7 +21,7 @@ from tests.fixture_repo import branch_with, git, make_repo
 from tests.github_server.server import GitHubTestServer
 from workers.runbook.snapshot import EnvironmentSnapshot, diff, snapshot
 
-HANDLER = "functions/calculate-quote/handler.py"
+HANDLER = "functions/calculate-quote/index.ts"
 
 STAGING = """\
 default_branch: main
@@ -52,10 +52,10 @@ def slow_handler() -> str:
     """calculate-quote, answering 2.5 s late once the quote is stored (requests without a
     database, like the function's own unit tests make, stay fast)."""
     text = (PROJECT / HANDLER).read_text()
-    anchor = "    return Response(\n        render_quote(stored, breakdown),"
-    assert anchor in text and "import json\n" in text
-    text = text.replace(anchor, "    await asyncio.sleep(2.5)  # slow, for the watch\n" + anchor)
-    return text.replace("import json\n", "import asyncio\nimport json\n", 1)
+    anchor = "  return jsonResponse(200, renderQuote(stored, breakdown));"
+    assert anchor in text
+    return text.replace(anchor, "  await new Promise((resolve) => setTimeout(resolve, 2500));"
+                                "  // slow, for the watch\n" + anchor)
 
 
 def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github: GitHubTestServer,

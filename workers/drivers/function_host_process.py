@@ -3,8 +3,9 @@
 The host runs as a subprocess on a loopback port. The parent binds the socket and hands it
 down (no window in which another process could take the port), passes the database URL and
 key in environment variables (never argv, which every local user can read), and gives the
-child a minimal environment: function code comes from the pull request being deployed and
-must not find the worker's other secrets (GitHub key, production URLs) in os.environ.
+child a minimal environment: the host holds this environment's keys and no other secret
+(GitHub key, production URLs). The functions, code from the pull request being deployed,
+run in sandboxes of their own and see neither.
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ log = logging.getLogger("deploybot.functions_host")
 _URL_VAR = "DEPLOYBOT_FN_DATABASE_URL"
 _ANON_VAR = "DEPLOYBOT_FN_ANON_KEY"
 _SERVICE_VAR = "DEPLOYBOT_FN_SERVICE_KEY"
+_JWT_VAR = "DEPLOYBOT_FN_JWT_SECRET"
 # What the child inherits from the worker's environment; everything else stays behind.
+# The sandbox settings are the operator's; the registry and proxies let `deno cache` fetch.
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
               "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR", "PGPASSFILE", "PGSSLMODE",
-              "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY")
+              "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "DEPLOYBOT_SANDBOX",
+              "DEPLOYBOT_SANDBOX_UID", "NPM_CONFIG_REGISTRY", "HTTPS_PROXY", "HTTP_PROXY",
+              "NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
 _INHERITED_PREFIXES = ("COVERAGE_",)
 
 
@@ -40,7 +45,10 @@ class FunctionHostError(RuntimeError):
 
 
 class FunctionHostProcess:
-    """`async with FunctionHostProcess(url, key) as host: host.url` — or start()/stop()."""
+    """`async with FunctionHostProcess(url, key) as host: host.url` — or start()/stop().
+
+    The host itself is trusted (it holds the keys); the functions it serves run each in
+    their own sandbox (workers/functions_host/deno_runtime.py)."""
 
     def __init__(
         self,
@@ -49,14 +57,17 @@ class FunctionHostProcess:
         *,
         data_dir: Path | None = None,
         service_key: str | None = None,
+        jwt_secret: str | None = None,
         host: str = "127.0.0.1",
         poll_interval: float = 5.0,
-        startup_timeout: float = 20.0,
+        # Its first release's dependencies may be fetched from npm before it answers.
+        startup_timeout: float = 120.0,
         python: str = sys.executable,
     ) -> None:
         self._database_url = database_url
         self._anon_key = anon_key
         self._service_key = service_key
+        self._jwt_secret = jwt_secret
         self.data_dir = (data_dir or Settings.from_env().data_dir).resolve()
         self.host = host
         self.poll_interval = poll_interval
@@ -132,6 +143,9 @@ class FunctionHostProcess:
             if self._service_key:
                 env[_SERVICE_VAR] = self._service_key
                 argv += ["--service-key-env", _SERVICE_VAR]
+            if self._jwt_secret:
+                env[_JWT_VAR] = self._jwt_secret
+                argv += ["--jwt-secret-env", _JWT_VAR]
             self._tail.clear()
             self._proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

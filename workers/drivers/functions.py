@@ -1,6 +1,7 @@
 """Edge-function releases kept in the environment's own database.
 
-A release is a tar.gz of the functions directory at a commit, stored in
+A release is a tar.gz of the functions directory at a commit (with a manifest of its
+functions and their config.toml settings), stored in
 `deploybot.function_releases`; `deploybot.active_function_release` points at the one
 every function host serves. Activating a release moves the pointer and NOTIFYs in one
 transaction, so hosts switch the moment it commits and never see a half-made switch.
@@ -12,10 +13,11 @@ import asyncio
 import gzip
 import hashlib
 import io
+import json
 import tarfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,22 @@ import psycopg
 from psycopg.rows import dict_row
 
 from workers.drivers.interfaces import DatabaseUnavailable, FunctionReleases, Release
+from workers.runbook.function_files import (
+    EdgeFunction,
+    FunctionLayoutError,
+    FunctionSet,
+    config_toml_path,
+    discover,
+)
 
 CHANNEL = "deploybot_function_release"
 # A bundle travels in one bytea value; functions are code, not assets.
 MAX_BUNDLE_BYTES = 50 * 1024 * 1024
 _SKIPPED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
+# Written by publish into every release: the functions and their settings (entrypoint,
+# import map, verify_jwt), so a host needs nothing but the release.
+MANIFEST = ".deploybot-functions.json"
 
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS deploybot;
@@ -69,29 +81,18 @@ class ReleaseBundle:
 # --------------------------------------------------------------------------- content
 
 
-def function_slugs(functions_dir: Path) -> list[str]:
-    """The functions: each subdirectory holding an `__init__.py`, by name."""
-    if not functions_dir.is_dir():
-        return []
-    return sorted(
-        entry.name
-        for entry in functions_dir.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".") and entry.name not in _SKIPPED_DIRS
-        and (entry / "__init__.py").is_file()
-    )
-
-
 def _bundled_files(functions_dir: Path) -> list[tuple[str, Path]]:
-    """(path inside the bundle, file) for every file a release carries, sorted."""
+    """(path inside the bundle, file) for every file of the functions directory a release
+    carries, sorted by that path."""
     if not functions_dir.is_dir():
         return []
     root = functions_dir.resolve()
     files: list[tuple[str, Path]] = []
-    for path in sorted(functions_dir.rglob("*")):
+    for path in functions_dir.rglob("*"):
         rel = path.relative_to(functions_dir)
         if any(part in _SKIPPED_DIRS for part in rel.parts) or path.name.endswith(
             _SKIPPED_SUFFIXES
-        ):
+        ) or rel.as_posix() == MANIFEST:
             continue
         if path.is_symlink():
             target = path.resolve()
@@ -102,30 +103,80 @@ def _bundled_files(functions_dir: Path) -> list[tuple[str, Path]]:
                 )
         if path.is_file():
             files.append((rel.as_posix(), path))
-    return files
+    return sorted(files)
 
 
-def digest_of(functions_dir: Path) -> str:
-    """sha256 of the content a release of `functions_dir` would hold (paths and bytes), so
-    an unchanged functions directory is recognised whatever the tar/gzip metadata."""
+def manifest_of(functions: FunctionSet) -> bytes:
+    """The release's description of its functions (what the host serves, and how)."""
+    return json.dumps({"functions": [asdict(f) for f in functions.functions]},
+                      sort_keys=True, indent=1).encode()
+
+
+def read_manifest(release_dir: Path) -> FunctionSet:
+    """The functions an extracted release declares."""
+    data = json.loads((release_dir / MANIFEST).read_text(encoding="utf-8"))
+    return FunctionSet(tuple(EdgeFunction(**f) for f in data["functions"]))
+
+
+def _entries(functions_dir: Path, functions: FunctionSet | None) -> list[tuple[str, bytes, int]]:
+    """(name, content, mode) of everything a release of `functions_dir` holds: its files
+    and the manifest. `functions` None: the layout is broken (publish refuses it); the
+    digest still depends on the files."""
+    entries = [(name, path.read_bytes(), 0o755 if path.stat().st_mode & 0o111 else 0o644)
+               for name, path in _bundled_files(functions_dir)]
+    if functions is not None:
+        entries.append((MANIFEST, manifest_of(functions), 0o644))
+    return sorted(entries)
+
+
+def _digest(entries: list[tuple[str, bytes]]) -> str:
     outer = hashlib.sha256()
-    for name, path in _bundled_files(functions_dir):
-        inner = hashlib.sha256(path.read_bytes()).hexdigest()
-        outer.update(f"{name}\0{inner}\n".encode())
+    for name, content in sorted(entries):
+        outer.update(f"{name}\0{hashlib.sha256(content).hexdigest()}\n".encode())
     return outer.hexdigest()
 
 
-def build_bundle(functions_dir: Path) -> bytes:
-    """A reproducible tar.gz of the functions directory (no caches, fixed metadata)."""
+def _discover(functions_dir: Path) -> FunctionSet:
+    return discover(functions_dir, config_toml_path(functions_dir))
+
+
+def _publishable(functions_dir: Path) -> FunctionSet:
+    try:
+        return _discover(functions_dir)
+    except FunctionLayoutError as exc:
+        raise FunctionBundleError(str(exc)) from None
+
+
+def digest_of(functions_dir: Path) -> str:
+    """sha256 of the content a release of `functions_dir` would hold (paths and bytes, and
+    the functions' settings from config.toml), so an unchanged functions directory is
+    recognised whatever the tar/gzip metadata."""
+    try:
+        functions: FunctionSet | None = _discover(functions_dir)
+    except FunctionLayoutError:
+        functions = None
+    return _digest([(n, c) for n, c, _ in _entries(functions_dir, functions)])
+
+
+def digest_of_tree(directory: Path) -> str:
+    """The same digest over an extracted release (every regular file in it)."""
+    return _digest([(p.relative_to(directory).as_posix(), p.read_bytes())
+                    for p in directory.rglob("*") if p.is_file() and not p.is_symlink()])
+
+
+def build_bundle(functions_dir: Path, functions: FunctionSet | None = None) -> bytes:
+    """A reproducible tar.gz of the functions directory and its manifest (no caches, fixed
+    metadata). FunctionBundleError when the directory holds no valid function layout."""
+    if functions is None:
+        functions = _publishable(functions_dir)
     buffer = io.BytesIO()
     # mtime=0 in the gzip header too, so the same content gives the same bytes.
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, path in _bundled_files(functions_dir):
-            data = path.read_bytes()
+        for name, data, mode in _entries(functions_dir, functions):
             info = tarfile.TarInfo(name)
             info.size = len(data)
-            info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+            info.mode = mode
             info.mtime = 0
             tar.addfile(info, io.BytesIO(data))
     bundle = buffer.getvalue()
@@ -301,7 +352,8 @@ class PostgresFunctionReleases(FunctionReleases):
 
 
 def _pack(functions_dir: Path) -> tuple[list[str], bytes, str]:
-    return function_slugs(functions_dir), build_bundle(functions_dir), digest_of(functions_dir)
+    functions = _publishable(functions_dir)
+    return list(functions.slugs), build_bundle(functions_dir, functions), digest_of(functions_dir)
 
 
 async def fetch_active_pointer(

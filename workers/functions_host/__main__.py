@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="variable holding the key callers must send as a bearer token")
     p.add_argument("--service-key-env", default=None,
                    help="variable holding a second accepted key (the service role key)")
+    p.add_argument("--jwt-secret-env", default=None,
+                   help="variable holding the environment's JWT secret (HS256): bearer "
+                        "JWTs signed with it are accepted (SUPABASE_JWT_SECRET on Supabase)")
+    p.add_argument("--public-url", default=None,
+                   help="the base URL functions see as SUPABASE_URL (default: where the "
+                        "host listens)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=54321)
     p.add_argument("--fd", type=int, default=None,
@@ -47,10 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _secret(name: str, what: str, parser: argparse.ArgumentParser) -> str:
-    value = os.environ.get(name, "").strip()
+    # Taken out of the environment: nothing the host starts inherits it.
+    value = os.environ.pop(name, "").strip()
     if not value:
         parser.error(f"{name} is not set: it must hold {what}")
     return value
+
+
+def _base_url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - listening everywhere: loopback reaches it
+        host = "127.0.0.1"
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,9 +73,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     anon_key = _secret(args.anon_key_env, "the key callers send as a bearer token", parser)
     service_key = (_secret(args.service_key_env, "the service role key", parser)
                    if args.service_key_env else None)
+    jwt_secret = (_secret(args.jwt_secret_env, "the environment's JWT secret", parser)
+                  if args.jwt_secret_env else None)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
 
+    sockets = [socket.socket(fileno=args.fd)] if args.fd is not None else None
+    if args.public_url:
+        public_url = args.public_url.rstrip("/")
+    elif sockets:
+        address = sockets[0].getsockname()
+        public_url = _base_url(str(address[0]), int(address[1]))
+    else:
+        public_url = _base_url(args.host, args.port)
     host = FunctionsHost(database_url=db_url, anon_key=anon_key, service_key=service_key,
+                         jwt_secret=jwt_secret, public_url=public_url,
                          data_dir=Path(args.data_dir), poll_interval=args.poll_interval)
     config = uvicorn.Config(host, host=args.host, port=args.port, lifespan="on",
                             access_log=False, log_level=args.log_level, server_header=False,
@@ -74,7 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.should_exit = True
 
         threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
-    sockets = [socket.socket(fileno=args.fd)] if args.fd is not None else None
     server.run(sockets=sockets)
     return 0 if server.started else 1
 

@@ -1,42 +1,53 @@
 """The function host: serves one environment's active release at /functions/v1/<slug>.
 
-Like Supabase's gateway it checks `Authorization: Bearer <key>` before a function runs, and
-hands the function the request with the path rewritten to what follows the slug. The
-routing table is one reference (`current`), replaced whole when a release is activated, so
-a request sees either the old release or the new one, never a mix.
+A trusted Python process: it routes, checks callers as Supabase's gateway does (the JWT,
+for functions with `verify_jwt`), answers health and metrics, and follows the active
+release. Each function runs in Deno inside its own sandbox (deno_runtime); the host
+proxies the request to it over a unix socket, with the path as Supabase passes it
+(`/<slug>/<rest>?<query>`). The routing table is one reference (`current`), replaced whole
+when a release is activated, so a request sees either the old release or the new one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import os
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from workers.functions_host.loader import (
+from workers.functions_host.auth import BearerCheck
+from workers.functions_host.deno_runtime import FunctionEnvironment
+from workers.functions_host.metrics import RequestMetrics
+from workers.functions_host.releases import (
+    LoadedFunction,
     LoadedRelease,
-    Message,
-    Receive,
-    Scope,
-    Send,
     database_identity,
     unload_release,
 )
-from workers.functions_host.metrics import RequestMetrics
 from workers.functions_host.watcher import ReleaseWatcher
 
 log = logging.getLogger("deploybot.functions_host")
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
 PREFIX = "/functions/v1/"
+# Hop-by-hop headers (RFC 9110 7.6.1) stay on their side of the proxy.
+_HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate",
+                         b"proxy-authorization", b"te", b"trailer", b"transfer-encoding",
+                         b"upgrade", b"proxy-connection"})
 
 
 class FunctionsHost:
@@ -47,26 +58,26 @@ class FunctionsHost:
         *,
         database_url: str,
         anon_key: str,
+        jwt_secret: str | None = None,
         service_key: str | None = None,
+        public_url: str = "http://127.0.0.1:54321",
         data_dir: Path = Path(".deploybot"),
         poll_interval: float = 5.0,
         metrics_size: int = 10_000,
-        function_env: dict[str, str] | None = None,
     ) -> None:
         if not anon_key:
             raise ValueError("the function host needs an anon key to check requests against")
-        self._keys = [k.encode() for k in (anon_key, service_key) if k]
+        self._bearer = BearerCheck(jwt_secret, [k for k in (anon_key, service_key) if k])
         self.cache_root = Path(data_dir) / "function-cache" / database_identity(database_url)
-        # What functions find in their environment, as on Supabase.
-        self.function_env = {"SUPABASE_DB_URL": database_url, "SUPABASE_ANON_KEY": anon_key}
-        if service_key:
-            self.function_env["SUPABASE_SERVICE_ROLE_KEY"] = service_key
-        self.function_env.update(function_env or {})
+        # What functions find in their environment, as on Supabase, and nothing else.
+        self.function_env = FunctionEnvironment(database_url=database_url, anon_key=anon_key,
+                                                public_url=public_url,
+                                                service_key=service_key)
         self.current: LoadedRelease | None = None  # None until the first load
         self.started_at = time.time()
         self.metrics = RequestMetrics(metrics_size)
-        self.watcher = ReleaseWatcher(database_url, self.cache_root, self._switch,
-                                      poll_interval=poll_interval)
+        self.watcher = ReleaseWatcher(database_url, self.cache_root, self.function_env,
+                                      self._switch, poll_interval=poll_interval)
         self._watch_task: asyncio.Task[None] | None = None
         self._unloads: set[asyncio.Task[None]] = set()
         self._admin = Starlette(routes=[
@@ -112,7 +123,6 @@ class FunctionsHost:
     async def start(self) -> None:
         # Not waiting for the first load here: health answers 503 ("starting") until it is
         # done, which is what callers wait for, and the server stays stoppable meanwhile.
-        os.environ.update(self.function_env)
         self._watch_task = asyncio.create_task(self.watcher.run(), name="release-watcher")
 
     async def stop(self) -> None:
@@ -136,70 +146,84 @@ class FunctionsHost:
 
     # ----------------------------------------------------------------------- functions
 
-    def _authorized(self, scope: Scope) -> str | None:
-        """None when the bearer key matches, else why not (Supabase's wording)."""
-        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        if header is None:
-            return "Missing authorization header"
-        scheme, _, token = header.partition(b" ")
-        token = token.strip()
-        ok = False
-        for key in self._keys:  # compare with every key: same time whichever matches
-            ok |= hmac.compare_digest(token, key)
-        return None if ok and scheme.lower() == b"bearer" else "Invalid JWT"
-
     async def _function(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         rest = scope["path"][len(PREFIX):]
-        slug, _, sub = rest.partition("/")
+        slug = rest.partition("/")[0]
         status = 500
-        response_started = False
         release = self.current
 
         async def tracking_send(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status
             if message["type"] == "http.response.start":
-                response_started = True
                 status = int(message["status"])
             await send(message)
 
         try:
-            refusal = self._authorized(scope)
-            if refusal is not None:
-                await _json(tracking_send, 401, {"code": 401, "message": refusal})
-                return
+            fn = release.functions.get(slug) if release is not None else None
+            # Unknown slugs are checked like the default (verify_jwt): no probing for names.
+            if fn is None or fn.verify_jwt:
+                header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+                refusal = self._bearer.refusal(header)
+                if refusal is not None:
+                    await _json(tracking_send, 401, {"code": 401, "message": refusal})
+                    return
             if release is None:
                 await _json(tracking_send, 503, {
                     "code": "NOT_READY", "message": "no function release is loaded yet"})
                 return
-            fn = release.functions.get(slug)
             if fn is None:
                 await _json(tracking_send, 404, {
                     "code": "NOT_FOUND", "message": "Requested function was not found"})
                 return
-            if fn.app is None:
-                await _json(tracking_send, 500, {
-                    "code": "FUNCTION_UNAVAILABLE",
-                    "message": f"function {slug} of release {release.id} could not be loaded"})
-                return
-            child = dict(scope)
-            child["path"] = "/" + sub
-            child["raw_path"] = _sub_raw_path(scope, slug, child["path"])
-            child["state"] = dict(fn.lifespan.state) if fn.lifespan else {}
             release.enter()
             try:
-                await fn.app(child, receive, tracking_send)
-            except Exception:
-                # Logged for the operator; the caller gets no traceback.
-                log.exception("function %s (release %s) raised", slug, release.id)
-                status = 500
-                if not response_started:
-                    await _json(send, 500, {"code": "FUNCTION_ERROR",
-                                            "message": "the function raised an error"})
+                await self._proxy(fn, release, scope, receive, tracking_send)
             finally:
                 release.leave()
         finally:
             self.metrics.record(slug, status, (time.perf_counter() - started) * 1000)
+
+    async def _proxy(self, fn: LoadedFunction, release: LoadedRelease, scope: Scope,
+                     receive: Receive, send: Send) -> None:
+        runtime = fn.runtime
+        if runtime is not None and not runtime.running:
+            await runtime.revive()
+        if runtime is None or runtime.client is None or fn.error is not None:
+            await _json(send, 500, {
+                "code": "FUNCTION_UNAVAILABLE",
+                "message": f"function {fn.slug} of release {release.id} could not be loaded"})
+            return
+        raw = scope.get("raw_path")
+        if not isinstance(raw, bytes) or not raw.startswith(PREFIX.encode()):
+            raw = scope["path"].encode()
+        path = raw[len(PREFIX) - 1:]  # "/<slug>/<rest>", as Supabase passes it on
+        if scope.get("query_string"):
+            path += b"?" + scope["query_string"]
+        headers = [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
+        request = runtime.client.build_request(
+            scope["method"], httpx.URL("http://function" + path.decode("latin-1")),
+            headers=headers, content=_request_body(receive))
+        try:
+            response = await runtime.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            log.warning("function %s (release %s) did not answer: %r", fn.slug, release.id,
+                        exc)
+            await _json(send, 502, {"code": "FUNCTION_ERROR",
+                                    "message": "the function did not answer"})
+            return
+        try:
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": [(k, v) for k, v in response.headers.raw
+                                    if k.lower() not in _HOP_BY_HOP]})
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except httpx.HTTPError as exc:  # the response has started: all we can do is stop
+            log.warning("function %s (release %s) broke off its answer: %r", fn.slug,
+                        release.id, exc)
+        finally:
+            await response.aclose()
 
     # ----------------------------------------------------------------------- admin
 
@@ -231,12 +255,15 @@ class FunctionsHost:
         return JSONResponse(body)
 
 
-def _sub_raw_path(scope: Scope, slug: str, path: str) -> bytes:
-    raw = scope.get("raw_path")
-    head = (PREFIX + slug).encode()
-    if isinstance(raw, bytes) and raw.startswith(head):
-        return raw[len(head):] or b"/"
-    return path.encode()
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return  # the caller went away
+        if message.get("body"):
+            yield message["body"]
+        if not message.get("more_body"):
+            return
 
 
 async def _json(send: Send, status: int, content: dict[str, Any]) -> None:

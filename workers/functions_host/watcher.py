@@ -17,7 +17,8 @@ from typing import Any
 import psycopg
 
 from workers.drivers.functions import CHANNEL, fetch_active_pointer, fetch_bundle
-from workers.functions_host.loader import LoadedRelease, load_release, no_release
+from workers.functions_host.deno_runtime import FunctionEnvironment
+from workers.functions_host.releases import LoadedRelease, load_release, no_release
 
 log = logging.getLogger("deploybot.functions_host")
 
@@ -25,10 +26,11 @@ Switch = Callable[[LoadedRelease], Awaitable[None]]
 
 
 class ReleaseWatcher:
-    def __init__(self, database_url: str, cache_root: Path, switch: Switch, *,
-                 poll_interval: float = 5.0) -> None:
+    def __init__(self, database_url: str, cache_root: Path, environment: FunctionEnvironment,
+                 switch: Switch, *, poll_interval: float = 5.0) -> None:
         self._database_url = database_url
         self.cache_root = cache_root
+        self._environment = environment
         self._switch = switch
         self.poll_interval = poll_interval
         self.first_sync = asyncio.Event()
@@ -87,7 +89,8 @@ class ReleaseWatcher:
             self.last_sync = time.time()
             return
         bundle = await fetch_bundle(conn, release_id) if release_id is not None else None
-        release = no_release() if bundle is None else await load_release(bundle, self.cache_root)
+        release = (no_release() if bundle is None
+                   else await load_release(bundle, self.cache_root, self._environment))
         await self._switch(release)
         self.loaded_id = release.id
         self.loaded_digest = release.digest

@@ -16,9 +16,11 @@ import httpx
 from workers.drivers.functions import FunctionBundleError, digest_of
 from workers.drivers.interfaces import DatabaseUnavailable, FunctionsUnavailable, Release
 from workers.runbook.context import DeployContext
+from workers.runbook.function_files import FunctionLayoutError, config_toml_path, discover
 from workers.runbook.step import Step, StepFailed, StepSkipped
 
-SWITCH_TIMEOUT_S = 30.0
+# The host fetches the new release's dependencies (npm:, jsr:) before it switches.
+SWITCH_TIMEOUT_S = 120.0
 # Answers in a row that must show the release: behind a load balancer each request may
 # reach another replica.
 CONFIRMATIONS = 3
@@ -105,7 +107,11 @@ async def run(ctx: DeployContext) -> None:
     ctx.state["previous_release"] = previous
     await ctx.journal("previous_release", previous.id if previous is not None else None)
     try:
+        # A folder holding files but no function is an error, never skipped in silence.
+        await asyncio.to_thread(discover, functions_dir, config_toml_path(functions_dir))
         digest = await asyncio.to_thread(digest_of, functions_dir)
+    except FunctionLayoutError as exc:  # it names the folder or config.toml itself
+        raise StepFailed(str(exc)) from None
     except FunctionBundleError as exc:
         raise StepFailed(f"{relpath}: {exc}") from None
     if previous is not None and previous.digest == digest:
@@ -121,9 +127,6 @@ async def run(ctx: DeployContext) -> None:
     except DatabaseUnavailable as exc:
         raise StepFailed(str(exc), stop_the_line="database connection issues") from None
     await ctx.output(f"published {_describe(release)}")
-    if not release.slugs:
-        await ctx.output(f"note: {relpath} holds no function (a function is a directory "
-                         "with an __init__.py exporting an ASGI `app`)")
     # Recorded before activating: if activation's commit is acknowledged by the server but
     # lost on the way back, undo must still put the previous release back.
     ctx.state["new_release"] = release

@@ -226,7 +226,8 @@ class SmokeRunner:
                     problems.append(f"capture {name}: {source} is missing")
                 captured[name] = value
         if problems:
-            # What it did create is still captured, so the undo can remove it.
+            # What it did capture still counts for cleanup: a function that stored a row
+            # and then answered wrongly must not leave that row behind.
             return Result(False, problems[0],
                           [*problems[1:_MAX_DETAILS], f"got body: {excerpt(body_text)}"],
                           stop=STOP_HTTP, captured={k: v for k, v in captured.items()
@@ -363,6 +364,10 @@ async def run(ctx: DeployContext) -> None:
                 note = f", {result.note}" if result.note else ""
                 await ctx.output(redact(f"✓ {check.name} ({ms:.0f} ms{note})"))
                 continue
+            if result.captured:
+                variables.update(result.captured)
+                ctx.state["smoke_cleanup"] = render_cleanup(spec.cleanup, variables)
+                await ctx.journal("smoke_cleanup", ctx.state["smoke_cleanup"])
             lines = [f"✗ {check.name} ({ms:.0f} ms): {result.summary}"]
             lines += [f"    {d}" for d in result.details]
             lines += [f"- {c.name}: not run" for c in spec.checks[index + 1:]]
