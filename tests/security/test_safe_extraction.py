@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from workers.drivers.functions import ReleaseBundle
-from workers.functions_host.loader import extract_release
+from workers.functions_host.releases import extract_release
 from workers.safe_extract import UnsafeArchive, extract_tar
 from workers.source import SourceError, checkout
 

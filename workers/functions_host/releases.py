@@ -12,17 +12,15 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
-import io
 import json
 import logging
 import os
 import re
 import secrets
 import shutil
-import tarfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
@@ -35,14 +33,13 @@ from workers.functions_host.deno_runtime import (
     fetch_dependencies,
 )
 from workers.runbook.function_files import EdgeFunction
+from workers.safe_extract import UnsafeArchive, extract_tar
 from workers.sandbox.bubblewrap import Sandbox, SandboxUnavailable, sandbox_from_env
 from workers.sandbox.runner import hand_over
 
 log = logging.getLogger("deploybot.functions_host")
 
 MARKER = ".deploybot-release.json"
-MAX_MEMBERS = 10_000
-MAX_EXTRACTED_BYTES = 200 * 1024 * 1024
 
 
 def database_identity(db_url: str) -> str:
@@ -61,46 +58,13 @@ def database_identity(db_url: str) -> str:
 
 
 class UnsafeBundle(ValueError):
-    pass
-
-
-def _member_path(member: tarfile.TarInfo) -> PurePosixPath:
-    """The member's path, if it is a regular file at a plain relative path.
-
-    Checked here rather than left to tarfile's "data" filter, which has had bypasses
-    (CVE-2025-4517 on the Python this worker runs): no links, devices or directories
-    entries, no absolute paths, no `..`, no empty or `.` parts, no backslashes or NULs."""
-    name = member.name
-    if not member.isreg():
-        raise UnsafeBundle(f"{name!r} is not a regular file")
-    if not name or name.startswith("/") or "\\" in name or "\0" in name:
-        raise UnsafeBundle(f"{name!r} is not a plain relative path")
-    path = PurePosixPath(name)
-    if any(part in ("", ".", "..") for part in name.split("/")):
-        raise UnsafeBundle(f"{name!r} is not a plain relative path")
-    return path
+    """A release's bundle that does not match its digest."""
 
 
 def _extract_files(data: bytes, dest: Path) -> None:
-    total = 0
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for count, member in enumerate(tar, start=1):
-            if count > MAX_MEMBERS:
-                raise UnsafeBundle(f"more than {MAX_MEMBERS} files")
-            rel = _member_path(member)
-            total += member.size
-            if total > MAX_EXTRACTED_BYTES:
-                raise UnsafeBundle(f"more than {MAX_EXTRACTED_BYTES} bytes extracted")
-            source = tar.extractfile(member)
-            assert source is not None  # a regular file
-            target = dest.joinpath(*rel.parts)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            # O_EXCL | O_NOFOLLOW: a file already there (or a link planted by an earlier
-            # member) is never followed or overwritten.
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                         0o755 if member.mode & 0o111 else 0o644)
-            with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(source, out)
+    """Every member checked before anything is written (workers/safe_extract.py: the one
+    place archives are unpacked; tarfile's own filter has had bypasses)."""
+    extract_tar(data, dest)
 
 
 def extract_release(bundle: ReleaseBundle, cache_root: Path) -> Path:
@@ -204,7 +168,7 @@ def no_release() -> LoadedRelease:
 
 def _describe_error(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}" if not isinstance(
-        exc, SandboxUnavailable | DenoNotFound | UnsafeBundle) else str(exc)
+        exc, SandboxUnavailable | DenoNotFound | UnsafeBundle | UnsafeArchive) else str(exc)
     return text if len(text) <= 600 else text[:599] + "…"
 
 
