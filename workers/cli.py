@@ -463,7 +463,8 @@ def _services(args: argparse.Namespace, settings: Settings, console: Console) ->
         stopped = [n for n, ok in (("postgres", pg.stop()), ("redis", rd.stop())) if ok]
         console.print("stopped: " + (", ".join(stopped) or "nothing was running"))
         return EXIT_OK
-    for name, server, url in (("postgres", pg, pg.url if pg.port_file.exists() else None),
+    for name, server, url in (("postgres", pg,
+                               pg.display_url if pg.port_file.exists() else None),
                               ("redis", rd, rd.url if rd.port_file.exists() else None)):
         running = server.is_running()
         where = url() if (running and url) else ""

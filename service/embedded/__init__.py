@@ -55,4 +55,4 @@ def ensure_database(admin_url: str, url_for: str, name: str) -> str:
 def ensure_environment_database(services: Services, name: str) -> str:
     """The environment `name`'s database, prepared with its owner role and the platform
     shim; returns the owner's URL (never a superuser's)."""
-    return environment_database.prepare(services.postgres.url(), name)
+    return services.postgres.prepare_environment(name)

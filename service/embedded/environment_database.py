@@ -35,17 +35,19 @@ def owner_role(database: str) -> str:
     return database[: 63 - len(OWNER_SUFFIX)] + OWNER_SUFFIX
 
 
-def url_for(admin_url: str, *, database: str, user: str) -> str:
-    """`admin_url` pointed at `database` as `user` (no password: the admin's is not theirs)."""
+def url_for(admin_url: str, *, database: str, user: str, password: str | None = None) -> str:
+    """`admin_url` pointed at `database` as `user`, with `password` (never the admin's)."""
     params = conninfo_to_dict(admin_url)
     params.pop("password", None)
     if "host" in params and str(params["host"]).startswith("/"):
-        return make_conninfo("", **{**params, "dbname": database, "user": user})
+        extra = {"password": password} if password else {}
+        return make_conninfo("", **{**params, "dbname": database, "user": user, **extra})
     host, port = params.pop("host", ""), params.pop("port", "")
     params.pop("dbname", None)
     params.pop("user", None)
     query = "&".join(f"{k}={quote(str(v), safe='/')}" for k, v in sorted(params.items()))
-    netloc = f"{quote(user, safe='')}@{host}{':' + str(port) if port else ''}"
+    secret = f":{quote(password, safe='')}" if password else ""
+    netloc = f"{quote(user, safe='')}{secret}@{host}{':' + str(port) if port else ''}"
     return f"postgresql://{netloc}/{quote(database, safe='')}{'?' + query if query else ''}"
 
 
@@ -130,13 +132,18 @@ $$
 """
 
 
-def prepare(admin_url: str, database: str, *, shim: bool = True) -> str:
+def prepare(admin_url: str, database: str, *, shim: bool = True,
+            password: str | None = None) -> str:
     """Create (or bring up to date) `database` and its owner role as the admin; apply the
-    platform shim when asked; return the URL the environment uses (the owner's)."""
+    platform shim when asked; return the URL the environment uses (the owner's, with
+    `password` where the server asks for one)."""
     role = owner_role(database)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         _create_database(conn, database)
         _create_owner(conn, role)
+        if password is not None:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)))
         row = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
                            (database,)).fetchone()
         adopt = row is not None and row[0] != role
@@ -151,7 +158,7 @@ def prepare(admin_url: str, database: str, *, shim: bool = True) -> str:
             conn.execute(sql.SQL(_ADOPT).format(owner=sql.Literal(role)))
     if shim:
         apply_shim(admin_db_url, owner=role)
-    return url_for(admin_url, database=database, user=role)
+    return url_for(admin_url, database=database, user=role, password=password)
 
 
 def drop(admin_url: str, database: str) -> None:

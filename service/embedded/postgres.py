@@ -10,22 +10,34 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import hmac
 import os
 import pwd
+import secrets
 import socket
 import stat
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
 from service.embedded.server_build import full_server_bindir
 from service.pgtools import embedded_bindir
 
 SERVICE_USER = "embedded_postgres"  # postgres refuses to run as root
 DEFAULT_PORT = 54329
+ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
+PG_HBA = """\
+# Written by deploybot: passwords over loopback TCP, the data directory's socket trusted.
+local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 
 class EmbeddedError(RuntimeError):
@@ -95,8 +107,55 @@ class EmbeddedPostgres:
         port: int = int(self.port_file.read_text().strip())
         return port
 
+    @property
+    def admin_password(self) -> str:
+        """The admin's password (0600 under the data directory, made on first start)."""
+        path = self.root / ADMIN_PASSWORD_FILE
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(24) + "\n")
+            return path.read_text().strip()
+
     def url(self, database: str = "postgres") -> str:
+        return (f"postgresql://postgres:{quote(self.admin_password, safe='')}@127.0.0.1:"
+                f"{self.port}/{database}?sslmode=disable")
+
+    def display_url(self, database: str = "postgres") -> str:
+        """The admin URL without its password (which is in `<data>/postgres/admin-password`)."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}?sslmode=disable"
+
+    def role_password(self, role: str) -> str:
+        """An environment role's password, derived from the admin's: each environment's
+        code knows its own role's, and none other's."""
+        digest = hmac.new(self.admin_password.encode(), role.encode(), hashlib.sha256)
+        return digest.hexdigest()
+
+    def prepare_environment(self, name: str, *, shim: bool = True) -> str:
+        """The environment database `name` with its owner role (its own password); the
+        owner's URL."""
+        from service.embedded import environment_database
+
+        role = environment_database.owner_role(name)
+        return environment_database.prepare(self.url(), name, shim=shim,
+                                            password=self.role_password(role))
+
+    def _require_passwords(self) -> None:
+        """Loopback TCP asks every role for its password (scram). A function may reach this
+        port (its database is here): with `trust` it could log in as the admin, or as
+        another environment's role. The unix socket in the data directory, which only the
+        service user and root reach, stays `trust`."""
+        hba = self.pgdata / "pg_hba.conf"
+        if hba.exists() and hba.read_text() == PG_HBA:
+            return
+        with psycopg.connect(self.url(), connect_timeout=10, autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(
+                sql.Literal(self.admin_password)))
+            hba.write_text(PG_HBA)
+            conn.execute("SELECT pg_reload_conf()")
 
     def _cmd(self, program: str, *args: str, user: str | None) -> subprocess.CompletedProcess[str]:
         uid = gid = None
@@ -131,9 +190,12 @@ class EmbeddedPostgres:
     def ensure_running(self) -> str:
         """Start the server unless it runs; return the admin URL."""
         if self.is_running():
+            with file_lock(self.root.parent / "postgres.lock"):
+                self._require_passwords()  # a server started by an older deploybot
             return self.url()
         with file_lock(self.root.parent / "postgres.lock"):
             if self.is_running():
+                self._require_passwords()
                 return self.url()
             self.root.mkdir(parents=True, exist_ok=True)
             user = _run_as()
@@ -168,6 +230,7 @@ class EmbeddedPostgres:
                     raise EmbeddedError(
                         "embedded PostgreSQL started but does not accept connections")
                 time.sleep(0.1)
+            self._require_passwords()
         return self.url()
 
     def stop(self) -> bool:

@@ -167,7 +167,6 @@ async def test_failed_restore_changes_nothing(shim_db: str, tmp_path: Path) -> N
 
 @pytest.mark.slow
 async def test_restore_on_embedded_postgres_18(tmp_path: Path) -> None:
-    from service.embedded import environment_database
     from service.embedded.postgres import EmbeddedPostgres
 
     # Not under pytest's tmp_path: concurrent pytest runs of the machine prune those
@@ -175,9 +174,9 @@ async def test_restore_on_embedded_postgres_18(tmp_path: Path) -> None:
     data = tempfile.mkdtemp(prefix="deploybot-pg18-")
     server = EmbeddedPostgres(Path(data))
     try:
-        admin = server.ensure_running()
+        server.ensure_running()
         # as the bot prepares an environment: its own owner role, the shim by the admin
-        url = environment_database.prepare(admin, "env18")
+        url = server.prepare_environment("env18")
         run_sql(url, SETUP)
         store = LocalBackupStore(tmp_path / "store")
         db = as_database(url)
@@ -191,7 +190,7 @@ async def test_restore_on_embedded_postgres_18(tmp_path: Path) -> None:
 
         files = migration_files()
         if len(files) >= 2:  # the project's migrations, the last one undone by a restore
-            url = environment_database.prepare(admin, "project18")
+            url = server.prepare_environment("project18")
             apply_migrations(url, files[:-1])
             _try_fixture_data(url)
             before = await snapshot(url)

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 
 from service.embedded.postgres import EmbeddedPostgres
-from tests.backend.backend_sql import SHIM, migrations, run_suite
+from tests.backend.backend_sql import migrations, run_suite
 from workers.drivers.database import PostgresDatabase
 from workers.runbook import pgtap
 
@@ -19,12 +19,9 @@ def test_the_rls_suite_passes_on_the_embedded_server_with_packaged_pgtap(
     server = EmbeddedPostgres(tmp_path / "pg")
     server.ensure_running()
     try:
-        admin = server.url()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE staging")
-        url = server.url("staging")
+        # As the bot prepares it: its owner role (not a superuser), the shim by the admin.
+        url = server.prepare_environment("staging")
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(SHIM.read_text())  # type: ignore[arg-type]  # our own file
             for m in migrations():
                 with conn.transaction():
                     conn.execute(m.path.read_text())  # type: ignore[arg-type]

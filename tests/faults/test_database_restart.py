@@ -69,7 +69,7 @@ def env(server: EmbeddedPostgres, tmp_path: Path,
     server.ensure_running()
     bot_name, stg_name = create_database("bot"), f"stg_{uuid.uuid4().hex[:12]}"
     # staging in the embedded server, owned by its least-privilege role as the bot makes it
-    staging = environment_database.prepare(server.url(), stg_name)
+    staging = server.prepare_environment(stg_name)
     repo = cli_project(tmp_path, monkeypatch, bot=database_url(bot_name), staging=staging)
     try:
         yield {"bot": database_url(bot_name), "staging": staging, "repo": str(repo)}

@@ -97,7 +97,9 @@ def test_the_environment_role_is_no_superuser_and_cannot_connect_to_the_ledger(
                            "pg_write_server_files"):
             assert conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')",
                                 (predefined,)).fetchone() == (False,)
-    ledger_as_env = psycopg.conninfo.make_conninfo(on.ledger_admin_url, user=role)
+    own = psycopg.conninfo.conninfo_to_dict(on.staging_url).get("password")
+    ledger_as_env = psycopg.conninfo.make_conninfo(  # its own password, the ledger's database
+        on.ledger_admin_url, user=role, **({"password": own} if own else {}))
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
         psycopg.connect(ledger_as_env).close()
 
