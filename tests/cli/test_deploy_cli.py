@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.conftest import create_database, database_url, drop_database, prepare_environment
-from tests.fixture_repo import branch_with, cli_project
+from tests.fixture_repo import branch_with
 from workers.cli import main
 from workers.runbook.snapshot import EnvironmentSnapshot, diff, snapshot
 
@@ -25,17 +23,6 @@ select no_such_function();
 """
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    names = [create_database("bot"), create_database("stg")]
-    bot, staging = (database_url(n) for n in names)
-    staging = prepare_environment(staging)
-    repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
-    try:
-        yield {"bot": bot, "staging": staging, "repo": str(repo)}
-    finally:
-        for n in names:
-            drop_database(n)
 
 
 def state(url: str) -> EnvironmentSnapshot:

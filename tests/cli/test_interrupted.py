@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.conftest import REPO, create_database, database_url, drop_database, prepare_environment
-from tests.fixture_repo import branch_with, cli_project
+from tests.conftest import REPO
+from tests.fixture_repo import branch_with
 from workers.cli import main
 from workers.runbook.snapshot import diff, snapshot
 
@@ -30,17 +29,6 @@ SLOW = {
 }
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    names = [create_database("bot"), create_database("stg")]
-    bot, staging = (database_url(n) for n in names)
-    staging = prepare_environment(staging)
-    repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
-    try:
-        yield {"bot": bot, "staging": staging, "repo": str(repo)}
-    finally:
-        for n in names:
-            drop_database(n)
 
 
 def _start(repo: Path, sha: str) -> subprocess.Popen[str]:

@@ -3,28 +3,17 @@ one data directory there; outside any repository it says so before starting anyt
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import create_database, database_url, drop_database, prepare_environment
-from tests.fixture_repo import cli_project
 from workers.cli import main
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    names = [create_database("bot"), create_database("stg")]
-    bot, staging = (database_url(n) for n in names)
-    staging = prepare_environment(staging)
-    path = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
+def repo(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("DEPLOYBOT_DATA_DIR")  # the default: <root>/.deploybot
-    try:
-        yield path
-    finally:
-        for n in names:
-            drop_database(n)
+    return Path(env["repo"])
 
 
 def test_a_subfolder_uses_the_repository_root_and_its_data_directory(

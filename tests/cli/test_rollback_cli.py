@@ -4,14 +4,12 @@ environment's first deployment needs --allow-empty; `status` then tells the trut
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.conftest import create_database, database_url, drop_database, prepare_environment
-from tests.fixture_repo import cli_project, commit
+from tests.fixture_repo import commit
 from workers.cli import main
 
 NOTE = {"migrations/20260201000000_note.sql": "alter table public.quotes add column note text;\n",
@@ -19,17 +17,6 @@ NOTE = {"migrations/20260201000000_note.sql": "alter table public.quotes add col
             "alter table public.quotes drop column note;\n"}
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    names = [create_database("bot"), create_database("stg")]
-    bot, staging = (database_url(n) for n in names)
-    staging = prepare_environment(staging)
-    repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
-    try:
-        yield {"bot": bot, "staging": staging, "repo": str(repo)}
-    finally:
-        for n in names:
-            drop_database(n)
 
 
 def applied(url: str) -> int:

@@ -4,28 +4,13 @@ data too, so staging ends exactly as before."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import create_database, database_url, drop_database, prepare_environment
-from tests.fixture_repo import branch_with, cli_project
+from tests.fixture_repo import branch_with
 from workers.cli import main
 from workers.runbook.snapshot import diff, snapshot
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    names = [create_database("bot"), create_database("stg")]
-    bot, staging = (database_url(n) for n in names)
-    staging = prepare_environment(staging)
-    repo = cli_project(tmp_path, monkeypatch, bot=bot, staging=staging)
-    try:
-        yield {"bot": bot, "staging": staging, "repo": str(repo)}
-    finally:
-        for n in names:
-            drop_database(n)
 
 
 def test_data_made_by_a_failing_smoke_check_is_removed(
