@@ -43,10 +43,14 @@ def _wrong_expectation(repo: Path) -> str:
     return text.replace("total: 24.00", "total: 25.00", 1)
 
 
+# Type-checks and has no tests to fail (preflight passes), but throws when the host loads it.
+BROKEN_FUNCTION = ("if (Date.now() > 0) throw new Error('boom');\n"
+                   "Deno.serve(() => new Response('never'));\n")
+
 FAILURES = {
     "migrate": {"migrations/20260201000002_broken.sql": "select no_such_function();\n"},
     # A function the host cannot load (no unit test imports it: preflight passes).
-    "functions": {"functions/broken/__init__.py": "raise RuntimeError('boom')\n"},
+    "functions": {"functions/broken/index.ts": BROKEN_FUNCTION},
     "verify": {"migrations/20260201000002_open_quotes.sql":
                "create policy quotes_all on public.quotes for select to authenticated "
                "using (true);\n"},
@@ -110,7 +114,7 @@ def test_an_undo_that_is_not_exact_is_caught_and_not_called_as_before(
     sha = branch_with(Path(env["repo"]), "leaky", {
         "migrations/20260201000000_leftover.sql": "create table public.leftover (id int);\n",
         "migrations/rollback/20260201000000_leftover.sql": "select 1; -- forgets the table\n",
-        "functions/broken/__init__.py": "raise RuntimeError('boom')\n",
+        "functions/broken/index.ts": BROKEN_FUNCTION,
     })
     capsys.readouterr()
     assert main(["deploy", "staging", "--ref", sha]) == 3
