@@ -24,6 +24,7 @@ from workers.drivers.functions import (
     read_manifest,
 )
 from workers.functions_host.releases import UnsafeBundle, extract_release
+from workers.safe_extract import UnsafeArchive
 
 
 def _schema_exists(url: str) -> bool:
@@ -132,7 +133,7 @@ def test_the_host_extracts_only_plain_files_inside_the_release(
 
     data = _tar((member, b"x"))
     bundle = ReleaseBundle(id=1, commit="a" * 40, slugs=(), digest="d", bundle=data)
-    with pytest.raises(UnsafeBundle):
+    with pytest.raises(UnsafeArchive):
         extract_release(bundle, tmp_path / "cache" / "db")
     assert not (tmp_path / "escape.ts").exists()
     assert not (tmp_path / "cache" / "db" / "1").exists()
