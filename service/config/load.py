@@ -253,8 +253,10 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
     if "watch" in data:
         ch["watch"] = _watch(c, f"{key}.watch", data["watch"], base.watch)
     for k in ("supabase_access_token_env", "enable_leaked_password_protection"):
-        if k in data and "supabase_project_ref" not in data and not base.supabase_project_ref:
-            c.bad(f"{key}.{k}", "only means something for a hosted Supabase project: set "
+        said = any(p.startswith(f"{key}.{k}:") for p in c.problems)  # one message per key
+        if (k in data and not said and "supabase_project_ref" not in data
+                and not base.supabase_project_ref):
+            c.bad(f"{key}.{k}", "only allowed for a hosted Supabase project: set "
                                 f"{key}.supabase_project_ref too")
     return replace(base, name=name, **ch)
 
