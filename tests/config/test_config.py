@@ -195,5 +195,5 @@ environments:
     assert "environments.staging.supabase_project_ref: expected a project ref: the 20 " in text
     assert "environments.staging.supabase_access_token_env: this is an access token" in text
     assert "sbp_0123456789abcdef" not in text
-    assert ("environments.other.enable_leaked_password_protection: only means something for "
+    assert ("environments.other.enable_leaked_password_protection: only allowed for "
             "a hosted Supabase project") in text
