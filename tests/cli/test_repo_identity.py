@@ -17,7 +17,7 @@ from workers.source import hosted_owner_name, repo_identity
     ("git@github.com:3d3d/backend.git", "3d3d/backend"),
     ("ssh://git@ghe.example:2222/team/api", "team/api"),
     ("https://github.com/3d3d/backend/", "3d3d/backend"),
-    ("/work/main", None),
+    ("/srv/git/backend", None),
     ("file:///srv/git/backend", None),
     ("../backend", None),
 ])

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (.ci/test installs it)")
 
 ANON_KEY = "anon-key-of-the-attacked-environment"
-FAKE_PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY----- worker-secret-4f2a"
+FAKE_PRIVATE_KEY = "fake-app-key worker-secret-4f2a"  # what the worker holds; no real key
 FAKE_DATABASE_URL = "postgresql://deploybot:ledger-password-9c1e@127.0.0.1:5432/ledger"
 CREDENTIALS = '{"app_id": 1, "private_key": "credentials-file-secret-77d0"}'
 SECRETS = ("worker-secret-4f2a", "ledger-password-9c1e", "credentials-file-secret-77d0")

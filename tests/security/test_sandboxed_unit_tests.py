@@ -37,7 +37,7 @@ from workers.source import checkout
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (.ci/test installs it)")
 
-SECRET = "-----BEGIN RSA PRIVATE KEY----- sekrit-worker-key"
+SECRET = "fake-app-key sekrit-worker-key"  # what the worker holds; no real key
 APP_FILE_SECRET = "sekrit-app-file"
 # Everything the tests' environment may hold: what Deno needs (workers/runbook/deno_tests.py,
 # _DENO_ENV), PWD (bubblewrap sets it to the working directory) and PATH (the runner's).
