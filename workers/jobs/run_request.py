@@ -110,7 +110,10 @@ async def run_request(arq_ctx: dict[str, Any], request_id: int) -> str:
         return turn
     req, lease = turn
     try:
-        outcome = await _execute(ctx, req, lease)
+        # Renewed from the moment it is held: fetching the source and opening the reports
+        # can outlast the TTL on a busy worker (tests/queue/test_lease_renewal.py).
+        with Heartbeat(ctx, lease) as beat:
+            outcome = await _execute(ctx, req, beat)
     finally:
         async with ctx.db.connection() as conn:
             await requests.finish(conn, request_id)
@@ -161,7 +164,7 @@ class _Withdrawn(Exception):
     pass
 
 
-async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease) -> str:
+async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> str:
     repo, env_name = req["repo"], req["environment"]
     client = ctx.github.installation(req["installation_id"])
     info = await client.get_repo(repo)
@@ -245,12 +248,11 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], lease: leases.Lease)
                 settings=ctx.settings)
             announce = github_announcer(client, repo, req["pr_number"], env,
                                         messages.BOT_MARKER)
-        with Heartbeat(ctx, lease) as beat:
-            result = await run_deployment(ctx.settings, ledger, dreq, reporters,
-                                          deployment_id=deployment_id, steps=plan,
-                                          stop_check=beat.stop_check,
-                                          initial_state=state, rollback_of=rollback_of,
-                                          announce=announce)
+        result = await run_deployment(ctx.settings, ledger, dreq, reporters,
+                                      deployment_id=deployment_id, steps=plan,
+                                      stop_check=beat.stop_check,
+                                      initial_state=state, rollback_of=rollback_of,
+                                      announce=announce)
         if missed := undelivered(final):
             log.warning("request %s: GitHub did not take the final %s; sending again in "
                         "%.0f s", req["id"], ", ".join(missed), FIRST_RETRY_S)
