@@ -1,11 +1,12 @@
 """Route a webhook delivery to the handlers registered for its event and action.
 
-Handlers register with a decorator, one module per behaviour (like bedevere's routers);
-the intake's list of interesting events is checked against this registry by a test."""
+Handlers are plain functions, one module per behaviour (like bedevere's routers); which
+handler answers which event is wired in one place, `workers/handlers/routes.py`, and the
+intake's list of interesting events is checked against it by a test."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,15 +27,18 @@ class Delivery:
 Handler = Callable[["WorkerContext", Delivery], Awaitable[str]]
 
 
-class Router:
-    def __init__(self) -> None:
-        self._routes: dict[tuple[str, str | None], list[Handler]] = {}
+@dataclass(frozen=True)
+class Route:
+    event: str
+    action: str | None  # None: every action of the event
+    handler: Handler
 
-    def register(self, event: str, action: str | None = None) -> Callable[[Handler], Handler]:
-        def decorate(fn: Handler) -> Handler:
-            self._routes.setdefault((event, action), []).append(fn)
-            return fn
-        return decorate
+
+class Router:
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self._routes: dict[tuple[str, str | None], list[Handler]] = {}
+        for r in routes:
+            self._routes.setdefault((r.event, r.action), []).append(r.handler)
 
     def routes(self) -> set[tuple[str, str | None]]:
         return set(self._routes)
@@ -45,5 +49,3 @@ class Router:
                     *self._routes.get((delivery.event, None), [])]
         return [await h(ctx, delivery) for h in handlers]
 
-
-router = Router()

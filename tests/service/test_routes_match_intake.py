@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from service.webhooks.interest import HANDLED, is_handled
-from workers.jobs import handle_delivery  # noqa: F401  (registers every handler)
-from workers.router import router
+from workers.handlers.routes import ROUTER
 
 
 def test_every_route_is_let_in_and_everything_let_in_has_a_route() -> None:
-    routes = router.routes()
+    routes = ROUTER.routes()
     for event, action in routes:
         assert is_handled(event, action) or (action is None and event in HANDLED), (event, action)
     for event, actions in HANDLED.items():

@@ -16,7 +16,7 @@ from workers.gates.result import checklist
 from workers.github_source import load_config
 from workers.handlers.shape import REPOSITORY, malformed
 from workers.jobs.context import WorkerContext
-from workers.router import Delivery, router
+from workers.router import Delivery
 
 ACTIONS = {"retry", "rollback", "deploy-production"}
 SHAPE = {"check_run": "object", "check_run.id": "id", "sender": "object?",
@@ -75,7 +75,6 @@ async def _rerun(ctx: WorkerContext, d: Delivery, check_run_id: int, identifier:
     return f"{identifier}: request {accepted.request_id}"
 
 
-@router.register("check_run", "requested_action")
 async def on_requested_action(ctx: WorkerContext, d: Delivery) -> str:
     if (bad := malformed(d.payload, BUTTON_SHAPE)) is not None:
         return bad
@@ -86,7 +85,6 @@ async def on_requested_action(ctx: WorkerContext, d: Delivery) -> str:
     return await _rerun(ctx, d, int(run["id"]), identifier)
 
 
-@router.register("check_run", "rerequested")
 async def on_rerequested(ctx: WorkerContext, d: Delivery) -> str:
     if (bad := malformed(d.payload, SHAPE)) is not None:
         return bad
@@ -96,6 +94,5 @@ async def on_rerequested(ctx: WorkerContext, d: Delivery) -> str:
     return await _rerun(ctx, d, int(run["id"]), "retry")
 
 
-@router.register("check_suite", "rerequested")
 async def on_suite_rerequested(ctx: WorkerContext, d: Delivery) -> str:
     return "re-run the deploybot check run itself to retry a deployment"

@@ -12,7 +12,7 @@ from workers.accept import accept
 from workers.github_source import load_config
 from workers.handlers.shape import REPOSITORY, malformed
 from workers.jobs.context import WorkerContext
-from workers.router import Delivery, router
+from workers.router import Delivery
 
 ZERO_SHA = "0" * 40
 PUSH_SHAPE = {"ref": "string", "after": "sha", "deleted": "bool?", "pusher": "object?",
@@ -47,7 +47,6 @@ async def _deploy_branch(ctx: WorkerContext, d: Delivery, branch: str, sha: str,
     return "; ".join(results) or f"no environment deploys {branch}"
 
 
-@router.register("push")
 async def on_push(ctx: WorkerContext, d: Delivery) -> str:
     p = d.payload
     if (bad := malformed(p, PUSH_SHAPE)) is not None:
@@ -63,7 +62,6 @@ async def on_push(ctx: WorkerContext, d: Delivery) -> str:
                                 None)
 
 
-@router.register("pull_request", "closed")
 async def on_pr_closed(ctx: WorkerContext, d: Delivery) -> str:
     p = d.payload
     if (bad := malformed(p, CLOSED_SHAPE)) is not None:

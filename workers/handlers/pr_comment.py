@@ -18,7 +18,7 @@ from workers.commands.base import CommandRequest, see, unsee
 from workers.github_source import load_config
 from workers.handlers.shape import REPOSITORY, malformed
 from workers.jobs.context import WorkerContext
-from workers.router import Delivery, router
+from workers.router import Delivery
 
 
 def _is_bot(user: dict[str, object]) -> bool:
@@ -31,7 +31,6 @@ SHAPE = {"issue": "object", "issue.number": "number", "comment": "object", "comm
          "comment.user.type": "string?", "comment.created_at": "time", **REPOSITORY}
 
 
-@router.register("issue_comment", "created")
 async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
     p = d.payload
     if (bad := malformed(p, SHAPE)) is not None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from service.ledger import pr_heads
 from workers.handlers.shape import REPOSITORY, malformed
 from workers.jobs.context import WorkerContext
-from workers.router import Delivery, router
+from workers.router import Delivery
 
 HEAD_ACTIONS = ("opened", "synchronize", "reopened")
 SHAPE = {"number": "number?", "pull_request": "object", "pull_request.number": "number?",
@@ -37,6 +37,3 @@ async def on_head_change(ctx: WorkerContext, d: Delivery) -> str:
                                           event_at=event_at)
     return f"#{number} head {sha[:7]} " + ("recorded" if new else "already recorded")
 
-
-for _action in HEAD_ACTIONS:
-    router.register("pull_request", _action)(on_head_change)

@@ -10,9 +10,9 @@ from typing import Any
 
 from service.ledger import deliveries
 from service.observability.jobs import observed_job
-from workers.handlers import pr_comment  # noqa: F401  (registers the handlers)
+from workers.handlers.routes import ROUTER
 from workers.jobs.context import WorkerContext
-from workers.router import Delivery, router
+from workers.router import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ async def handle_delivery(arq_ctx: dict[str, Any], delivery_id: str) -> str:
                         installation_id=row["installation_id"], repo=row["repo"],
                         payload=row["payload"])
     try:
-        results = await router.dispatch(ctx, delivery)
+        results = await ROUTER.dispatch(ctx, delivery)
     except Exception as exc:
         log.exception("delivery %s failed", delivery_id)
         async with ctx.db.connection() as conn:
