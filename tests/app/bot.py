@@ -26,6 +26,7 @@ from tests.conftest import REDIS_URL
 from tests.github_server.fixtures import FAST_RETRY
 from tests.github_server.server import GitHubTestServer
 from tests.http_server import serve
+from tests.polling import wait_for as wait_for  # re-exported for the app tests
 from workers.arq_settings import worker_settings
 from workers.arq_worker import Worker
 
@@ -156,15 +157,6 @@ def post_comment(github: GitHubTestServer, body: str, *, pr: int, user: str = "a
                            user_type=user_type)
 
 
-async def wait_for(predicate: Callable[[], Any], limit: float = 90.0,
-                   what: str = "condition") -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def requests_settled(bot_db: str) -> bool:

@@ -12,10 +12,10 @@ import pytest
 
 from service.config.model import Config, default_config
 from tests.conftest import REPO
+from tests.recorder import Recorder
 from workers.drivers.database import PostgresDatabase
 from workers.drivers.interfaces import BackupStore, Database, FunctionReleases
 from workers.runbook.context import DeployContext, Environment, SourceTree
-from workers.runbook.events import Event, EventKind
 
 MIGRATIONS = REPO / "migrations"
 
@@ -78,20 +78,6 @@ def migrated_db(shim_db: str) -> str:
     return shim_db
 
 
-class Recorder:
-    """A reporter that keeps every event."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def text(self) -> str:
-        return "\n".join(f"{e.kind} {e.message} {e.data}" for e in self.events)
-
-    def output(self) -> str:
-        return "".join(e.message for e in self.events if e.kind == EventKind.OUTPUT)
 
 
 def make_ctx(db: Database, store: BackupStore, *, source: Path = REPO, backup: bool = True,

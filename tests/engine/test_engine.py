@@ -7,22 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from service.config.model import default_config
+from tests.recorder import Recorder
 from workers.runbook.context import DeployContext, Environment, SourceTree
 from workers.runbook.engine import Engine, UpToDate
-from workers.runbook.events import Event, EventKind, Outcome
+from workers.runbook.events import EventKind, Outcome
 from workers.runbook.step import Step, StepFailed, StepSkipped
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def kinds(self, step: str) -> list[str]:
-        return [e.kind.value for e in self.events if e.step == step and e.kind not in (
-            EventKind.DEPLOYMENT_FINISHED,)]
 
 
 def make_ctx(reporter: Recorder, dry_run: bool = False) -> DeployContext:

@@ -166,7 +166,8 @@ async def test_the_fingerprint_names_each_part_that_differs(shim_db: str, tmp_pa
 async def test_a_step_that_only_checks_is_not_an_undo_on_its_own() -> None:
     """A run that failed before anything changed ends `failed`, not `rolled back`, even
     though the fingerprint check has an undo."""
-    from tests.engine.test_engine import Recorder, make_ctx
+    from tests.engine.test_engine import make_ctx
+    from tests.recorder import Recorder
 
     async def ok(ctx: object) -> None:
         return None

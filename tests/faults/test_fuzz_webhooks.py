@@ -11,10 +11,8 @@ PostgreSQL and Redis, then the real worker on what was recorded.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -324,17 +322,10 @@ async def handled(bot: Bot, db: str, event: str, payload: dict[str, Any]) -> dic
         return bool(row and (row["status"] in ("processed", "failed")
                              or (row["result"] or "").startswith("attempt")))
 
-    await wait_for_async(done, what=f"the worker to handle {event}")
+    await wait_for(done, what=f"the worker to handle {event}")
     return seen
 
 
-async def wait_for_async(check: Any, what: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def nothing_deployed(github: GitHubTestServer, db: str) -> None:

@@ -3,20 +3,19 @@ into a tmp dir (`<functions>/<slug>/index.ts` calling Deno.serve)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import textwrap
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from service.config.model import Config, EnvironmentConfig
+from tests.polling import wait_for as wait_for  # re-exported for the host tests
+from tests.recorder import Recorder
 from workers.drivers.function_host_process import FunctionHostProcess
 from workers.drivers.interfaces import Database, FunctionReleases
 from workers.runbook.context import DeployContext, Environment, SourceTree
-from workers.runbook.events import Event, EventKind
 
 ANON_KEY = "anon-key-for-tests-0123456789"
 SERVICE_KEY = "service-key-for-tests-9876543210"
@@ -97,15 +96,6 @@ def auth(key: str = ANON_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def wait_for(predicate: Callable[[], Awaitable[bool]], deadline_s: float = 10.0,
-                   what: str = "condition") -> None:
-    """Poll until `predicate` holds; a generous deadline, not a timing assertion."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while not await predicate():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def version_of(client: httpx.AsyncClient, base: str, slug: str = "hello") -> Any:
@@ -117,18 +107,6 @@ async def version_of(client: httpx.AsyncClient, base: str, slug: str = "hello") 
 
 
 
-class Recorder:
-    """A reporter that keeps every event."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def output(self, step: str | None = None) -> str:
-        return "\n".join(e.message for e in self.events
-                         if e.kind == EventKind.OUTPUT and (step is None or e.step == step))
 
 
 def make_env(database: Database, releases: FunctionReleases,

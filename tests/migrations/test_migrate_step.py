@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,13 @@ import pytest
 from service.config.model import EnvironmentConfig, default_config
 from tests.conftest import REPO
 from tests.migrations.helpers import schema_dump
+from tests.recorder import Recorder
 from workers.drivers.backups import LocalBackupStore
 from workers.drivers.database import PostgresDatabase
 from workers.drivers.functions import PostgresFunctionReleases
 from workers.runbook.context import DeployContext, Environment, SourceTree
 from workers.runbook.engine import Engine
-from workers.runbook.events import Annotation, Event, EventKind, Outcome
+from workers.runbook.events import Annotation, EventKind, Outcome
 from workers.runbook.migration_files import discover
 from workers.runbook.step import Step, StepFailed
 from workers.steps.backup import BACKUP
@@ -28,18 +28,6 @@ from workers.steps.migrate import MIGRATE
 HISTORY = "supabase_migrations"
 
 
-@dataclass
-class Recorder:
-    events: list[Event] = field(default_factory=list)
-
-    async def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of(self, kind: EventKind, step: str = "migrate") -> list[Event]:
-        return [e for e in self.events if e.kind == kind and e.step == step]
-
-    def output(self, step: str = "migrate") -> str:
-        return "".join(e.message for e in self.of(EventKind.OUTPUT, step))
 
 
 async def _smoke_fails(ctx: DeployContext) -> None:
@@ -93,17 +81,18 @@ async def test_the_projects_migrations_apply_and_undo_to_the_same_schema(
     assert outcome == Outcome.ROLLED_BACK
     rec = recorder(ctx)
     files = [m.relpath for m in discover(REPO)]
-    assert len(rec.of(EventKind.FINISHED)) == 1
-    applied_lines = [line for line in rec.output().splitlines() if line.startswith("applied ")]
+    assert len(rec.of(EventKind.FINISHED, "migrate")) == 1
+    applied_lines = [line for line in rec.output("migrate").splitlines()
+                     if line.startswith("applied ")]
     assert [line.split()[1] for line in applied_lines] == files
     assert all(line.endswith(" ms") or line.endswith(" s") for line in applied_lines)
-    progress = [e.message for e in rec.of(EventKind.PROGRESS)]
+    progress = [e.message for e in rec.of(EventKind.PROGRESS, "migrate")]
     assert progress[0] == f"applying {files[0]} (1/{len(files)})"
     # Undo reverted every file, newest first, with its rollback script.
-    reverted = [line.split()[1] for line in rec.output().splitlines()
+    reverted = [line.split()[1] for line in rec.output("migrate").splitlines()
                 if line.startswith("reverted ")]
     assert reverted == files[::-1]
-    assert rec.of(EventKind.UNDO_FINISHED)
+    assert rec.of(EventKind.UNDO_FINISHED, "migrate")
     assert ctx.state["applied"] == []
     assert await history(db) == []
     assert await schema_dump(db, HISTORY) == before
@@ -122,7 +111,7 @@ async def test_applied_migrations_are_recorded_in_order(db: PostgresDatabase, sh
     again = context(db, shim_db, REPO, tmp_path / "backups")
     outcome = await Engine([MIGRATE]).run(again)
     assert outcome == Outcome.SUCCEEDED
-    assert [e.message for e in recorder(again).of(EventKind.SKIPPED)] == [
+    assert [e.message for e in recorder(again).of(EventKind.SKIPPED, "migrate")] == [
         "no pending migrations"]
 
 
@@ -144,7 +133,7 @@ async def test_a_broken_migration_stops_the_line_and_undo_restores_everything(
 
     assert outcome == Outcome.ROLLED_BACK
     rec = recorder(ctx)
-    [failed] = rec.of(EventKind.FAILED)
+    [failed] = rec.of(EventKind.FAILED, "migrate")
     assert failed.message == (f"{broken.relpath}:{bad_line}: relation "
                               f"\"public.no_such_table\" does not exist")
     assert failed.data["stop_the_line"] == "migration error"
@@ -154,8 +143,8 @@ async def test_a_broken_migration_stops_the_line_and_undo_restores_everything(
     assert "ALTER TABLE public.no_such_table" in failed.data["output"]
     assert found[1].relpath in failed.data["output"]  # committed before the failure
     # The two files before it were committed, then reverted by the engine's undo.
-    assert "reverted " + found[2].relpath in rec.output()
-    assert "reverted " + found[1].relpath in rec.output()
+    assert "reverted " + found[2].relpath in rec.output("migrate")
+    assert "reverted " + found[1].relpath in rec.output("migrate")
     assert await history(db) == before_history
     assert await schema_dump(db) == before_schema
 
@@ -173,7 +162,7 @@ async def test_undo_restores_the_backup_when_a_rollback_script_is_missing(
     outcome = await Engine([BACKUP, MIGRATE, SMOKE]).run(ctx)
 
     assert outcome == Outcome.ROLLED_BACK
-    out = recorder(ctx).output()
+    out = recorder(ctx).output("migrate")
     # Newest first with the scripts, until the one without a script: then the backup.
     assert f"reverted {found[-1].relpath}" in out
     assert f"cannot revert {found[2].relpath}: it has no rollback script" in out
@@ -196,7 +185,7 @@ async def test_a_file_that_committed_as_the_connection_died_is_reverted_too(
     ctx.state["migrate_in_doubt"] = last
     assert MIGRATE.undo is not None
     await MIGRATE.undo(ctx)
-    assert f"{last.relpath} did commit" in recorder(ctx).output()
+    assert f"{last.relpath} did commit" in recorder(ctx).output("migrate")
     assert await history(db) == []
     assert ctx.state["applied"] == []
     assert last == found[-1]
@@ -211,7 +200,7 @@ async def test_undo_without_a_backup_asks_for_a_person(db: PostgresDatabase, shi
     outcome = await Engine([MIGRATE, SMOKE]).run(ctx)
 
     assert outcome == Outcome.ROLLBACK_FAILED
-    [undo_failed] = recorder(ctx).of(EventKind.UNDO_FAILED)
+    [undo_failed] = recorder(ctx).of(EventKind.UNDO_FAILED, "migrate")
     assert undo_failed.message.startswith(
         f"cannot revert {found[1].relpath}: it has no rollback script, and there is no "
         f"backup to restore; a person is needed")
@@ -231,16 +220,16 @@ async def test_an_unreachable_database_stops_the_line(tmp_path: Path) -> None:
         if pending is not None:
             ctx.state["pending"] = pending
         outcome = await Engine([MIGRATE]).run(ctx)
-        [failed] = recorder(ctx).of(EventKind.FAILED)
+        [failed] = recorder(ctx).of(EventKind.FAILED, "migrate")
         assert failed.data["stop_the_line"] == "database connection issues"
         assert "cannot reach postgresql://postgres:***@127.0.0.1" in failed.message
         assert "pw@" not in failed.message
         if pending is None:  # it could not even learn what is pending
             assert outcome == Outcome.ROLLED_BACK
-            assert "nothing to undo" in recorder(ctx).output()
+            assert "nothing to undo" in recorder(ctx).output("migrate")
         else:  # it was applying a file: whether that committed cannot be checked
             assert outcome == Outcome.ROLLBACK_FAILED
-            [undo_failed] = recorder(ctx).of(EventKind.UNDO_FAILED)
+            [undo_failed] = recorder(ctx).of(EventKind.UNDO_FAILED, "migrate")
             assert undo_failed.message.startswith(
                 f"cannot check whether {pending[0].relpath} committed")
             assert "a person is needed" in undo_failed.message

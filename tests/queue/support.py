@@ -10,9 +10,8 @@ import contextlib
 import json
 import os
 import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from tests.conftest import REDIS_URL
 from tests.github_server.fixtures import FAST_RETRY
 from tests.github_server.server import GitHubTestServer
 from tests.http_server import serve
+from tests.polling import wait_for
 from tests.queue.worker_process import SPEC_VAR
 from workers.arq_settings import worker_settings
 from workers.arq_worker import Worker
@@ -96,7 +96,7 @@ class QueueBot:
         finally:
             out.close()
         try:
-            worker_id = str(await until(lambda: asyncio.to_thread(_ready, proc, ready, log),
+            worker_id = str(await wait_for(lambda: asyncio.to_thread(_ready, proc, ready, log),
                                     what="the worker process to start"))
         except BaseException:
             if proc.returncode is None:
@@ -146,16 +146,6 @@ async def queue_bot(github: GitHubTestServer, database_url: str, prefix: str,
                     await task
 
 
-async def until(check: Callable[[], Awaitable[T]], *, what: str, limit: float = 60.0) -> T:
-    """Poll `check` until it returns something true; fail naming `what` after `limit`."""
-    deadline = time.monotonic() + limit
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def replies(github: GitHubTestServer, pr: int) -> list[str]:

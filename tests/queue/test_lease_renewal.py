@@ -14,9 +14,10 @@ from service.ledger import requests
 from tests.app.bot import REPO
 from tests.conftest import REDIS_URL
 from tests.github_server.server import GitHubTestServer
+from tests.polling import wait_for
 from tests.queue.conftest import SPARE
 from tests.queue.plans import sleeping
-from tests.queue.support import queue_bot, until
+from tests.queue.support import queue_bot
 from workers.arq_settings import MAX_JOBS
 
 SLOTS = MAX_JOBS  # a deployment in every job slot of the worker
@@ -37,12 +38,12 @@ async def test_leases_stay_renewed_while_every_job_slot_runs_a_deployment(
                 await queue.enqueue(redis, redis_prefix, "run_request",
                                     queue.request_job_id(redis_prefix, created.id), created.id)
         await redis.aclose()
-        await until(lambda: bot.fetch("SELECT 1 FROM ledger.requests "
+        await wait_for(lambda: bot.fetch("SELECT 1 FROM ledger.requests "
                                       "WHERE status = 'running' HAVING count(*) = %s", SLOTS),
                     what="the worker to run a deployment in every slot")
         # Another worker whose reconciler looks for expired leases every second.
         bot.start_worker(sleeping(0), lease_ttl=ttl, reconcile_every=1)
-        await until(lambda: bot.fetch("SELECT 1 FROM ledger.requests "
+        await wait_for(lambda: bot.fetch("SELECT 1 FROM ledger.requests "
                                       "WHERE status = 'done' HAVING count(*) = %s", SLOTS),
                     what="the deployments to end")
         rows = await bot.fetch("SELECT * FROM ledger.requests ORDER BY id")

@@ -16,8 +16,9 @@ from typing import Any
 
 from tests.app.bot import REPO, post_comment, requests_settled
 from tests.github_server.server import GitHubTestServer
+from tests.polling import wait_for
 from tests.queue.plans import gated, sleeping
-from tests.queue.support import USERS, QueueBot, queue_bot, replies, until
+from tests.queue.support import USERS, QueueBot, queue_bot, replies
 
 FINAL_DEPLOYMENT_STATES = {"success", "failure", "error", "inactive"}
 
@@ -82,13 +83,13 @@ async def test_a_busy_environment_runs_queued_requests_strictly_in_order(
         for _ in range(2):  # two workers race for every job and the lease
             bot.start_worker(gated(gate, 0.3))
         await comment(bot, 10)
-        await until(lambda: status_of(bot, 10, "running"), what="#10 to start")
+        await wait_for(lambda: status_of(bot, 10, "running"), what="#10 to start")
         for pr in (11, 12, 13):  # one after another, so their queue order is known
             await comment(bot, pr)
-            await until(partial(reply_on, bot, pr, "queued at position"),
+            await wait_for(partial(reply_on, bot, pr, "queued at position"),
                         what=f"the queue reply on #{pr}")
         gate.set()
-        await until(lambda: all_finished(bot), what="every request to run")
+        await wait_for(lambda: all_finished(bot), what="every request to run")
         rows = await requests_of(bot)
         deployments = await bot.fetch("SELECT * FROM ledger.deployments ORDER BY id")
 
@@ -120,28 +121,28 @@ async def test_cancel_withdraws_ones_own_request_and_a_newer_one_replaces_the_qu
     async with queue_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
         bot.start_worker(gated(gate, 0.1))
         await comment(bot, 10)
-        await until(lambda: status_of(bot, 10, "running"), what="#10 to start")
+        await wait_for(lambda: status_of(bot, 10, "running"), what="#10 to start")
         for pr in (11, 12):
             await comment(bot, pr)
-            await until(partial(reply_on, bot, pr, "queued at position"),
+            await wait_for(partial(reply_on, bot, pr, "queued at position"),
                         what=f"the queue reply on #{pr}")
         # alice cannot withdraw bob's request
         await comment(bot, 11, "/cancel", user="alice")
-        await until(lambda: reply_on(bot, 11, "no queued request"), what="the refusal")
+        await wait_for(lambda: reply_on(bot, 11, "no queued request"), what="the refusal")
         assert await status_of(bot, 11, "queued")
         # carol withdraws her own
         await comment(bot, 12, "/cancel")
-        await until(lambda: reply_on(bot, 12, "withdrawn"), what="the cancel reply")
+        await wait_for(lambda: reply_on(bot, 12, "withdrawn"), what="the cancel reply")
         # bob asks again: his newer request replaces the queued one
         [older] = await status_of(bot, 11, "queued")
         await comment(bot, 11)
-        await until(lambda: status_of(bot, 11, "superseded"), what="#11's old request to go")
+        await wait_for(lambda: status_of(bot, 11, "superseded"), what="#11's old request to go")
         # the same delivery then concludes the old check run and replies: let it finish
-        await until(lambda: bot.fetch(
+        await wait_for(lambda: bot.fetch(
             "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM ledger.deliveries "
             "WHERE status <> 'processed')"), what="every comment to be handled")
         gate.set()
-        await until(lambda: all_finished(bot), what="the queue to drain")
+        await wait_for(lambda: all_finished(bot), what="the queue to drain")
         rows = await requests_of(bot)
         deployments = await bot.fetch("SELECT * FROM ledger.deployments ORDER BY id")
 
@@ -177,21 +178,21 @@ async def test_a_worker_killed_holding_the_lease_is_recovered_and_the_queue_move
                                               log=tmp_path / "worker.log")
         try:
             await comment(bot, 10)
-            await until(lambda: bot.fetch(
+            await wait_for(lambda: bot.fetch(
                 "SELECT 1 FROM ledger.leases l JOIN ledger.requests r ON r.id = l.request_id "
                 "WHERE r.pr_number = 10 AND r.status = 'running' AND l.holder = %s", doomed),
                 what="the worker process to hold staging's lease for #10")
-            await until(lambda: bot.fetch(
+            await wait_for(lambda: bot.fetch(
                 "SELECT 1 FROM ledger.deployment_steps WHERE status = 'running'"),
                 what="#10's step to start")
-            await until(partial(summary_on, bot, 10),
+            await wait_for(partial(summary_on, bot, 10),
                         what="#10's summary comment")  # posted in the background
             # A second worker, in this process, with the reconciler every second.
             bot.start_worker(sleeping(0.1), lease_ttl=ttl, reconcile_every=1)
             await comment(bot, 11)
-            await until(lambda: reply_on(bot, 11, "queued at position **2**"),
+            await wait_for(lambda: reply_on(bot, 11, "queued at position **2**"),
                         what="#11 to queue")
-            await until(lambda: bot.fetch(
+            await wait_for(lambda: bot.fetch(
                 "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM ledger.deliveries "
                 "WHERE status <> 'processed')"), what="both comments to be handled")
             os.kill(proc.pid, signal.SIGKILL)
@@ -200,7 +201,7 @@ async def test_a_worker_killed_holding_the_lease_is_recovered_and_the_queue_move
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-        await until(lambda: all_finished(bot), what="the reconciler to recover the lease")
+        await wait_for(lambda: all_finished(bot), what="the reconciler to recover the lease")
         rows = await requests_of(bot)
         deployments = await bot.fetch("SELECT * FROM ledger.deployments ORDER BY id")
         steps = await bot.fetch("SELECT * FROM ledger.deployment_steps ORDER BY deployment_id")

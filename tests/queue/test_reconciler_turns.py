@@ -18,8 +18,9 @@ from service.settings import GitHubAppSettings, Settings
 from tests.app.bot import REPO
 from tests.conftest import REDIS_URL
 from tests.github_server.server import GitHubTestServer
+from tests.polling import wait_for
 from tests.queue.plans import sleeping
-from tests.queue.support import QueueBot, queue_bot, until
+from tests.queue.support import QueueBot, queue_bot
 from workers.arq_settings import worker_settings
 
 
@@ -61,9 +62,9 @@ async def test_another_installation_on_the_same_redis_does_not_take_our_reconcil
         async with queue_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
             await dead_lease(bot, "staging")
             bot.start_worker(sleeping(0), lease_ttl=2.0, reconcile_every=1)
-            await until(lambda: no_lease(bot, "staging"), what="the reconciler at startup")
+            await wait_for(lambda: no_lease(bot, "staging"), what="the reconciler at startup")
             await dead_lease(bot, "production")  # only a scheduled tick can recover this one
-            await until(lambda: no_lease(bot, "production"), limit=15,
+            await wait_for(lambda: no_lease(bot, "production"), limit=15,
                         what="a scheduled run of our reconciler")
     finally:
         await client.delete(*keys)

@@ -17,7 +17,7 @@ from service.ledger import leases, requests
 from service.ledger.deployments import Ledger
 from tests.app.bot import REPO
 from tests.github_server.server import GitHubTestServer
-from tests.queue.support import until
+from tests.polling import wait_for
 from workers.jobs.context import WorkerContext
 from workers.jobs.reconcile import recover
 from workers.jobs.run_request import run_request
@@ -61,7 +61,7 @@ async def test_a_request_finished_while_this_worker_waited_for_the_lease_is_not_
             await requests.finish(other, rid)
             await leases.release(other, lease)
             job = asyncio.ensure_future(run_request({"deploybot": ctx}, rid))
-            await until(lambda: _waiting_for_a_lock(other), what="the job to wait on the lease")
+            await wait_for(lambda: _waiting_for_a_lock(other), what="the job to wait on the lease")
         result = await asyncio.wait_for(job, 30)
     assert result == f"request {rid} is done"
     assert [d["id"] for d in await deployments_of(ctx)] == [dep]  # run once, not twice
@@ -142,7 +142,7 @@ async def test_a_request_withdrawn_while_its_worker_prepares_is_not_deployed(
     # person comments /cancel.
     slow = github_server.faults.delay("/repos/*/tarball/*", seconds=1.0)
     job = asyncio.ensure_future(run_request({"deploybot": ctx}, rid))
-    await until(lambda: asyncio.sleep(0, slow.hits), what="the source download")
+    await wait_for(lambda: asyncio.sleep(0, slow.hits), what="the source download")
     async with ctx.db.connection() as conn:
         assert await leases.holder(conn, REPO, "staging") is not None
         # what `/cancel` does (workers/commands/cancel.py)
