@@ -1,4 +1,4 @@
-"""The TAP reader of the RLS suite's output."""
+"""The TAP reader of the verify step (pgTAP and the RLS suite)."""
 
 from __future__ import annotations
 
