@@ -15,6 +15,7 @@ from workers.runbook.step import Step, StepFailed
 async def _ok(ctx: DeployContext) -> None:
     await ctx.progress("working")
     await ctx.output("line one\nline two")
+    await ctx.outcome("2 lines written")
 
 
 async def _bad(ctx: DeployContext) -> None:
@@ -22,7 +23,9 @@ async def _bad(ctx: DeployContext) -> None:
 
 
 async def _undo(ctx: DeployContext) -> None:
+    await ctx.progress("taking the lines back")
     await ctx.output("undone")
+    await ctx.outcome("2 lines taken back")
 
 
 async def test_a_deployment_and_its_steps_are_recorded(fresh_db: str) -> None:
@@ -43,9 +46,13 @@ async def test_a_deployment_and_its_steps_are_recorded(fresh_db: str) -> None:
         assert row["started_at"] is not None and row["finished_at"] is not None
         by_name = {s["name"]: s for s in row["steps"]}
         assert [s["name"] for s in row["steps"]] == ["a", "b", "c", "d"]
-        assert by_name["a"]["status"] == "succeeded" and by_name["a"]["message"] == "working"
+        # a finished step's note is its outcome, not its last progress line
+        assert by_name["a"]["status"] == "succeeded"
+        assert by_name["a"]["message"] == "2 lines written"
         assert by_name["a"]["output"] == "line one\nline two\n"
         assert by_name["b"]["undo_status"] == "undone" and "undone" in by_name["b"]["output"]
+        assert by_name["b"]["undo_message"] == "2 lines taken back"
+        assert by_name["b"]["message"] == "2 lines written"  # the undo's lines are its own
         assert by_name["c"]["status"] == "failed" and "the details" in by_name["c"]["output"]
         assert by_name["d"]["status"] == "skipped"
         assert by_name["a"]["duration_ms"] is not None

@@ -88,7 +88,7 @@ class ConsoleReporter:
         if k is EventKind.STARTED:
             view.status, view.started = "running", time.monotonic()
             self._line(f"▸ {view.title}", "cyan")
-        elif k is EventKind.PROGRESS:
+        elif k is EventKind.PROGRESS and not view.undo:
             view.note = event.message
         elif k is EventKind.OUTPUT and self.show_output:
             for line in event.message.rstrip("\n").splitlines():
@@ -97,7 +97,8 @@ class ConsoleReporter:
             view.status = {EventKind.FINISHED: "succeeded", EventKind.SKIPPED: "skipped",
                            EventKind.FAILED: "failed"}[k]
             view.duration = event.data.get("duration")
-            view.note = event.message or view.note
+            # a finished step keeps its outcome, never its last progress line
+            view.note = event.message if k is EventKind.FINISHED else event.message or view.note
             if k is EventKind.FAILED:
                 self._line(f"✗ {view.title}: {event.message}", "red")
                 out = str(event.data.get("output") or "")
@@ -109,6 +110,8 @@ class ConsoleReporter:
             self._line(f"↺ undo {view.title}", "yellow")
         elif k is EventKind.UNDO_FINISHED:
             view.undo = "undone"
+            if event.message:  # what the undo came to: the step's note from now on
+                view.note = event.message
         elif k is EventKind.UNDO_FAILED:
             view.undo = "undo_failed"
             self._line(f"‼ undo of {view.title} failed: {event.message}", "bold red")

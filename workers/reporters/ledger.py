@@ -32,6 +32,7 @@ class LedgerReporter:
     def __init__(self, ledger: Ledger, deployment_id: int) -> None:
         self.ledger = ledger
         self.id = deployment_id
+        self._undoing: set[str] = set()  # their progress lines are the undo's, not the step's
 
     async def emit(self, event: Event) -> None:
         k, step = event.kind, event.step
@@ -52,7 +53,10 @@ class LedgerReporter:
         elif k is EventKind.STARTED:
             await led.update_step(self.id, step, status="running", started_at=_at(event))
         elif k is EventKind.PROGRESS:
-            await led.update_step(self.id, step, message=event.message)
+            if step in self._undoing:
+                await led.update_step(self.id, step, undo_message=event.message)
+            else:
+                await led.update_step(self.id, step, message=event.message)
         elif k is EventKind.OUTPUT:
             await led.append_output(self.id, step, event.message)
         elif k in (EventKind.FINISHED, EventKind.SKIPPED, EventKind.FAILED):
@@ -61,14 +65,15 @@ class LedgerReporter:
                            EventKind.FAILED: "failed"}[k],
                 "finished_at": _at(event), "duration_ms": _ms(event),
             }
-            if event.message or k is not EventKind.FINISHED:
-                fields["message"] = event.message
+            fields["message"] = event.message  # its outcome, not its last progress line
             await led.update_step(self.id, step, **fields)
             if k is EventKind.FAILED and event.data.get("output"):
                 await led.append_output(self.id, step, str(event.data["output"]))
         elif k is EventKind.UNDO_STARTED:
-            await led.update_step(self.id, step, undo_status="running")
+            self._undoing.add(step)
+            await led.update_step(self.id, step, undo_status="running", undo_message="")
         elif k in (EventKind.UNDO_FINISHED, EventKind.UNDO_FAILED):
+            self._undoing.discard(step)
             await led.update_step(
                 self.id, step,
                 undo_status="undone" if k is EventKind.UNDO_FINISHED else "undo_failed",

@@ -62,7 +62,11 @@ class Progress:
         if k is EventKind.STARTED:
             step.status = "running"
         elif k is EventKind.PROGRESS:
-            step.note = event.message
+            # an undo's progress is the undo's; the step keeps what it came to
+            if step.undo == "running":
+                step.undo_note = event.message
+            else:
+                step.note = event.message
         elif k is EventKind.OUTPUT:
             step.output += event.message if event.message.endswith("\n") else event.message + "\n"
             self.annotations.extend(event.data.get("annotations") or [])
@@ -70,16 +74,17 @@ class Progress:
             step.status = {EventKind.FINISHED: "succeeded", EventKind.SKIPPED: "skipped",
                            EventKind.FAILED: "failed"}[k]
             step.duration = event.data.get("duration")
-            step.note = event.message or step.note
+            # a finished step keeps its outcome, never its last progress line
+            step.note = event.message if k is EventKind.FINISHED else event.message or step.note
             if k is EventKind.FAILED:
                 out = str(event.data.get("output") or "")
                 if out:
                     step.output += out if out.endswith("\n") else out + "\n"
                 self.annotations.extend(event.data.get("annotations") or [])
         elif k is EventKind.UNDO_STARTED:
-            step.undo = "running"
+            step.undo, step.undo_note = "running", ""
         elif k is EventKind.UNDO_FINISHED:
-            step.undo = "undone"
+            step.undo, step.undo_note = "undone", event.message
         elif k is EventKind.UNDO_FAILED:
             step.undo, step.undo_note = "undo_failed", event.message
 

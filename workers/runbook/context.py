@@ -51,6 +51,9 @@ class DeployContext:
     # What steps recorded for later steps and for undo (backup, applied migrations, ...).
     state: dict[str, Any] = field(default_factory=dict)
     current_step: str | None = None
+    # What the current step (or its undo) came to, in a few words: the note it keeps once
+    # it has ended, instead of the last thing it was doing.
+    step_outcome: str = ""
     # Tells the team before anything changes (runbook: "Team notified of deployment
     # window"); the caller decides where (a PR comment, Slack, the terminal).
     announce: Callable[[str], Awaitable[None]] | None = None
@@ -72,5 +75,11 @@ class DeployContext:
                                        {"key": key, "value": value}))
 
     async def progress(self, message: str, **data: Any) -> None:
-        """Replace the current step's one-line status."""
+        """Replace the current step's one-line status (while it runs)."""
         await self.reporter.emit(Event(EventKind.PROGRESS, self.current_step, message, data))
+
+    async def outcome(self, message: str) -> None:
+        """What the current step (or its undo) came to — "7 tests passed", "release 4
+        active": shown now, and kept as the step's note once it ends."""
+        self.step_outcome = message
+        await self.progress(message)

@@ -309,13 +309,20 @@ async def _test(run: _Run, groups: list[Group], deadline: float) -> TestReport:
     return total
 
 
-async def run_deno_tests(source_root: Path, functions_rel: str) -> str:
+@dataclass(frozen=True)
+class DenoResult:
+    output: str  # for the step's log
+    summary: str  # a few words for the step's note: "2 functions checked, 143 tests passed"
+
+
+async def run_deno_tests(source_root: Path, functions_rel: str) -> DenoResult:
     """Check and test the functions of `functions_rel` in the checkout at `source_root`;
-    the step's output when all is well, StepFailed (with the reason and the fix) otherwise.
-    """
+    what was checked and tested when all is well, StepFailed (with the reason and the fix)
+    otherwise."""
     functions_dir = source_root / functions_rel
     if not functions_dir.is_dir():
-        return f"no functions directory ({functions_rel}): no Deno tests to run"
+        return DenoResult(f"no functions directory ({functions_rel}): no Deno tests to run",
+                          "no functions")
     try:
         found = discover(functions_dir, config_toml_path(functions_dir))
     except FunctionLayoutError as exc:
@@ -326,7 +333,7 @@ async def run_deno_tests(source_root: Path, functions_rel: str) -> str:
     tests = find_test_files(functions_dir)
     groups = plan_groups(functions_dir, functions_rel, found, tests)
     if not groups:
-        return f"no functions and no Deno tests in {functions_rel}"
+        return DenoResult(f"no functions and no Deno tests in {functions_rel}", "no functions")
     try:
         deno = deno_binary()
     except DenoNotFound as exc:
@@ -358,4 +365,10 @@ async def run_deno_tests(source_root: Path, functions_rel: str) -> str:
         lines.append(f"deno test: {', '.join(counts)}")
     if found.skipped:
         lines.append("not functions (no entrypoint): " + ", ".join(found.skipped))
-    return "\n".join(lines)
+    checked = f"{_count(len(found.functions), 'function')} checked"
+    tested = (f"{_count(report.passed, 'Deno test')} passed" if tests else "no Deno tests")
+    return DenoResult("\n".join(lines), f"{checked}, {tested}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -64,7 +64,7 @@ class Engine:
                 await emit(Event(EventKind.FAILED, step.name, stop_reason,
                                  {"stop_the_line": failure.stop_the_line, "before_start": True}))
                 continue
-            ctx.current_step = step.name
+            ctx.current_step, ctx.step_outcome = step.name, ""
             started = time.monotonic()
             await emit(Event(EventKind.STARTED, step.name, step.title, {"index": index}))
             if step.undo is not None and not ctx.dry_run:
@@ -101,7 +101,7 @@ class Engine:
                     "annotations": [], "stop_the_line": failure.stop_the_line,
                 }))
             else:
-                await emit(Event(EventKind.FINISHED, step.name, "",
+                await emit(Event(EventKind.FINISHED, step.name, ctx.step_outcome,
                                  {"duration": time.monotonic() - started}))
         ctx.current_step = None
 
@@ -129,7 +129,7 @@ class Engine:
         for step in self.steps:
             if step.name not in left:
                 continue
-            ctx.current_step = step.name
+            ctx.current_step, ctx.step_outcome = step.name, ""
             started = time.monotonic()
             await emit(Event(EventKind.STARTED, step.name, step.title))
             try:
@@ -137,7 +137,7 @@ class Engine:
             except Exception:
                 log.exception("completing step %s failed", step.name)
                 return None
-            await emit(Event(EventKind.FINISHED, step.name, "",
+            await emit(Event(EventKind.FINISHED, step.name, ctx.step_outcome,
                              {"duration": time.monotonic() - started}))
         ctx.current_step = None
         await emit(Event(EventKind.DEPLOYMENT_FINISHED, None, reason, {
@@ -169,7 +169,7 @@ class Engine:
         ok = True
         for step in reversed(touched):
             assert step.undo is not None
-            ctx.current_step = step.name
+            ctx.current_step, ctx.step_outcome = step.name, ""
             started = time.monotonic()
             await ctx.reporter.emit(Event(EventKind.UNDO_STARTED, step.name, f"undo {step.title}"))
             try:
@@ -182,7 +182,8 @@ class Engine:
                 await ctx.reporter.emit(Event(EventKind.UNDO_FAILED, step.name, reason, {
                     "duration": time.monotonic() - started}))
             else:
-                await ctx.reporter.emit(Event(EventKind.UNDO_FINISHED, step.name, "", {
+                await ctx.reporter.emit(Event(EventKind.UNDO_FINISHED, step.name,
+                                              ctx.step_outcome, {
                     "duration": time.monotonic() - started}))
         ctx.current_step = None
         return Outcome.ROLLED_BACK if ok else Outcome.ROLLBACK_FAILED

@@ -52,7 +52,8 @@ async def run(ctx: DeployContext) -> None:
         f"size: {human_size(backup.size_bytes)} ({backup.size_bytes} bytes)\n"
         f"entries: {backup.entries} (verified with pg_restore --list)\n"
         f"took: {took:.1f} s\n")
-    await ctx.progress(f"{human_size(backup.size_bytes)}, {backup.entries} entries")
+    await ctx.outcome(f"backup taken: {human_size(backup.size_bytes)}, "
+                      f"{backup.entries} entries")
 
 
 BACKUP = Step(name="backup", title="Back up the database", run=run,

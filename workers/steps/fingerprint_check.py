@@ -59,3 +59,4 @@ async def verify(ctx: DeployContext) -> None:
             stop_the_line=NOT_AS_BEFORE)
     await ctx.output(f"the environment is as it was before the deployment: the fingerprint "
                      f"matches ({before.summary()})\n")
+    await ctx.outcome("as it was before: the fingerprint matches")

@@ -140,11 +140,13 @@ async def run(ctx: DeployContext) -> None:
         raise StepFailed(str(exc), stop_the_line="Edge Function deployment failed") from None
     await ctx.output(f"activated release {release.id} (previous: {_describe(previous)})")
     await _wait_for_host(ctx, release.id)
+    await ctx.outcome(f"release {release.id} active")
 
 
 async def undo(ctx: DeployContext) -> None:
     if "new_release" not in ctx.state:
         await ctx.output("no release was activated: nothing to undo")
+        await ctx.outcome("nothing to undo")
         return
     previous: Release | None = ctx.state.get("previous_release")
     try:
@@ -157,6 +159,8 @@ async def undo(ctx: DeployContext) -> None:
         await _wait_for_host(ctx, previous.id if previous else None)
     except StepFailed as exc:  # the pointer is back; a lagging host follows it on its own
         await ctx.output(f"warning: {exc.reason}")
+    await ctx.outcome(f"release {previous.id} active again" if previous
+                      else "no release active, as before")
 
 
 FUNCTIONS = Step(name="functions", title="Deploy edge functions", run=run, undo=undo,

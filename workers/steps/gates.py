@@ -72,7 +72,7 @@ async def run(ctx: DeployContext) -> None:
         except Exception as exc:  # the runbook wants the team told before anything changes
             raise StepFailed(f"could not notify the team ({type(exc).__name__}); nothing "
                              "was changed", stop_the_line=STOP) from None
-    await ctx.progress(f"{len(results)} checklist items hold"
+    await ctx.outcome(f"{len(results)} checklist items hold"
                        + (f" ({len(forced)} forced)" if forced else ""))
 
 

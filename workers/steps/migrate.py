@@ -72,7 +72,7 @@ async def run(ctx: DeployContext) -> None:
         applied.append(migration)
         await ctx.output(f"applied {migration.relpath} in "
                          f"{_seconds(time.monotonic() - started)}\n")
-    await ctx.progress(f"applied {len(todo)} migration{'s' if len(todo) != 1 else ''}")
+    await ctx.outcome(f"applied {len(todo)} migration{'s' if len(todo) != 1 else ''}")
 
 
 def _committed(applied: list[MigrationFile]) -> str:
@@ -116,6 +116,7 @@ async def undo(ctx: DeployContext) -> None:
         return
     if not applied:
         await ctx.output("nothing to undo: this deployment committed no migration\n")
+        await ctx.outcome("nothing to undo")
         return
     db = ctx.environment.database
     lock_timeout_ms = ctx.environment.config.lock_timeout_ms
@@ -143,7 +144,7 @@ async def undo(ctx: DeployContext) -> None:
                 continue
         await _restore_backup(ctx, migration.relpath, why)
         return
-    await ctx.progress(f"reverted {total} migration{'s' if total != 1 else ''}")
+    await ctx.outcome(f"reverted {total} migration{'s' if total != 1 else ''}")
 
 
 async def _drop_unflushed(ctx: DeployContext, applied: list[MigrationFile]) -> None:
@@ -223,6 +224,7 @@ async def _restore_backup(ctx: DeployContext, relpath: str, why: str) -> None:
             stop_the_line=MIGRATION_ERROR)
     await ctx.output(f"restored the backup {backup.location} in "
                      f"{_seconds(time.monotonic() - started)}: undid {left}\n")
+    await ctx.outcome(f"backup restored: undid {left}")
     applied.clear()
 
 

@@ -18,7 +18,7 @@ from workers.drivers.interfaces import DatabaseUnavailable, MigrationFile
 from workers.drivers.processes import communicate
 from workers.runbook import extensions, migration_files, squawk
 from workers.runbook.context import DeployContext
-from workers.runbook.deno_tests import run_deno_tests
+from workers.runbook.deno_tests import DenoResult, run_deno_tests
 from workers.runbook.engine import UpToDate
 from workers.runbook.events import Annotation
 from workers.runbook.function_files import FunctionLayoutError, config_toml_path, discover
@@ -44,7 +44,7 @@ async def _tool_versions(ctx: DeployContext) -> str:
     return "\n".join(lines)
 
 
-async def _unit_tests(ctx: DeployContext) -> str:
+async def _unit_tests(ctx: DeployContext) -> DenoResult:
     """deno check and deno test of the functions, sandboxed (workers/runbook/deno_tests)."""
     return await run_deno_tests(ctx.source.root, ctx.config.paths.functions)
 
@@ -132,7 +132,11 @@ async def run(ctx: DeployContext) -> None:
     if not ctx.dry_run:
         await _fingerprint(ctx)
     await ctx.progress("checking and testing the functions with Deno (sandboxed)")
-    await ctx.output(await _unit_tests(ctx))
+    deno = await _unit_tests(ctx)
+    await ctx.output(deno.output)
+    pending = len(ctx.state["pending"])
+    await ctx.outcome(f"{pending} pending migration{'' if pending == 1 else 's'}; "
+                      f"{deno.summary}")
 
 
 async def _fingerprint(ctx: DeployContext) -> None:

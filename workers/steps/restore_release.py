@@ -24,6 +24,7 @@ async def run(ctx: DeployContext) -> None:
         raise StepFailed(f"could not put the previous functions back: {exc}") from None
     await ctx.output(f"reactivated {'release ' + str(prev) if prev else 'no release'} "
                      f"(was release {active.id})")
+    await ctx.outcome(f"release {prev} active" if prev else "no release active")
 
 
 async def undo(ctx: DeployContext) -> None:
@@ -31,6 +32,7 @@ async def undo(ctx: DeployContext) -> None:
     if before is not None:
         await ctx.environment.functions.activate(before)
         await ctx.output(f"reactivated release {before} again")
+        await ctx.outcome(f"release {before} active again")
 
 
 RESTORE_RELEASE = Step(name="restore-release", title="Restore the previous functions",

@@ -34,6 +34,7 @@ async def run(ctx: DeployContext) -> None:
             raise StepFailed(str(exc), stop_the_line="database connection issues") from exc
         reverted.append(m)
         await ctx.output(f"reverted {m.relpath} in {time.monotonic() - started:.2f} s")
+    await ctx.outcome(f"reverted {len(reverted)} migration{'' if len(reverted) == 1 else 's'}")
 
 
 async def undo(ctx: DeployContext) -> None:
@@ -45,6 +46,7 @@ async def undo(ctx: DeployContext) -> None:
                          "a person is needed")
     await ctx.output(f"restoring {backup.location} to undo the partial rollback")
     await ctx.environment.backups.restore(backup, ctx.environment.database)
+    await ctx.outcome("backup restored: the partial rollback is undone")
 
 
 REVERT = Step(name="revert", title="Revert migrations", run=run, undo=undo,

@@ -51,6 +51,8 @@ async def run(ctx: DeployContext) -> None:
     else:
         lines.append("  functions: unchanged (the deployment's release is not active)")
     await ctx.output("\n".join(lines))
+    await ctx.outcome(f"{len(to_revert)} migration{'' if len(to_revert) == 1 else 's'} "
+                      "to revert")
     if not ctx.dry_run:
         await fingerprint_check.remember(
             ctx, [text for m in to_revert for text in (m.sql, m.rollback_sql or "")])

@@ -378,7 +378,8 @@ async def run(ctx: DeployContext) -> None:
                              annotations=[Annotation(relpath, check.line or 1,
                                                      redact(result.summary),
                                                      f"smoke check failed: {check.name}")])
-    await ctx.progress(f"{len(spec.checks)} smoke check(s) passed")
+    await ctx.outcome(f"{len(spec.checks)} smoke check{'' if len(spec.checks) == 1 else 's'} "
+                      "passed")
 
 
 async def undo(ctx: DeployContext) -> None:

@@ -77,7 +77,7 @@ async def run(ctx: DeployContext) -> None:
                          annotations=[a for r in results for a in r.annotations()][:50],
                          stop_the_line=SECURITY_STOP)
     await ctx.output(summary + "\n")
-    await ctx.progress(summary)
+    await ctx.outcome(summary)
 
 
 def _log(result: pgtap.FileResult) -> str:
