@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from service.commands.authorization import rank
 from service.dashboard import session
+from service.permissions import rank
 
 
 def is_loopback(host: str | None) -> bool:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from service.commands.grammar import Command
 from service.config.model import Config
+from service.permissions import Permission, at_least, rank
 
-LEVELS = ("none", "read", "triage", "write", "maintain", "admin")
-
-
-def rank(permission: str) -> int:
-    return LEVELS.index(permission) if permission in LEVELS else 0
+# Who may release a lock they do not hold (another pull request's, another person's).
+UNLOCK_OTHERS: Permission = "maintain"
 
 
 def required(command: Command, config: Config) -> str:
@@ -31,6 +29,12 @@ def required(command: Command, config: Config) -> str:
 
 def allowed(permission: str, command: Command, config: Config) -> bool:
     return rank(permission) >= rank(required(command, config))
+
+
+def may_unlock(permission: str, *, holds_it: bool) -> bool:
+    """A lock is released by whoever holds it, or by a maintainer (or more); reaching the
+    unlock command's own permission is checked first, like every command's."""
+    return holds_it or at_least(permission, UNLOCK_OTHERS)
 
 
 def answered(permission: str) -> bool:

@@ -13,9 +13,9 @@ import yaml
 
 from service.bounded_input import InputRefused, YamlLimits, load_bounded, read_bounded
 from service.config.model import Config, EnvironmentConfig, Paths, WatchConfig, default_config
+from service.permissions import CONFIGURABLE
 
 CONFIG_PATH = ".github/deploybot.yml"
-PERMISSIONS = ("read", "triage", "write", "maintain", "admin")
 SQUAWK_MODES = ("warn", "block", "off")
 ROLLBACK_POLICIES = ("required", "backup")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -219,7 +219,7 @@ def _environment(c: _Checker, name: str, raw: Any, base: EnvironmentConfig | Non
                                                       data["deploy_on_push"])) is not None:
         ch["deploy_on_push"] = br
     if "required_permission" in data and (p := c.choice(
-            f"{key}.required_permission", data["required_permission"], PERMISSIONS)):
+            f"{key}.required_permission", data["required_permission"], CONFIGURABLE)):
         ch["required_permission"] = p
     if "approvals" in data and (n := c.number(f"{key}.approvals", data["approvals"], 0, 10,
                                              integer=True)) is not None:

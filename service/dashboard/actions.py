@@ -14,12 +14,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from service import queue
-from service.commands.authorization import rank
+from service.commands.authorization import may_unlock
 from service.dashboard import queries, repo_config, session
 from service.dashboard.session import Viewer
 from service.dashboard.web import checked_form, config, current_viewer, login_redirect, problem
 from service.ledger import locks, requests
 from service.ledger.deployments import Ledger
+from service.permissions import rank
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ async def unlock(request: Request) -> Response:
             await _flash(request, viewer, f"{env} of {repo} was not locked.")
             return RedirectResponse("/", status_code=303)
         owner_ok = viewer.operator or held["owner"].lower() == viewer.login.lower()
-        if not owner_ok and rank(viewer.level(repo)) < rank("maintain"):
+        if not may_unlock(viewer.level(repo), holds_it=owner_ok):
             return problem(request, 403, "Not allowed",
                            f"{env} is locked by @{held['owner']} for #{held['pr_number']}; "
                            "only they or a maintainer can unlock it.")

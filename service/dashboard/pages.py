@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from service.commands.authorization import rank
+from service.commands.authorization import may_unlock
 from service.dashboard import (
     ids,  # noqa: F401  (registers the {name:id} convertor)
     plots,
@@ -33,6 +33,7 @@ from service.dashboard.web import (
 from service.ledger import requests
 from service.ledger.deployments import FINAL_STATUSES
 from service.ledger.locks import lock_of
+from service.permissions import rank
 
 
 async def signed_in(request: Request) -> Viewer | Response:
@@ -65,9 +66,8 @@ async def allowed_actions(request: Request, conn: Any, viewer: Viewer,
     if view.lock is not None:
         need = await repo_config.required(state.redis, state.prefix, view.repo, "unlock",
                                           view.name)
-        out.unlock = rank(level) >= rank(need) and (
-            viewer.operator or view.lock["owner"].lower() == viewer.login.lower()
-            or rank(level) >= rank("maintain"))
+        out.unlock = rank(level) >= rank(need) and may_unlock(
+            level, holds_it=viewer.operator or view.lock["owner"].lower() == viewer.login.lower())
     if view.active is not None and view.active["status"] == "succeeded":
         need = await repo_config.required(state.redis, state.prefix, view.repo, "rollback",
                                           view.name)

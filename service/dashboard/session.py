@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from service.commands.authorization import LEVELS, rank
+from service.permissions import LEVELS, rank
 
 COOKIE = "deploybot_session"
 

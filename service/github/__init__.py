@@ -6,7 +6,6 @@ from service.github.client import (
     DeploymentResult,
     GitHubApp,
     InstallationClient,
-    Permission,
 )
 from service.github.errors import (
     GitHubConflict,
@@ -22,6 +21,7 @@ from service.github.errors import (
 )
 from service.github.metrics import CallCounter
 from service.github.ratelimit import RateLimitInfo, RetryPolicy
+from service.permissions import Permission
 
 __all__ = [
     "API_VERSION",

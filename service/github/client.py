@@ -34,14 +34,13 @@ from service.github.metrics import CallCounter
 from service.github.ratelimit import RateLimitInfo, RetryPolicy
 from service.github.requester import Requester, SharedTransport, Sleep
 from service.github.tokens import InstallationToken, TokenCache, parse_expires_at
+from service.permissions import Permission, known
 from service.settings import GitHubAppSettings
 
 API_VERSION = "2026-03-10"
 TARBALL_MAX_BYTES = 512 * 1024 * 1024
 
 JSON = dict[str, Any]
-Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
-PERMISSIONS: tuple[Permission, ...] = ("admin", "maintain", "write", "triage", "read", "none")
 ReactionContent = Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
 CheckStatus = Literal["queued", "in_progress", "completed", "waiting", "requested", "pending"]
 CheckConclusion = Literal["action_required", "cancelled", "failure", "neutral", "success",
@@ -272,10 +271,8 @@ class InstallationClient:
         except GitHubNotFound:
             return "none"
         for key in ("role_name", "permission"):
-            value = data.get(key)
-            for known in PERMISSIONS:
-                if value == known:
-                    return known
+            if (level := known(data.get(key))) is not None:
+                return level
         return "none"
 
     # -- commit statuses and checks --------------------------------------------------------

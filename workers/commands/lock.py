@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.commands.authorization import may_unlock
 from service.commands.echo import code
 from service.ledger import locks
 from workers import messages
@@ -39,7 +40,7 @@ async def run_unlock(req: CommandRequest) -> str:
             await req.react("confused")
             await req.reply(messages.refusal(req.user, f"`{env.name}` is not locked."))
             return "not locked"
-        if held["pr_number"] != req.pr_number and req.permission not in ("maintain", "admin"):
+        if not may_unlock(req.permission, holds_it=held["pr_number"] == req.pr_number):
             return await req.refuse(
                 f"`{env.name}` is locked by @{held['owner']} for #{held['pr_number']}; only "
                 "they (from that pull request) or a maintainer can unlock it.")

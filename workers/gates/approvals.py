@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-WRITE_OR_MORE = frozenset({"admin", "maintain", "write"})
+from service.permissions import at_least
+
 VERDICTS = frozenset({"APPROVED", "CHANGES_REQUESTED", "DISMISSED"})
 
 
@@ -68,7 +69,7 @@ def count_approvals(reviews: Sequence[Mapping[str, Any]], *, commit: str, author
             continue
         approval = Approval(login, str(review.get("commit_id") or ""))
         role = permissions.get(key, "unknown")
-        if role not in WRITE_OR_MORE:
+        if not at_least(role, "write"):
             count.not_counted.append((approval, f"has {role} permission, not write"))
         elif not any_commit and approval.commit != commit:
             count.not_counted.append(
