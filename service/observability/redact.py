@@ -130,6 +130,15 @@ def redact(text: str) -> str:
     return REDACTOR.redact(text)
 
 
+def redact_with(text: str, secrets: Iterable[str]) -> str:
+    """`text` redacted, and these values masked too whatever their length (a password a
+    tool was just given, which nothing registered): for a tool's error shown to people."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return REDACTOR.redact(text)
+
+
 def redact_json(value: object) -> object:
     """Every string inside a JSON-like value, redacted (keys too: they may be output)."""
     if isinstance(value, str):

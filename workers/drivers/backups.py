@@ -34,7 +34,7 @@ import asyncio
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,11 +42,12 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from service.observability.redact import redact_with
 from service.pgtools import PgTools, ToolNotFound
 from workers.drivers.interfaces import Backup, BackupStore, Database, DatabaseUnavailable
-from workers.drivers.processes import communicate
+from workers.drivers.libpq import conninfo_from_libpq_env, is_unreachable, tool_env
+from workers.drivers.tools import run_tool
 
 # Schemas that a Supabase project owns (and our platform shim partly creates), never
 # dropped or restored: the project's migrations do not own them.
@@ -59,34 +60,6 @@ PLATFORM_SCHEMAS: frozenset[str] = frozenset({
 SYSTEM_SCHEMAS: frozenset[str] = frozenset({"pg_catalog", "information_schema"})
 _SYSTEM_PREFIXES = ("pg_toast", "pg_temp")
 
-# libpq connection keywords and the environment variables that carry them.
-_ENV_OF_KEYWORD: dict[str, str] = {
-    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE",
-    "user": "PGUSER", "password": "PGPASSWORD", "passfile": "PGPASSFILE",
-    "options": "PGOPTIONS", "application_name": "PGAPPNAME", "sslmode": "PGSSLMODE",
-    "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
-    "sslcrl": "PGSSLCRL", "sslcrldir": "PGSSLCRLDIR", "sslsni": "PGSSLSNI",
-    "requiressl": "PGREQUIRESSL", "sslcompression": "PGSSLCOMPRESSION",
-    "sslcertmode": "PGSSLCERTMODE", "sslnegotiation": "PGSSLNEGOTIATION",
-    "connect_timeout": "PGCONNECT_TIMEOUT", "client_encoding": "PGCLIENTENCODING",
-    "target_session_attrs": "PGTARGETSESSIONATTRS", "gssencmode": "PGGSSENCMODE",
-    "krbsrvname": "PGKRBSRVNAME", "gsslib": "PGGSSLIB", "service": "PGSERVICE",
-    "channel_binding": "PGCHANNELBINDING", "require_auth": "PGREQUIREAUTH",
-    "load_balance_hosts": "PGLOADBALANCEHOSTS", "min_protocol_version": "PGMINPROTOCOLVERSION",
-    "max_protocol_version": "PGMAXPROTOCOLVERSION",
-}
-_KEYWORD_OF_ENV = {v: k for k, v in _ENV_OF_KEYWORD.items()}
-
-# What libpq says when the server cannot be reached at all (as opposed to refusing us).
-_UNREACHABLE = re.compile(
-    r"Connection refused|could not translate host name|timeout expired|No route to host|"
-    r"Network is unreachable|server closed the connection unexpectedly|Is the server running|"
-    r"the database system is (?:starting up|shutting down|in recovery mode)|"
-    r"could not connect to server",
-    re.IGNORECASE,
-)
-
-
 class BackupError(Exception):
     """Making, reading or restoring a backup failed. The message says what, without secrets;
     `unreachable` tells that the database could not be reached (a stop-the-line condition)."""
@@ -94,66 +67,6 @@ class BackupError(Exception):
     def __init__(self, message: str, *, unreachable: bool = False) -> None:
         super().__init__(message)
         self.unreachable = unreachable
-
-
-# --------------------------------------------------------------------------- libpq helpers
-
-
-def libpq_env_from_url(url: str) -> dict[str, str]:
-    """PG* environment variables for a connection URL or conninfo string (password
-    included), for tools that must not get the password on their command line."""
-    params = conninfo_to_dict(url)
-    return {_ENV_OF_KEYWORD[k]: str(v) for k, v in params.items()
-            if k in _ENV_OF_KEYWORD and v is not None}
-
-
-def conninfo_from_libpq_env(env: Mapping[str, str]) -> str:
-    """A conninfo string for psycopg from PG* variables (the inverse of libpq_env_from_url);
-    it is handed to libpq in-process, never to a command line."""
-    params = {_KEYWORD_OF_ENV[k]: v for k, v in env.items() if k in _KEYWORD_OF_ENV}
-    return make_conninfo("", **params)
-
-
-def tool_env(libpq_env: Mapping[str, str]) -> dict[str, str]:
-    """The environment for psql/pg_dump/pg_restore: ours without stray PG* variables (a
-    PGSERVICE or PGOPTIONS of the worker must not redirect the tool), plus the connection."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update(libpq_env)
-    env.setdefault("PGCONNECT_TIMEOUT", "10")
-    return env
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Remove secret values from text meant for people (defence in depth: libpq does not
-    echo passwords, but a message must never carry one)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def is_unreachable(message: str) -> bool:
-    return bool(_UNREACHABLE.search(message))
-
-
-@dataclass(frozen=True)
-class ToolResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def run_tool(argv: Sequence[str], env: Mapping[str, str], *,
-                   cwd: Path | None = None) -> ToolResult:
-    """Run a PostgreSQL client program and collect its output (text, replacing bad bytes)."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, env=dict(env), cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await communicate(proc)
-    assert proc.returncode is not None
-    return ToolResult(proc.returncode, out.decode("utf-8", "replace"),
-                      err.decode("utf-8", "replace"))
 
 
 def _last_lines(text: str, n: int = 6) -> str:
@@ -249,7 +162,7 @@ class LocalBackupStore(BackupStore):
                 [tools.pg_dump, "--no-password", "--format=custom", f"--file={tmp}"],
                 tool_env(env))
             if dumped.returncode != 0:
-                why = scrub(_last_lines(dumped.stderr), secrets)
+                why = redact_with(_last_lines(dumped.stderr), secrets)
                 raise BackupError(
                     f"pg_dump {tools.major} of {db.redacted_url} failed: {why or 'no message'}",
                     unreachable=is_unreachable(dumped.stderr))
@@ -303,11 +216,11 @@ class LocalBackupStore(BackupStore):
                     conninfo_from_libpq_env(env), connect_timeout=10) as conn:
                 plan = await _plan(conn, toc, self.lock_timeout_ms)
         except psycopg.OperationalError as exc:
-            why = scrub(str(exc).strip(), secrets)
+            why = redact_with(str(exc).strip(), secrets)
             raise BackupError(f"cannot prepare the restore of {db.redacted_url}: {why}",
                               unreachable=is_unreachable(str(exc))) from exc
         except psycopg.Error as exc:
-            why = scrub(str(exc).strip(), secrets)
+            why = redact_with(str(exc).strip(), secrets)
             raise BackupError(f"cannot prepare the restore of {db.redacted_url}: {why}") from exc
 
         ext_schemas = await _extension_schemas(tools, path, toc, env)
@@ -339,7 +252,7 @@ class LocalBackupStore(BackupStore):
                 [tools.pg_restore, "--no-password", f"--use-list={listfile}", f"--file={script}",
                  str(path)], tool_env(env))
             if produced.returncode != 0:
-                why = scrub(_last_lines(produced.stderr), secrets)
+                why = redact_with(_last_lines(produced.stderr), secrets)
                 raise BackupError(f"pg_restore {tools.major} cannot read {path.name}: {why}; "
                                   f"{db.redacted_url} was not changed")
             replayed = await run_tool(
@@ -347,7 +260,7 @@ class LocalBackupStore(BackupStore):
                  "--single-transaction", "-c", "\n".join(prelude), "-f", str(script)],
                 tool_env(env))
         if replayed.returncode != 0:
-            why = scrub(_last_lines(replayed.stderr), secrets)
+            why = redact_with(_last_lines(replayed.stderr), secrets)
             raise BackupError(
                 f"restoring {path.name} into {db.redacted_url} failed, nothing was changed "
                 f"(one transaction): {why or f'psql exited {replayed.returncode}'}",
@@ -543,7 +456,7 @@ async def _count_objects(env: Mapping[str, str]) -> int:
             row = await cur.fetchone()
     except psycopg.Error as exc:
         raise BackupError(f"cannot check the database after an empty dump: "
-                          f"{scrub(str(exc).strip(), [env.get('PGPASSWORD', '')])}") from exc
+                          f"{redact_with(str(exc).strip(), [env.get('PGPASSWORD', '')])}") from exc
     return int(row[0]) if row else 0
 
 

@@ -39,6 +39,7 @@ from psycopg.pq.abc import PGresult
 from psycopg.rows import dict_row
 
 from service import pgtools
+from service.observability.redact import redact_with
 from service.pgtools import PgTools
 from workers.drivers import privileges
 from workers.drivers.interfaces import (
@@ -48,6 +49,7 @@ from workers.drivers.interfaces import (
     MigrationFile,
     RolledBackRun,
 )
+from workers.drivers.libpq import libpq_env_from_url
 from workers.runbook.migration_files import is_transaction_abort, is_transaction_control
 from workers.runbook.sql_split import SplitResult, Statement, split
 
@@ -87,22 +89,6 @@ _GUARD = (f"DO $deploybot$BEGIN IF pg_catalog.current_setting('{_MARKER}', true)
           f"FROM pg_catalog.txid_current_if_assigned()::text THEN RAISE EXCEPTION "
           f"'{_GUARD_MESSAGE}' USING ERRCODE = '25P01'; END IF; END$deploybot$")
 
-# conninfo keywords → the libpq environment variables that carry them.
-_LIBPQ_ENV = {
-    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE",
-    "user": "PGUSER", "password": "PGPASSWORD", "passfile": "PGPASSFILE",
-    "service": "PGSERVICE", "options": "PGOPTIONS", "application_name": "PGAPPNAME",
-    "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY", "sslcrl": "PGSSLCRL", "sslcrldir": "PGSSLCRLDIR",
-    "sslsni": "PGSSLSNI", "sslcompression": "PGSSLCOMPRESSION",
-    "sslnegotiation": "PGSSLNEGOTIATION", "requirepeer": "PGREQUIREPEER",
-    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
-    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
-    "gssencmode": "PGGSSENCMODE", "krbsrvname": "PGKRBSRVNAME", "gsslib": "PGGSSLIB",
-    "channel_binding": "PGCHANNELBINDING", "connect_timeout": "PGCONNECT_TIMEOUT",
-    "target_session_attrs": "PGTARGETSESSIONATTRS",
-    "load_balance_hosts": "PGLOADBALANCEHOSTS", "require_auth": "PGREQUIREAUTH",
-}
 _DEFAULT_CONNECT_TIMEOUT = 10  # seconds; libpq waits forever by default
 
 
@@ -299,9 +285,7 @@ class PostgresDatabase:
         return self._redacted
 
     def libpq_env(self) -> dict[str, str]:
-        params = conninfo_to_dict(self._url)
-        return {_LIBPQ_ENV[k]: str(v) for k, v in params.items()
-                if k in _LIBPQ_ENV and v is not None}
+        return libpq_env_from_url(self._url)
 
     def tools(self, server_version_num: int) -> PgTools:
         return pgtools.for_server(server_version_num)
@@ -333,7 +317,7 @@ class PostgresDatabase:
 
     def _scrub(self, text: str) -> str:
         password = conninfo_to_dict(self._url).get("password")
-        return text.replace(str(password), "***") if password else text
+        return redact_with(text, [str(password)] if password else [])
 
     async def _connection(self) -> Conn:
         conn = self._conn

@@ -18,8 +18,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workers.drivers.backups import run_tool, scrub, tool_env
+from service.observability.redact import redact_with
 from workers.drivers.interfaces import Database, FunctionReleases
+from workers.drivers.libpq import tool_env
+from workers.drivers.tools import run_tool
 from workers.runbook.snapshot import VOLATILE_LINE
 
 # Schemas whose contents are compared otherwise (see the module's docstring).
@@ -110,7 +112,7 @@ async def _schema(db: Database, version: int) -> dict[str, str]:
     dumped = await run_tool(argv, tool_env(env))
     if dumped.returncode != 0:
         raise FingerprintError(f"pg_dump {tools.major} --schema-only failed: "
-                               f"{scrub(dumped.stderr.strip(), [env.get('PGPASSWORD', '')])}")
+                               f"{redact_with(dumped.stderr.strip(), [env.get('PGPASSWORD', '')])}")
     blocks: dict[str, list[str]] = {"(preamble)": []}
     current = "(preamble)"
     for line in dumped.stdout.splitlines():

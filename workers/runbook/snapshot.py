@@ -16,8 +16,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from service.observability.redact import redact_with
 from service.pgtools import for_server
-from workers.drivers.backups import libpq_env_from_url, run_tool, scrub, tool_env
+from workers.drivers.libpq import libpq_env_from_url, tool_env
+from workers.drivers.tools import run_tool
 
 # Lines that differ between two dumps of the same database: versions and the random key of
 # psql's \restrict guard (PostgreSQL 18, and 13–17 since their 2025 minor releases).
@@ -63,13 +65,13 @@ async def snapshot(db_url: str) -> EnvironmentSnapshot:
             release = await _active_release(conn)
             sequences = await _sequences(conn)
     except psycopg.Error as exc:
-        raise SnapshotError(f"cannot read the database: {scrub(str(exc), secrets)}") from exc
+        raise SnapshotError(f"cannot read the database: {redact_with(str(exc), secrets)}") from exc
 
     tools = for_server(version)
     dumped = await run_tool([tools.pg_dump, "--no-password", "--schema-only"], tool_env(env))
     if dumped.returncode != 0:
         raise SnapshotError(f"pg_dump {tools.major} --schema-only failed: "
-                            f"{scrub(dumped.stderr.strip(), secrets)}")
+                            f"{redact_with(dumped.stderr.strip(), secrets)}")
     schema = "\n".join(ln for ln in dumped.stdout.splitlines() if not VOLATILE_LINE.match(ln))
     return EnvironmentSnapshot(version, schema, tables, history, release, sequences)
 
