@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.runbook.sql_split import has_statements, normalise, split, statements
+from workers.runbook.sql_split import has_statements, normalise, spans, split, statements
 
 
 def sqls(text: str) -> list[str]:
@@ -147,3 +147,12 @@ def test_joined_statements_split_back(parts: list[list[str]], sep: str) -> None:
     assert [s.sql for s in got] == originals
     for s in got:
         assert s.line == text.count("\n", 0, s.offset) + 1
+
+
+def test_spans_mark_what_is_not_code_by_the_splitters_rules() -> None:
+    text = "select 'a;b', e'\\'', \"x\"\"y\", $f$ :p $f$ /* /* :q */ */ :r -- :s\n"
+    parts = [(text[a:b], code) for a, b, code in spans(text)]
+    assert "".join(p for p, _ in parts) == text  # consecutive, nothing lost
+    assert [p for p, code in parts if not code] == [
+        "'a;b'", "e'\\''", '"x""y"', "$f$ :p $f$", "/* /* :q */ */", "-- :s"]
+    assert ":r" in "".join(p for p, code in parts if code)

@@ -55,6 +55,7 @@ from typing import Any, Literal
 import yaml
 
 from service.bounded_input import InputRefused, YamlLimits, load_bounded, read_bounded
+from workers.runbook.sql_split import spans
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 JSON_TYPES = ("uuid", "datetime", "date", "string", "number", "integer", "boolean", "null",
@@ -233,67 +234,28 @@ def bind_sql(query: str) -> tuple[str, list[str]]:
 
 
 def _scan_sql(query: str, out: list[str] | None) -> list[str]:
-    """Find `:name` outside strings, quoted identifiers, dollar quotes and comments, and
-    `::` casts; when `out` is given, fill it with the query rewritten for psycopg (`%` is
-    doubled, `:name` becomes `%(name)s`)."""
+    """Find `:name` in the query's code (not in strings, quoted identifiers, dollar quotes or
+    comments: sql_split.spans decides, as for migrations), `::` casts left alone; when `out`
+    is given, fill it with the query rewritten for psycopg (`%` doubled, `:name` as
+    `%(name)s`)."""
     names: list[str] = []
-    i, n = 0, len(query)
-
-    def emit(text: str) -> None:
-        if out is not None:
-            out.append(text)
-
-    while i < n:
-        c = query[i]
-        if c == "'" or c == '"':
-            escapes = c == "'" and i > 0 and query[i - 1] in "eE" and (
-                i < 2 or not (query[i - 2].isalnum() or query[i - 2] == "_"))
-            j = i + 1
-            while j < n:
-                if escapes and query[j] == "\\":
-                    j += 2
-                    continue
-                if query[j] == c:
-                    if j + 1 < n and query[j + 1] == c:
-                        j += 2
-                        continue
-                    break
-                j += 1
-            emit(query[i:j + 1].replace("%", "%%"))
-            i = j + 1
-        elif c == "-" and query.startswith("--", i):
-            j = query.find("\n", i)
-            j = n if j < 0 else j
-            emit(query[i:j].replace("%", "%%"))
-            i = j
-        elif c == "/" and query.startswith("/*", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if query.startswith("/*", j):
-                    depth, j = depth + 1, j + 2
-                elif query.startswith("*/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            emit(query[i:j].replace("%", "%%"))
-            i = j
-        elif c == "$" and (m := re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", query[i:])) and (
-                i == 0 or not (query[i - 1].isalnum() or query[i - 1] == "_")):
-            tag = m.group(0)
-            j = query.find(tag, i + len(tag))
-            j = n if j < 0 else j + len(tag)
-            emit(query[i:j].replace("%", "%%"))
-            i = j
-        elif c == ":" and query.startswith("::", i):
-            emit("::")
-            i += 2
-        elif c == ":" and (m := _NAME.match(query, i + 1)):
-            names.append(m.group(0))
-            emit(f"%({m.group(0)})s")
-            i = m.end()
-        else:
-            emit("%%" if c == "%" else c)
-            i += 1
+    for start, end, is_code in spans(query):
+        if not is_code:
+            if out is not None:
+                out.append(query[start:end].replace("%", "%%"))
+            continue
+        i = start
+        while i < end:
+            c = query[i]
+            if c == ":" and query.startswith("::", i, end):
+                text, i = "::", i + 2
+            elif c == ":" and (m := _NAME.match(query, i + 1, end)):
+                names.append(m.group(0))
+                text, i = f"%({m.group(0)})s", m.end()
+            else:
+                text, i = ("%%" if c == "%" else c), i + 1
+            if out is not None:
+                out.append(text)
     return names
 
 

@@ -60,6 +60,46 @@ def has_statements(text: str) -> bool:
     return bool(split(text).statements)
 
 
+def spans(text: str) -> list[tuple[int, int, bool]]:
+    """`text` cut into consecutive (start, end, is_code) spans: False for a string, quoted
+    identifier, comment or dollar-quoted body — where no character means anything to SQL —
+    by the same rules the splitter uses. An unterminated one runs to the end."""
+    lexer = _Lexer(text)
+    out: list[tuple[int, int, bool]] = []
+    i, n, code = 0, len(text), 0
+    while i < n:
+        c = text[i]
+        if c == "-" and text.startswith("--", i):
+            end = text.find("\n", i)
+        elif c == "/" and text.startswith("/*", i):
+            end = lexer._block_comment(i)
+        elif c == "'":
+            end = lexer._quoted(i + 1, "'", backslash=False)
+        elif c in "eE" and text.startswith("'", i + 1):
+            end = lexer._quoted(i + 2, "'", backslash=True)
+        elif c == '"':
+            end = lexer._quoted(i + 1, '"', backslash=False)
+        elif c == "$" and (m := _DOLLAR_TAG.match(text, i)):
+            end = text.find(m.group(0), m.end())
+            end = -1 if end < 0 else end + len(m.group(0))
+        elif _IDENT_START.match(c):  # whole, so `name'` or `a$b$` open nothing
+            m = _IDENT.match(text, i)
+            assert m is not None
+            i = m.end()
+            continue
+        else:
+            i += 1
+            continue
+        end = n if end < 0 else end
+        if code < i:
+            out.append((code, i, True))
+        out.append((i, end, False))
+        i = code = end
+    if code < n:
+        out.append((code, n, True))
+    return out
+
+
 def normalise(statement: str) -> str:
     """A statement without comments, whitespace runs collapsed and trailing semicolons
     removed, to compare our split with what another tool stored in the history (the
