@@ -17,8 +17,9 @@ from psycopg import sql
 from service.pgtools import PgTools
 from tests.backups.conftest import VersionKnown, as_database, make_ctx
 from tests.conftest import ADMIN_URL, admin_url_of
-from workers.drivers.backups import BackupError, LocalBackupStore
+from workers.drivers.backups import LocalBackupStore
 from workers.drivers.database import PostgresDatabase
+from workers.drivers.interfaces import BackupError
 from workers.runbook.events import EventKind
 from workers.runbook.snapshot import diff, snapshot
 from workers.runbook.step import StepFailed, StepSkipped

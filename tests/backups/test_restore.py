@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from tests.backups.conftest import apply_migrations, as_database, migration_files
-from workers.drivers.backups import BackupError, LocalBackupStore
+from workers.drivers.backups import LocalBackupStore
+from workers.drivers.interfaces import BackupError
 from workers.runbook.snapshot import diff, snapshot
 
 SETUP = """

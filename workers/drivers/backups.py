@@ -35,102 +35,33 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from service.observability.redact import redact_with
 from service.pgtools import PgTools, ToolNotFound
-from workers.drivers.interfaces import Backup, BackupStore, Database, DatabaseUnavailable
+from workers.drivers.backup_toc import (
+    TocEntry,
+    parse_toc,
+)
+from workers.drivers.interfaces import (
+    Backup,
+    BackupError,
+    BackupStore,
+    Database,
+    DatabaseUnavailable,
+)
 from workers.drivers.libpq import conninfo_from_libpq_env, is_unreachable, tool_env
-from workers.drivers.tools import run_tool
-
-# Schemas that a Supabase project owns (and our platform shim partly creates), never
-# dropped or restored: the project's migrations do not own them.
-PLATFORM_SCHEMAS: frozenset[str] = frozenset({
-    "auth", "storage", "extensions", "graphql", "graphql_public", "realtime", "_realtime",
-    "vault", "pgsodium", "pgsodium_masks", "supabase_functions", "net", "cron", "pgbouncer",
-    "_analytics", "_supavisor", "pgmq", "pgtle", "supabase_admin",
-})
-# PostgreSQL's own schemas (and pg_toast*/pg_temp* prefixes).
-SYSTEM_SCHEMAS: frozenset[str] = frozenset({"pg_catalog", "information_schema"})
-_SYSTEM_PREFIXES = ("pg_toast", "pg_temp")
-
-class BackupError(Exception):
-    """Making, reading or restoring a backup failed. The message says what, without secrets;
-    `unreachable` tells that the database could not be reached (a stop-the-line condition)."""
-
-    def __init__(self, message: str, *, unreachable: bool = False) -> None:
-        super().__init__(message)
-        self.unreachable = unreachable
-
-
-def _last_lines(text: str, n: int = 6) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return " | ".join(lines[-n:])
-
-
-# --------------------------------------------------------------------------- the archive's TOC
-
-# Entry types as pg_restore --list prints them (PostgreSQL 15–18); several have spaces, so
-# the longest one that matches wins.
-_DESCS = sorted((
-    "ACCESS METHOD", "ACL", "AGGREGATE", "BLOB", "BLOB METADATA", "BLOBS", "CAST",
-    "CHECK CONSTRAINT", "COLLATION", "COMMENT", "CONSTRAINT", "CONVERSION", "DATABASE",
-    "DATABASE PROPERTIES", "DEFAULT", "DEFAULT ACL", "DOMAIN", "ENCODING", "EVENT TRIGGER",
-    "EXTENSION", "FK CONSTRAINT", "FOREIGN DATA WRAPPER", "FOREIGN SERVER", "FOREIGN TABLE",
-    "FUNCTION", "INDEX", "INDEX ATTACH", "LARGE OBJECT", "MATERIALIZED VIEW",
-    "MATERIALIZED VIEW DATA", "OPERATOR", "OPERATOR CLASS", "OPERATOR FAMILY", "POLICY",
-    "PROCEDURAL LANGUAGE", "PROCEDURE", "PUBLICATION", "PUBLICATION TABLE",
-    "PUBLICATION TABLES IN SCHEMA", "ROW SECURITY", "RULE", "SCHEMA", "SEARCHPATH",
-    "SECURITY LABEL", "SEQUENCE", "SEQUENCE OWNED BY", "SEQUENCE SET", "SERVER", "SHELL TYPE",
-    "STATISTICS", "STATISTICS DATA", "STDSTRINGS", "SUBSCRIPTION", "SUBSCRIPTION TABLE",
-    "TABLE", "TABLE ATTACH", "TABLE DATA", "TEXT SEARCH CONFIGURATION",
-    "TEXT SEARCH DICTIONARY", "TEXT SEARCH PARSER", "TEXT SEARCH TEMPLATE", "TRANSFORM",
-    "TRIGGER", "TYPE", "USER MAPPING", "VIEW",
-), key=len, reverse=True)
-_TOC_LINE = re.compile(r"^(\d+); (\d+) (\d+) (.*)$")
-_ALWAYS = frozenset({"ENCODING", "STDSTRINGS", "SEARCHPATH"})
-_SCHEMA_ATTACHED = frozenset({"ACL", "COMMENT", "SECURITY LABEL"})
-# Platform-schema objects that the cascade may drop and that the dump can put back.
-_REPLAYABLE = {"TRIGGER": "TRIGGER", "POLICY": "POLICY", "INDEX": "INDEX", "RULE": "RULE",
-               "CONSTRAINT": "CONSTRAINT", "FK CONSTRAINT": "CONSTRAINT",
-               "CHECK CONSTRAINT": "CONSTRAINT", "EVENT TRIGGER": "EVENT TRIGGER"}
-
-
-@dataclass(frozen=True)
-class TocEntry:
-    line: str
-    desc: str
-    namespace: str | None  # None where pg_restore prints "-"
-    tag: str
-
-
-def parse_toc(listing: str) -> list[TocEntry]:
-    entries: list[TocEntry] = []
-    for line in listing.splitlines():
-        m = _TOC_LINE.match(line)
-        if not m:
-            continue
-        rest = m.group(4)
-        desc = next((d for d in _DESCS if rest.startswith(d + " ")), rest.split(" ", 1)[0])
-        after = rest[len(desc) + 1:]
-        namespace, _, tag_owner = after.partition(" ")
-        tag = tag_owner.rsplit(" ", 1)[0] if " " in tag_owner else tag_owner
-        entries.append(TocEntry(line, desc, None if namespace == "-" else namespace, tag))
-    return entries
-
-
-def is_project_schema(name: str) -> bool:
-    """A schema the project's migrations own (restored), as opposed to PostgreSQL's or the
-    platform's (left alone)."""
-    return not (name in SYSTEM_SCHEMAS or name in PLATFORM_SCHEMAS
-                or name.startswith(_SYSTEM_PREFIXES))
-
+from workers.drivers.restore_plan import (
+    RestorePlan,
+    extension_schemas,
+    plan_restore,
+    quote_ident,
+    select_entries,
+)
+from workers.drivers.tools import last_lines, run_tool
 
 # --------------------------------------------------------------------------- the store
 
@@ -162,7 +93,7 @@ class LocalBackupStore(BackupStore):
                 [tools.pg_dump, "--no-password", "--format=custom", f"--file={tmp}"],
                 tool_env(env))
             if dumped.returncode != 0:
-                why = redact_with(_last_lines(dumped.stderr), secrets)
+                why = redact_with(last_lines(dumped.stderr), secrets)
                 raise BackupError(
                     f"pg_dump {tools.major} of {db.redacted_url} failed: {why or 'no message'}",
                     unreachable=is_unreachable(dumped.stderr))
@@ -214,7 +145,7 @@ class LocalBackupStore(BackupStore):
         try:
             async with await psycopg.AsyncConnection.connect(
                     conninfo_from_libpq_env(env), connect_timeout=10) as conn:
-                plan = await _plan(conn, toc, self.lock_timeout_ms)
+                plan = await plan_restore(conn, toc, self.lock_timeout_ms)
         except psycopg.OperationalError as exc:
             why = redact_with(str(exc).strip(), secrets)
             raise BackupError(f"cannot prepare the restore of {db.redacted_url}: {why}",
@@ -223,17 +154,17 @@ class LocalBackupStore(BackupStore):
             why = redact_with(str(exc).strip(), secrets)
             raise BackupError(f"cannot prepare the restore of {db.redacted_url}: {why}") from exc
 
-        ext_schemas = await _extension_schemas(tools, path, toc, env)
-        selected = _select(toc, plan, ext_schemas)
+        ext_schemas = await extension_schemas(tools, path, toc, env)
+        selected = select_entries(toc, plan, ext_schemas)
         await self._replay(tools, path, db, env, plan, selected, secrets)
 
     async def _replay(self, tools: PgTools, path: Path, db: Database, env: Mapping[str, str],
-                      plan: _Plan, selected: list[TocEntry], secrets: list[str]) -> None:
+                      plan: RestorePlan, selected: list[TocEntry], secrets: list[str]) -> None:
         """Drop the project's schemas and replay the selected entries (the SQL script
         `pg_restore` makes of them) in one psql transaction: any error changes nothing."""
         prelude = [f"SET LOCAL lock_timeout = {int(self.lock_timeout_ms)};"]
         if plan.drop:
-            names = ", ".join(_ident(s) for s in sorted(plan.drop))
+            names = ", ".join(quote_ident(s) for s in sorted(plan.drop))
             prelude.append(f"DROP SCHEMA {names} CASCADE;")
         if plan.recreate_public:
             prelude += [
@@ -252,7 +183,7 @@ class LocalBackupStore(BackupStore):
                 [tools.pg_restore, "--no-password", f"--use-list={listfile}", f"--file={script}",
                  str(path)], tool_env(env))
             if produced.returncode != 0:
-                why = redact_with(_last_lines(produced.stderr), secrets)
+                why = redact_with(last_lines(produced.stderr), secrets)
                 raise BackupError(f"pg_restore {tools.major} cannot read {path.name}: {why}; "
                                   f"{db.redacted_url} was not changed")
             replayed = await run_tool(
@@ -260,158 +191,11 @@ class LocalBackupStore(BackupStore):
                  "--single-transaction", "-c", "\n".join(prelude), "-f", str(script)],
                 tool_env(env))
         if replayed.returncode != 0:
-            why = redact_with(_last_lines(replayed.stderr), secrets)
+            why = redact_with(last_lines(replayed.stderr), secrets)
             raise BackupError(
                 f"restoring {path.name} into {db.redacted_url} failed, nothing was changed "
                 f"(one transaction): {why or f'psql exited {replayed.returncode}'}",
                 unreachable=is_unreachable(replayed.stderr))
-
-
-# --------------------------------------------------------------------------- restore planning
-
-
-@dataclass(frozen=True)
-class _Plan:
-    drop: frozenset[str]  # project schemas that exist now
-    restore: frozenset[str]  # project schemas to take from the dump
-    recreate_public: bool
-    # (kind, schema or None, tag) of platform objects the cascade drops, replayable ones
-    replay: frozenset[tuple[str, str | None, str]]
-
-
-# Objects outside the project's schemas, keyed like the dump's TOC tags; kinds the dump can
-# replay use the _REPLAYABLE names, others a lower-case word.
-_PLATFORM_OBJECTS = """
-WITH s AS (
-    SELECT oid, nspname FROM pg_namespace
-    WHERE nspname <> ALL(%(project)s) AND nspname NOT IN ('pg_catalog', 'information_schema')
-      AND nspname NOT LIKE 'pg\\_toast%%' AND nspname NOT LIKE 'pg\\_temp%%'
-)
-SELECT CASE WHEN c.relkind IN ('i', 'I') THEN 'INDEX' ELSE 'relation' END, s.nspname, c.relname
-  FROM pg_class c JOIN s ON s.oid = c.relnamespace
-UNION ALL
-SELECT 'column', s.nspname, c.relname || '.' || a.attname
-  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN s ON s.oid = c.relnamespace
- WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
-UNION ALL
-SELECT 'function', s.nspname, p.oid::regprocedure::text
-  FROM pg_proc p JOIN s ON s.oid = p.pronamespace
-UNION ALL
-SELECT 'type', s.nspname, t.typname
-  FROM pg_type t JOIN s ON s.oid = t.typnamespace
- WHERE t.typtype <> 'b' OR t.typelem = 0
-UNION ALL
-SELECT 'TRIGGER', s.nspname, c.relname || ' ' || t.tgname
-  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN s ON s.oid = c.relnamespace
- WHERE NOT t.tgisinternal
-UNION ALL
-SELECT 'POLICY', s.nspname, c.relname || ' ' || p.polname
-  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN s ON s.oid = c.relnamespace
-UNION ALL
-SELECT 'CONSTRAINT', s.nspname, c.relname || ' ' || k.conname
-  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN s ON s.oid = c.relnamespace
-UNION ALL
-SELECT 'domain constraint', s.nspname, t.typname || ' ' || k.conname
-  FROM pg_constraint k JOIN pg_type t ON t.oid = k.contypid JOIN s ON s.oid = t.typnamespace
-UNION ALL
-SELECT 'RULE', s.nspname, c.relname || ' ' || r.rulename
-  FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN s ON s.oid = c.relnamespace
- WHERE r.rulename <> '_RETURN'
-UNION ALL
-SELECT 'EVENT TRIGGER', NULL, evtname FROM pg_event_trigger
-"""
-
-
-async def _plan(conn: psycopg.AsyncConnection[Any], toc: list[TocEntry],
-                lock_timeout_ms: int) -> _Plan:
-    """Which schemas to drop and restore, and which platform objects the drop would take
-    with it (found by dropping in a transaction that is rolled back)."""
-    await conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(int(lock_timeout_ms)))
-    cur = await conn.execute(
-        "SELECT n.nspname FROM pg_namespace n WHERE NOT EXISTS ("
-        "  SELECT FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass"
-        "  AND d.objid = n.oid AND d.deptype = 'e')")  # schemas an extension made are its own
-    live = {r[0] for r in await cur.fetchall() if is_project_schema(r[0])}
-    dumped = {e.tag for e in toc if e.desc == "SCHEMA" and e.namespace is None}
-    dumped |= {e.tag[len("SCHEMA "):] for e in toc
-               if e.namespace is None and e.desc in _SCHEMA_ATTACHED
-               and e.tag.startswith("SCHEMA ")}
-    dumped |= {e.namespace for e in toc if e.namespace is not None}
-    restore = frozenset(s for s in dumped if is_project_schema(s))
-    project = sorted(live | restore)
-
-    before = await _platform_objects(conn, project)
-    if live:
-        await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(
-            sql.SQL(", ").join(sql.Identifier(s) for s in sorted(live))))
-    after = await _platform_objects(conn, project)
-    await conn.rollback()
-
-    victims = before - after
-    lost = sorted(v for v in victims if v[0] not in _REPLAYABLE.values())
-    if lost:
-        names = ", ".join(f"{kind} {schema}.{name}" for kind, schema, name in lost[:10])
-        raise BackupError(
-            f"restore would drop objects in platform schemas that depend on the project's "
-            f"schemas and that it cannot put back: {names}; nothing was changed — restore "
-            f"by hand (see workers/drivers/backups.py)")
-    return _Plan(drop=frozenset(live), restore=restore,
-                 recreate_public="public" in live or "public" in restore,
-                 replay=frozenset(victims))
-
-
-async def _platform_objects(conn: psycopg.AsyncConnection[Any], project: list[str]
-                            ) -> set[tuple[str, str | None, str]]:
-    cur = await conn.execute(_PLATFORM_OBJECTS, {"project": project})
-    return {(r[0], r[1], r[2]) for r in await cur.fetchall()}
-
-
-async def _extension_schemas(tools: PgTools, path: Path, toc: list[TocEntry],
-                             env: Mapping[str, str]) -> dict[str, str]:
-    """Extension name → schema, as the dump creates them (the TOC does not say where)."""
-    exts = [e for e in toc if e.desc == "EXTENSION"]
-    if not exts:
-        return {}
-    with tempfile.TemporaryDirectory(prefix="deploybot-restore-") as tmpdir:
-        listfile = Path(tmpdir) / "extensions.list"
-        listfile.write_text("".join(e.line + "\n" for e in exts))
-        out = await run_tool([tools.pg_restore, f"--use-list={listfile}", "--file=-",
-                              str(path)], tool_env(env))
-    if out.returncode != 0:
-        raise BackupError(f"pg_restore cannot read {path.name}: {_last_lines(out.stderr)}")
-    found: dict[str, str] = {}
-    ident = r'("(?:[^"]|"")*"|[^\s;]+)'
-    for m in re.finditer(rf"CREATE EXTENSION IF NOT EXISTS {ident} WITH SCHEMA {ident};",
-                         out.stdout):
-        found[_unquote(m.group(1))] = _unquote(m.group(2))
-    return found
-
-
-def _select(toc: list[TocEntry], plan: _Plan, ext_schemas: Mapping[str, str]
-            ) -> list[TocEntry]:
-    """The TOC entries to replay, in the dump's (dependency) order."""
-    chosen: list[TocEntry] = []
-    for e in toc:
-        ns = e.namespace
-        if e.desc in _ALWAYS:
-            keep = True
-        elif ns is not None and ns in plan.restore:
-            keep = True
-        elif ns is None and e.desc == "SCHEMA":
-            keep = e.tag in plan.restore
-        elif ns is None and e.desc in _SCHEMA_ATTACHED and e.tag.startswith("SCHEMA "):
-            keep = e.tag[len("SCHEMA "):] in plan.restore
-        elif e.desc == "EXTENSION":
-            keep = ext_schemas.get(e.tag) in plan.restore
-        elif ns is None and e.desc in _SCHEMA_ATTACHED and e.tag.startswith("EXTENSION "):
-            keep = ext_schemas.get(e.tag[len("EXTENSION "):]) in plan.restore
-        elif e.desc in _REPLAYABLE:
-            keep = (_REPLAYABLE[e.desc], ns, e.tag) in plan.replay
-        else:
-            keep = False
-        if keep:
-            chosen.append(e)
-    return chosen
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -433,7 +217,7 @@ async def _list(tools: PgTools, path: Path, env: Mapping[str, str], name: str = 
     if out.returncode != 0:
         raise BackupError(f"the dump {name or path.name} cannot be read by "
                           f"pg_restore {tools.major}: "
-                          f"{_last_lines(out.stderr) or f'exit {out.returncode}'}")
+                          f"{last_lines(out.stderr) or f'exit {out.returncode}'}")
     return out.stdout
 
 
@@ -473,11 +257,4 @@ def _commit_file(tmp: Path, path: Path) -> int:
     return path.stat().st_size
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
-
-def _unquote(name: str) -> str:
-    if name.startswith('"') and name.endswith('"'):
-        return name[1:-1].replace('""', '"')
-    return name

@@ -163,3 +163,12 @@ class FunctionReleases(Protocol):
         """Make `release_id` the active release (None: no functions), atomically, and tell
         every function host to switch."""
         ...
+
+
+class BackupError(Exception):
+    """Making, reading or restoring a backup failed. The message says what, without secrets;
+    `unreachable` tells that the database could not be reached (a stop-the-line condition)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable

@@ -28,3 +28,9 @@ async def run_tool(argv: Sequence[str], env: Mapping[str, str], *,
     assert proc.returncode is not None
     return ToolResult(proc.returncode, out.decode("utf-8", "replace"),
                       err.decode("utf-8", "replace"))
+
+
+def last_lines(text: str, n: int = 6) -> str:
+    """The last `n` non-blank lines of a tool's output, on one line."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-n:])

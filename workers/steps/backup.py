@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import time
 
-from workers.drivers.backups import BackupError
-from workers.drivers.interfaces import DatabaseUnavailable
+from workers.drivers.interfaces import BackupError, DatabaseUnavailable
 from workers.runbook.context import DeployContext
 from workers.runbook.step import Step, StepFailed, StepSkipped
 
