@@ -29,17 +29,27 @@ def staging_passed(env: EnvironmentConfig, f: GateFacts) -> GateResult:
     if d is None:
         return GateResult("staging", title, False,
                           f"`{f.commit[:7]}` has not been deployed to {where}", fix)
-    steps: dict[str, str] = d.get("steps", {})
     if d["status"] not in ("succeeded", "up_to_date"):
         return GateResult("staging", title, False,
                           f"the last deployment of `{f.commit[:7]}` to {where} (#{d['id']}) "
                           f"is {d['status']}", fix)
-    missing = [s for s in ("verify", "smoke") if steps.get(s) != "succeeded"]
-    if missing and d["status"] == "succeeded":
+    # Name the deployment whose tests ran: a no-op found the state and ran none.
+    tested = d if d["status"] == "succeeded" else d.get("tested_in")
+    if tested is None:
         return GateResult("staging", title, False,
-                          f"#{d['id']} did not pass {' and '.join(missing)} on {where}", fix)
+                          f"`{f.commit[:7]}` found {where} up to date, but no deployment "
+                          f"there ran the RLS and smoke tests on what it runs",
+                          f"Deploy a change to {where} so its tests run, or (admins) "
+                          "`--force --reason`.")
+    steps: dict[str, str] = tested.get("steps", {})
+    missing = [s for s in ("verify", "smoke") if steps.get(s) != "succeeded"]
+    if missing:
+        return GateResult("staging", title, False,
+                          f"#{tested['id']} did not pass {' and '.join(missing)} on {where}",
+                          fix)
+    same = "" if tested is d else f" (`{f.commit[:7]}` found {where} up to date after it)"
     return GateResult("staging", title, True,
-                      f"#{d['id']} on {where}: RLS and smoke tests passed")
+                      f"RLS and smoke tests passed in #{tested['id']} on {where}{same}")
 
 
 def approvals(env: EnvironmentConfig, f: GateFacts) -> GateResult:

@@ -15,8 +15,18 @@ from workers.gates.facts import GateFacts
 from workers.gates.supabase_auth import leaked_password_protection
 
 
+async def _with_steps(ledger: Ledger, deployment_id: int) -> dict[str, Any]:
+    d = await ledger.get(deployment_id)
+    assert d is not None
+    d["steps"] = {s["name"]: s["status"] for s in d["steps"]}
+    return d
+
+
 async def staging_record(ledger: Ledger, repo: str, environment: str, commit: str
                          ) -> dict[str, Any] | None:
+    """The latest deployment of `commit` to `environment` (a successful one first), with
+    its steps. A no-op ran no tests: it carries `tested_in`, the deployment that made the
+    state it found (whose tests are the ones that ran on it), or None when that was none."""
     cur = await ledger.conn.execute(
         """SELECT id FROM ledger.deployments
            WHERE repo = %s AND environment = %s AND commit_sha = %s AND kind = 'deploy'
@@ -31,9 +41,17 @@ async def staging_record(ledger: Ledger, repo: str, environment: str, commit: st
         row = await cur.fetchone()
     if row is None:
         return None
-    d = await ledger.get(int(row["id"]))
-    assert d is not None
-    d["steps"] = {s["name"]: s["status"] for s in d["steps"]}
+    d = await _with_steps(ledger, int(row["id"]))
+    if d["status"] == "up_to_date":
+        cur = await ledger.conn.execute(
+            """SELECT id, kind FROM ledger.deployments
+               WHERE repo = %s AND environment = %s AND id < %s
+                 AND kind IN ('deploy', 'rollback') AND status = 'succeeded'
+               ORDER BY id DESC LIMIT 1""", (repo, environment, d["id"]))
+        maker = await cur.fetchone()
+        # A rollback made it: its tests were not the runbook's RLS and smoke tests.
+        d["tested_in"] = (await _with_steps(ledger, int(maker["id"]))
+                          if maker is not None and maker["kind"] == "deploy" else None)
     return d
 
 
