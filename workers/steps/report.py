@@ -36,6 +36,8 @@ async def run(ctx: DeployContext) -> None:
         lines = [f"plan for {ctx.environment.name} at {ctx.source.commit[:12]}:"]
         lines += [f"  would apply {v}" for v in s["pending"]] or ["  no migrations to apply"]
         await ctx.output("\n".join(lines))
+        await ctx.outcome(f"would apply {len(s['pending'])} migration"
+                          f"{'' if len(s['pending']) == 1 else 's'}")
         return
     target = ctx.state.get("rollback_target")
     if target is not None:
@@ -48,6 +50,7 @@ async def run(ctx: DeployContext) -> None:
         if s["backup"]:
             lines.append(f"backup taken first: {s['backup']['location']}")
         await ctx.output("\n".join(lines))
+        await ctx.outcome(f"deployment #{target['id']} undone")
         return
     lines = [f"{ctx.environment.name} now runs {ctx.source.commit[:12]}"]
     if s["applied"]:
@@ -58,6 +61,7 @@ async def run(ctx: DeployContext) -> None:
     if s["backup"]:
         lines.append(f"backup: {s['backup']['location']}")
     await ctx.output("\n".join(lines))
+    await ctx.outcome(lines[0])
 
 
 REPORT = Step(name="report", title="Report", run=run, read_only=True,
