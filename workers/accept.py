@@ -11,6 +11,7 @@ from typing import Any
 
 from service import queue
 from service.config.model import Config
+from service.github.client import InstallationClient
 from service.ledger import requests
 from workers.jobs.context import WorkerContext
 from workers.reporters.github_check_run import check_run_name
@@ -27,7 +28,7 @@ class Accepted:
     superseded: list[int]
 
 
-async def accept(ctx: WorkerContext, client: Any, config: Config,
+async def accept(ctx: WorkerContext, client: InstallationClient, config: Config,
                  new: requests.NewRequest) -> Accepted:
     async with ctx.db.connection() as conn:
         created = await requests.create(conn, new)
@@ -60,7 +61,8 @@ def _is_production(config: Config, new: requests.NewRequest) -> bool:
     return bool(env and env.production)
 
 
-async def show_queued(ctx: WorkerContext, client: Any, request_id: int, *, production: bool,
+async def show_queued(ctx: WorkerContext, client: InstallationClient,
+                      request_id: int, *, production: bool,
                       position: int = 1, look_first: bool = False) -> dict[str, Any] | None:
     """Give the request its check run and GitHub deployment, unless it has them; return the
     request as recorded afterwards.
@@ -90,7 +92,7 @@ async def show_queued(ctx: WorkerContext, client: Any, request_id: int, *, produ
 _REPORT_LOCK = 7_210_002  # advisory lock class: showing one request on GitHub
 
 
-async def _check_run(client: Any, req: dict[str, Any], position: int,
+async def _check_run(client: InstallationClient, req: dict[str, Any], position: int,
                      look_first: bool) -> int | None:
     name, env, sha = check_run_name(req["environment"]), req["environment"], req["commit_sha"]
     try:
@@ -109,7 +111,7 @@ async def _check_run(client: Any, req: dict[str, Any], position: int,
         return None
 
 
-async def _deployment(client: Any, req: dict[str, Any], production: bool,
+async def _deployment(client: InstallationClient, req: dict[str, Any], production: bool,
                       look_first: bool) -> int | None:
     payload = {"deploybot_request": req["id"]}
     try:
@@ -136,7 +138,8 @@ async def _deployment(client: Any, req: dict[str, Any], production: bool,
     return int(result.id)
 
 
-async def _conclude_superseded(ctx: WorkerContext, client: Any, conn: Any, old_id: int,
+async def _conclude_superseded(ctx: WorkerContext, client: InstallationClient,
+                               conn: Any, old_id: int,
                                new_id: int) -> None:
     old = await requests.get(conn, old_id)
     if old is None:

@@ -10,26 +10,31 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from service.config import CONFIG_PATH, Config, parse_config
 from service.config.model import default_config
+from service.github.client import InstallationClient
 from workers.runbook.context import SourceTree
 from workers.safe_extract import extract_tar
 
 
-async def load_config(client: Any, repo: str, default_branch: str) -> Config:
+async def load_config(client: InstallationClient, repo: str, default_branch: str) -> Config:
     text = await client.get_file_content(repo, CONFIG_PATH, ref=default_branch)
     if text is None:
         return default_config()
     return parse_config(text, f"{CONFIG_PATH} (on {default_branch})")
 
 
-async def fetch_source(client: Any, repo: str, sha: str, cache_dir: Path) -> SourceTree:
-    """The tree of `repo` at `sha`, unpacked once under `cache_dir` and shared after that."""
+async def fetch_source(client: InstallationClient | None, repo: str, sha: str,
+                       cache_dir: Path) -> SourceTree:
+    """The tree of `repo` at `sha`, unpacked once under `cache_dir` and shared after that;
+    without a client (a deployment from the command line) only an unpacked one is found."""
     dest = cache_dir / repo.replace("/", "__") / sha  # data_dir is absolute (settings)
     if (dest / ".deploybot-complete").exists():
         return SourceTree(dest, sha, sha)
+    if client is None:
+        raise FileNotFoundError(f"{sha[:7]} of {repo} is not unpacked here, and there is no "
+                                "GitHub installation to download it from")
     data: bytes = await client.download_tarball(repo, sha)
     dest.parent.mkdir(parents=True, exist_ok=True)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 
 from service.config.model import EnvironmentConfig
+from service.github.client import InstallationClient
 
 log = logging.getLogger(__name__)
 Announce = Callable[[str], Awaitable[None]]
@@ -29,7 +29,7 @@ async def slack(env: EnvironmentConfig, text: str) -> None:
         raise RuntimeError(f"Slack answered {response.status_code}")
 
 
-def github_announcer(client: Any, repo: str, pr_number: int | None,
+def github_announcer(client: InstallationClient, repo: str, pr_number: int | None,
                      env: EnvironmentConfig, marker: str) -> Announce:
     async def announce(text: str) -> None:
         if pr_number is not None:

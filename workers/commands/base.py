@@ -6,17 +6,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from service.commands.grammar import Command
 from service.config.model import Config, EnvironmentConfig
+from service.github.client import InstallationClient, ReactionContent
 from workers import messages
 from workers.jobs.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
 
-async def see(client: Any, repo: str, comment_id: int) -> int | None:
+async def see(client: InstallationClient, repo: str, comment_id: int) -> int | None:
     """Put 👀 on a comment at once (a person sees the bot took it up within moments); the
     reaction's id, or None when GitHub did not take it."""
     try:
@@ -28,7 +28,8 @@ async def see(client: Any, repo: str, comment_id: int) -> int | None:
     return int(ident) if isinstance(ident, int) else None
 
 
-async def unsee(client: Any, repo: str, comment_id: int, reaction_id: int | None) -> None:
+async def unsee(client: InstallationClient,
+                repo: str, comment_id: int, reaction_id: int | None) -> None:
     """Take the 👀 back (the command was refused: 😕 alone tells it)."""
     if reaction_id is None:
         return
@@ -42,7 +43,7 @@ async def unsee(client: Any, repo: str, comment_id: int, reaction_id: int | None
 @dataclass
 class CommandRequest:
     ctx: WorkerContext
-    client: Any  # InstallationClient
+    client: InstallationClient  # InstallationClient
     repo: str
     installation_id: int
     pr_number: int
@@ -60,7 +61,7 @@ class CommandRequest:
     async def reply(self, body: str) -> None:
         await self.client.create_comment(self.repo, self.pr_number, body)
 
-    async def react(self, content: str) -> None:
+    async def react(self, content: ReactionContent) -> None:
         """A reaction is a courtesy: failing to add one must not stop the command."""
         if content == "eyes" and self.seen_reaction is not None:
             return  # already there

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.config.model import EnvironmentConfig
+from service.github.client import InstallationClient
 from service.ledger import confirmations
 from service.ledger.deployments import Ledger
 from service.settings import Settings
@@ -56,7 +57,7 @@ async def staging_record(ledger: Ledger, repo: str, environment: str, commit: st
 
 
 async def gather(ledger: Ledger, env: EnvironmentConfig, *, repo: str, commit: str,
-                 client: Any | None = None, pr_number: int | None = None,
+                 client: InstallationClient | None = None, pr_number: int | None = None,
                  forced_reason: str | None = None, now: datetime | None = None,
                  settings: Settings | None = None) -> GateFacts:
     """Facts for `env`'s gates; GitHub's are left unknown when there is no client or PR.

@@ -4,9 +4,8 @@ again when the deployment starts (facts may change while it waits)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from service.config.model import EnvironmentConfig
+from service.github.client import InstallationClient
 from service.ledger.deployments import Ledger
 from workers.gates.checklist import evaluate
 from workers.gates.gather import gather
@@ -14,7 +13,8 @@ from workers.gates.result import GateResult, unmet
 from workers.jobs.context import WorkerContext
 
 
-async def precheck(ctx: WorkerContext, client: Any, env: EnvironmentConfig, *, repo: str,
+async def precheck(ctx: WorkerContext, client: InstallationClient,
+                   env: EnvironmentConfig, *, repo: str,
                    commit: str, pr_number: int | None, forced_reason: str | None
                    ) -> tuple[list[GateResult], list[GateResult]]:
     """(all results, the unmet ones)."""

@@ -12,6 +12,7 @@ from typing import Any
 from arq import ArqRedis
 from psycopg_pool import AsyncConnectionPool
 
+from service.github.client import GitHubApp
 from service.settings import Settings
 from workers.runbook.step import Step
 
@@ -30,7 +31,7 @@ class WorkerContext:
     settings: Settings
     db: AsyncConnectionPool[Any]
     redis: ArqRedis
-    github: Any  # service.github.client.GitHubApp
+    github: GitHubApp
     database_url: str = field(repr=False, default="")
     public_url: str = ""  # where people read full logs (the dashboard)
     worker_id: str = field(default_factory=new_worker_id)

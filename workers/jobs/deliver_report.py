@@ -14,6 +14,7 @@ from typing import Any
 
 from service.config.load import ConfigError
 from service.config.model import Config
+from service.github.client import InstallationClient
 from service.ledger import requests
 from service.ledger.deployments import Ledger
 from service.observability.jobs import observed_job
@@ -109,7 +110,7 @@ async def send_parts(ctx: WorkerContext, req: dict[str, Any], dep: dict[str, Any
     return missing, error
 
 
-async def _config(client: Any, repo: str) -> Config | None:
+async def _config(client: InstallationClient, repo: str) -> Config | None:
     """The configuration on the default branch (None if it is broken now: then the check
     run only lacks its Promote button and the escalation its lead)."""
     info = await client.get_repo(repo)
@@ -119,7 +120,8 @@ async def _config(client: Any, repo: str) -> Config | None:
         return None
 
 
-def _reporters(ctx: WorkerContext, client: Any, req: dict[str, Any], dep: dict[str, Any],
+def _reporters(ctx: WorkerContext, client: InstallationClient,
+               req: dict[str, Any], dep: dict[str, Any],
                config: Config | None, parts: list[str]) -> dict[str, Reporter]:
     repo, log_url = req["repo"], ctx.log_url(int(dep["id"]))
     env = config.environments.get(dep["environment"]) if config else None

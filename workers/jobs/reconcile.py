@@ -13,6 +13,7 @@ from typing import Any
 
 from service import queue
 from service.config.model import Config
+from service.github.client import InstallationClient
 from service.ledger import deliveries, leases, requests
 from service.ledger.deployments import Ledger
 from service.observability.jobs import observed_job
@@ -230,7 +231,7 @@ async def _report_abandoned(ctx: WorkerContext, req: dict[str, Any], dep: dict[s
     return escalate
 
 
-async def _send_abandoned(ctx: WorkerContext, client: Any, req: dict[str, Any],
+async def _send_abandoned(ctx: WorkerContext, client: InstallationClient, req: dict[str, Any],
                           dep: dict[str, Any], stop: Stopped, summary: str) -> list[str]:
     """Conclude the check run, the GitHub deployment and the summary comment, each tried
     even when one before it failed; the parts GitHub did not take."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from service.github.client import InstallationClient
 from workers.reporters import markdown
 from workers.reporters.debounced import Debounced
 from workers.runbook.events import Outcome
@@ -44,7 +45,8 @@ def actions_for(outcome: Outcome, *, production_env: bool, has_production: bool,
 
 
 class CheckRunReporter(Debounced):
-    def __init__(self, client: Any, repo: str, check_run_id: int, *, log_url: str | None,
+    def __init__(self, client: InstallationClient,
+                 repo: str, check_run_id: int, *, log_url: str | None,
                  production_env: bool, has_production: bool, interval: float | None = None,
                  resumed: bool = False) -> None:
         super().__init__(interval)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from service.github.client import InstallationClient
 from workers import messages
 from workers.reporters import markdown
 from workers.reporters.debounced import Debounced
@@ -14,7 +13,7 @@ COMMENT_LIMIT = 65_536
 class SummaryCommentReporter(Debounced):
     interval = 5.0  # comments are read by people: fewer, calmer edits
 
-    def __init__(self, client: Any, repo: str, pr_number: int, request_id: int, *,
+    def __init__(self, client: InstallationClient, repo: str, pr_number: int, request_id: int, *,
                  log_url: str | None, mention: str | None = None,
                  interval: float | None = None) -> None:
         super().__init__(interval)

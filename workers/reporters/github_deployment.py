@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from service.github.client import DeploymentState, InstallationClient
 from workers.runbook.events import Event, EventKind, Outcome
 
-STATES = {
+STATES: dict[Outcome, DeploymentState] = {
     Outcome.SUCCEEDED: "success",
     Outcome.UP_TO_DATE: "success",
     Outcome.PLANNED: "success",
@@ -25,7 +24,8 @@ DESCRIPTIONS = {
 
 
 class DeploymentStatusReporter:
-    def __init__(self, client: Any, repo: str, deployment_id: int, *, log_url: str | None,
+    def __init__(self, client: InstallationClient,
+                 repo: str, deployment_id: int, *, log_url: str | None,
                  environment_url: str | None = None) -> None:
         self.client = client
         self.repo = repo

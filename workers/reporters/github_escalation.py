@@ -3,8 +3,7 @@ write up what happened on the pull request, and open a post-mortem issue."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from service.github.client import InstallationClient
 from workers import messages
 from workers.reporters import markdown
 from workers.reporters.markdown import REASON_MAX
@@ -54,7 +53,8 @@ def should_escalate(p: Progress, *, production: bool, lead: str | None) -> bool:
 
 
 class EscalationReporter:
-    def __init__(self, client: Any, repo: str, *, deployment_id: int, pr_number: int | None,
+    def __init__(self, client: InstallationClient,
+                 repo: str, *, deployment_id: int, pr_number: int | None,
                  requested_by: str | None, lead: str | None, production: bool,
                  log_url: str | None) -> None:
         self.client, self.repo = client, repo

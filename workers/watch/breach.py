@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from service.github.client import InstallationClient
 from service.ledger import requests, watches
 from service.ledger.deployments import Ledger
 from workers.accept import accept
@@ -105,7 +106,8 @@ async def handle_breach(ctx: WorkerContext, watch: dict[str, Any]) -> str:
     return f"breach: {summary}; {action}{retry}"
 
 
-async def _comment(client: Any, repo: str, pr_number: int, marker: str, body: str) -> None:
+async def _comment(client: InstallationClient,
+                   repo: str, pr_number: int, marker: str, body: str) -> None:
     """One breach comment per deployment: a retry edits the one it wrote before."""
     for comment in await client.list_comments(repo, pr_number):
         if marker in (comment.get("body") or ""):

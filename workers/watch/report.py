@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from service.github.client import CheckConclusion, InstallationClient
 from service.ledger import requests, watches
 from service.ledger.deployments import Ledger
 from workers.jobs.context import WorkerContext
@@ -16,8 +17,8 @@ from workers.watch.stored_config import from_json
 log = logging.getLogger(__name__)
 
 
-async def add_section(client: Any, repo: str, check_run_id: int, section: str, *,
-                      title: str | None = None, conclusion: str | None = None,
+async def add_section(client: InstallationClient, repo: str, check_run_id: int, section: str, *,
+                      title: str | None = None, conclusion: CheckConclusion | None = None,
                       actions: Sequence[dict[str, str]] | None = None) -> None:
     run = await client.get_check_run(repo, check_run_id)
     output = run.get("output") or {}
