@@ -7,6 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from service.ledger.db import fetch_all
+
 Row = dict[str, Any]
 
 
@@ -66,11 +68,12 @@ async def unprocessed(conn: psycopg.AsyncConnection[Any], older_than_seconds: fl
                       limit: int = 500) -> list[str]:
     """Deliveries acknowledged but not handled (Redis may have lost their job, or the
     worker handling them died)."""
-    cur = await conn.execute(
+    rows = await fetch_all(
+        conn,
         """SELECT id FROM ledger.deliveries
            WHERE (status = 'received' AND received_at < now() - make_interval(secs => %s))
               OR (status = 'handling' AND claimed_at < now() - make_interval(secs => %s))
            ORDER BY received_at LIMIT %s""",
         (older_than_seconds, CLAIM_TIMEOUT, limit),
     )
-    return [r[0] if not isinstance(r, dict) else r["id"] for r in await cur.fetchall()]
+    return [r["id"] for r in rows]

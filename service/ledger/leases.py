@@ -10,6 +10,8 @@ from typing import Any
 
 import psycopg
 
+from service.ledger.db import fetch_one
+
 DEFAULT_TTL = 60.0  # seconds; holders renew every third of it
 
 
@@ -26,7 +28,8 @@ async def acquire(conn: psycopg.AsyncConnection[Any], repo: str, environment: st
                   holder: str, request_id: int | None, ttl: float = DEFAULT_TTL
                   ) -> Lease | None:
     """Take the lease if it is free or expired; None while someone else holds it."""
-    cur = await conn.execute(
+    row = await fetch_one(
+        conn,
         """INSERT INTO ledger.leases AS l (repo, environment, request_id, holder, token,
                                           expires_at)
            VALUES (%(repo)s, %(env)s, %(req)s, %(holder)s, nextval('ledger.lease_tokens'),
@@ -38,11 +41,9 @@ async def acquire(conn: psycopg.AsyncConnection[Any], repo: str, environment: st
            RETURNING token""",
         {"repo": repo, "env": environment, "req": request_id, "holder": holder, "ttl": ttl},
     )
-    row = await cur.fetchone()
     if row is None:
         return None
-    token = row["token"] if isinstance(row, dict) else row[0]
-    return Lease(repo, environment, int(token), holder, request_id)
+    return Lease(repo, environment, int(row["token"]), holder, request_id)
 
 
 async def renew(conn: psycopg.AsyncConnection[Any], lease: Lease, ttl: float = DEFAULT_TTL

@@ -6,6 +6,8 @@ from typing import Any
 
 import psycopg
 
+from service.ledger.db import fetch_all
+
 
 async def lock_of(conn: psycopg.AsyncConnection[Any], repo: str, environment: str
                   ) -> dict[str, Any] | None:
@@ -43,10 +45,10 @@ async def release(conn: psycopg.AsyncConnection[Any], repo: str, environment: st
 
 async def release_for_pr(conn: psycopg.AsyncConnection[Any], repo: str, pr_number: int
                          ) -> list[str]:
-    cur = await conn.execute(
-        "DELETE FROM ledger.locks WHERE repo = %s AND pr_number = %s RETURNING environment",
+    rows = await fetch_all(
+        conn, "DELETE FROM ledger.locks WHERE repo = %s AND pr_number = %s RETURNING environment",
         (repo, pr_number))
-    return [r["environment"] if isinstance(r, dict) else r[0] for r in await cur.fetchall()]
+    return [r["environment"] for r in rows]
 
 
 async def all_locks(conn: psycopg.AsyncConnection[Any], repo: str) -> list[dict[str, Any]]:

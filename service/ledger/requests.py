@@ -10,6 +10,8 @@ from typing import Any
 
 import psycopg
 
+from service.ledger.db import fetch_all, fetch_one
+
 Row = dict[str, Any]
 
 
@@ -48,31 +50,31 @@ async def create(conn: psycopg.AsyncConnection[Any], req: NewRequest) -> Created
             # find the first one's request.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                                (f"{req.repo}|{req.environment}|{req.commit_sha}",))
-            cur = await conn.execute(
+            row = await fetch_one(
+                conn,
                 """SELECT id FROM ledger.requests WHERE repo = %s AND environment = %s
                      AND commit_sha = %s AND kind = 'deploy' AND trigger IN ('merge', 'push')
                      AND status IN ('queued', 'running', 'done') ORDER BY id LIMIT 1""",
                 (req.repo, req.environment, req.commit_sha))
-            row = await cur.fetchone()
             if row is not None:
-                return Created(int(_get(row, "id")), [], True)
+                return Created(int(row["id"]), [], True)
         if req.delivery_id is not None:
-            cur = await conn.execute(
-                "SELECT id FROM ledger.requests WHERE delivery_id = %s AND environment = %s",
+            row = await fetch_one(
+                conn, "SELECT id FROM ledger.requests WHERE delivery_id = %s AND environment = %s",
                 (req.delivery_id, req.environment))
-            row = await cur.fetchone()
             if row is not None:
-                return Created(int(_get(row, "id")), [], True)
+                return Created(int(row["id"]), [], True)
         superseded: list[int] = []
         if req.pr_number is not None:
-            cur = await conn.execute(
+            superseded = [int(r["id"]) for r in await fetch_all(
+                conn,
                 """UPDATE ledger.requests SET status = 'superseded', finished_at = now(),
                           note = 'replaced by a newer request from the same pull request'
                    WHERE repo = %s AND environment = %s AND pr_number = %s
                      AND status = 'queued' RETURNING id""",
-                (req.repo, req.environment, req.pr_number))
-            superseded = [int(_get(r, "id")) for r in await cur.fetchall()]
-        cur = await conn.execute(
+                (req.repo, req.environment, req.pr_number))]
+        row = await fetch_one(
+            conn,
             """INSERT INTO ledger.requests (repo, installation_id, environment, kind,
                    commit_sha, ref, pr_number, requested_by, trigger, comment_id,
                    delivery_id, rollback_target, forced_reason)
@@ -80,29 +82,23 @@ async def create(conn: psycopg.AsyncConnection[Any], req: NewRequest) -> Created
             (req.repo, req.installation_id, req.environment, req.kind, req.commit_sha,
              req.ref, req.pr_number, req.requested_by, req.trigger, req.comment_id,
              req.delivery_id, req.rollback_target, req.forced_reason))
-        row = await cur.fetchone()
         assert row is not None
-        return Created(int(_get(row, "id")), superseded, False)
-
-
-def _get(row: Any, key: str) -> Any:
-    return row[key] if isinstance(row, dict) else row[0]
+        return Created(int(row["id"]), superseded, False)
 
 
 async def get(conn: psycopg.AsyncConnection[Any], request_id: int) -> Row | None:
-    cur = await conn.execute("SELECT * FROM ledger.requests WHERE id = %s", (request_id,))
-    row = await cur.fetchone()
-    return dict(row) if row is not None else None
+    return await fetch_one(conn, "SELECT * FROM ledger.requests WHERE id = %s", (request_id,))
 
 
 async def position(conn: psycopg.AsyncConnection[Any], request_id: int) -> int:
     """1 for the next to run; how many requests of its environment go first, plus one."""
-    cur = await conn.execute(
+    row = await fetch_one(
+        conn,
         """SELECT count(*) AS n FROM ledger.requests o, ledger.requests r
            WHERE r.id = %s AND o.repo = r.repo AND o.environment = r.environment
              AND o.status IN ('queued', 'running') AND o.id < r.id""", (request_id,))
-    row = await cur.fetchone()
-    return int(_get(row, "n")) + 1
+    assert row is not None  # an aggregate always has its row
+    return int(row["n"]) + 1
 
 
 async def oldest_queued(conn: psycopg.AsyncConnection[Any], repo: str, environment: str

@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service.ledger.db import fetch_all
 from service.observability.jobs import observed_job
 from workers.jobs.context import WorkerContext
 
@@ -52,9 +53,8 @@ async def redeliver_failed(arq_ctx: dict[str, Any]) -> str:
     if not todo:
         return "no failed deliveries"
     async with ctx.db.connection() as conn:
-        cur = await conn.execute("SELECT id FROM ledger.deliveries WHERE id = ANY(%s)",
-                                 (todo,))
-        recorded = {r["id"] if isinstance(r, dict) else r[0] for r in await cur.fetchall()}
+        recorded = {r["id"] for r in await fetch_all(
+            conn, "SELECT id FROM ledger.deliveries WHERE id = ANY(%s)", (todo,))}
     asked = 0
     for guid in todo:
         if guid in recorded:
