@@ -22,8 +22,11 @@ rules and event triggers among them are restored from the dump. Limitations, by 
   * if the cascade would drop any other kind of platform object (a column, view, function
     or type in a platform schema that uses a project type or table), restore refuses with
     BackupError before changing anything;
-  * large objects and database-level settings (ALTER DATABASE, global default privileges,
-    publications, roles) are not restored.
+  * large objects and database-level settings (ALTER DATABASE, publications, roles) are
+    not restored, nor global default privileges of roles other than the connecting one.
+The connecting role's own global default privileges (`ALTER DEFAULT PRIVILEGES REVOKE
+EXECUTE ON FUNCTIONS FROM PUBLIC`, common in Supabase migrations) are reset to PostgreSQL's
+built-in defaults and then replayed from the dump, so they are what was dumped.
 Owners and grants are restored as dumped (the roles live in the cluster), which needs a
 connecting role that may own those objects (a superuser, or `postgres` on Supabase).
 """
@@ -322,6 +325,7 @@ class LocalBackupStore(BackupStore):
         if plan.drop:
             names = ", ".join(_ident(s) for s in sorted(plan.drop))
             prelude.append(f"DROP SCHEMA {names} CASCADE;")
+        prelude.append(_RESET_GLOBAL_DEFAULT_PRIVILEGES)
         if plan.recreate_public:
             prelude += [
                 "CREATE SCHEMA public AUTHORIZATION pg_database_owner;",
@@ -357,11 +361,46 @@ class LocalBackupStore(BackupStore):
 # --------------------------------------------------------------------------- restore planning
 
 
+# The connecting role's global default privileges (no IN SCHEMA) back to PostgreSQL's
+# built-in ones, before the dump's own are replayed: every grantee revoked, then the owner's
+# ALL and PUBLIC's EXECUTE on functions and USAGE on types granted again; an entry equal to
+# the built-in default is removed from pg_default_acl by PostgreSQL itself.
+_RESET_GLOBAL_DEFAULT_PRIVILEGES = """DO $reset$
+DECLARE d record; g record; kind text;
+BEGIN
+  FOR d IN SELECT a.defaclobjtype AS t, a.defaclacl AS acl FROM pg_catalog.pg_default_acl a
+            WHERE a.defaclnamespace = 0 AND a.defaclrole = current_user::regrole LOOP
+    kind := CASE d.t WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES'
+      WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' WHEN 'n' THEN 'SCHEMAS'
+      WHEN 'L' THEN 'LARGE OBJECTS' END;
+    CONTINUE WHEN kind IS NULL;
+    FOR g IN SELECT DISTINCT x.grantee FROM pg_catalog.aclexplode(d.acl) x LOOP
+      EXECUTE pg_catalog.format('ALTER DEFAULT PRIVILEGES REVOKE ALL ON %s FROM %s', kind,
+        CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(
+          (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = g.grantee)) END);
+    END LOOP;
+    EXECUTE pg_catalog.format('ALTER DEFAULT PRIVILEGES GRANT ALL ON %s TO %I', kind,
+                              current_user);
+    IF d.t IN ('f', 'T') THEN
+      EXECUTE pg_catalog.format('ALTER DEFAULT PRIVILEGES GRANT %s ON %s TO PUBLIC',
+        CASE d.t WHEN 'f' THEN 'EXECUTE' ELSE 'USAGE' END, kind);
+    END IF;
+  END LOOP;
+END
+$reset$;"""
+
+
+def _toc_owner(entry: TocEntry) -> str:
+    """The owner pg_restore --list prints last on an entry's line."""
+    return entry.line.rsplit(" ", 1)[-1]
+
+
 @dataclass(frozen=True)
 class _Plan:
     drop: frozenset[str]  # project schemas that exist now
     restore: frozenset[str]  # project schemas to take from the dump
     recreate_public: bool
+    role: str  # the connecting role: its global default privileges are restored
     # (kind, schema or None, tag) of platform objects the cascade drops, replayable ones
     replay: frozenset[tuple[str, str | None, str]]
 
@@ -442,9 +481,11 @@ async def _plan(conn: psycopg.AsyncConnection[Any], toc: list[TocEntry],
             f"restore would drop objects in platform schemas that depend on the project's "
             f"schemas and that it cannot put back: {names}; nothing was changed — restore "
             f"by hand (see workers/drivers/backups.py)")
+    cur = await conn.execute("SELECT current_user")
+    row = await cur.fetchone()
     return _Plan(drop=frozenset(live), restore=restore,
                  recreate_public="public" in live or "public" in restore,
-                 replay=frozenset(victims))
+                 replay=frozenset(victims), role=str(row[0]) if row else "")
 
 
 async def _platform_objects(conn: psycopg.AsyncConnection[Any], project: list[str]
@@ -492,6 +533,8 @@ def _select(toc: list[TocEntry], plan: _Plan, ext_schemas: Mapping[str, str]
             keep = ext_schemas.get(e.tag) in plan.restore
         elif ns is None and e.desc in _SCHEMA_ATTACHED and e.tag.startswith("EXTENSION "):
             keep = ext_schemas.get(e.tag[len("EXTENSION "):]) in plan.restore
+        elif e.desc == "DEFAULT ACL" and ns is None:
+            keep = _toc_owner(e) == plan.role
         elif e.desc in _REPLAYABLE:
             keep = (_REPLAYABLE[e.desc], ns, e.tag) in plan.replay
         else:
