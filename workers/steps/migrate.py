@@ -4,8 +4,10 @@ scripts, newest first, and restores the backup when a script is missing or fails
 
 from __future__ import annotations
 
+import re
 import time
 
+from service.embedded.shim import PLATFORM_ROLES
 from workers.drivers.interfaces import (
     Backup,
     DatabaseUnavailable,
@@ -90,18 +92,36 @@ def _failed(exc: MigrationError, applied: list[MigrationFile]) -> StepFailed:
     outcome = ("it ended the file's own transaction, so part of it may be committed: the "
                "rollback restores the verified backup" if exc.transaction_ended
                else "the file's transaction was rolled back")
+    hint = _platform_role_hint(exc)
     output = (
         f"{m.relpath}:{exc.line} failed{f' (SQLSTATE {exc.sqlstate})' if exc.sqlstate else ''}"
         f"; {outcome}.\n\n"
-        f"Statement:\n{statement}\n\nError:\n{exc.error}\n\n{_committed(applied)}"
+        f"Statement:\n{statement}\n\nError:\n{exc.error}\n\n"
+        f"{hint + chr(10) + chr(10) if hint else ''}{_committed(applied)}"
     )
     return StepFailed(
-        f"{m.relpath}:{exc.line}: {first_line}",
+        f"{m.relpath}:{exc.line}: {first_line}{': ' + hint if hint else ''}",
         output=output,
         annotations=[Annotation(m.relpath, max(1, exc.line), exc.error,
                                 title=f"migration {m.version} failed")],
         stop_the_line=MIGRATION_ERROR,
     )
+
+
+_ALTER_PLATFORM_ROLE = re.compile(
+    r"\s*ALTER\s+(?:ROLE|USER)\s+\"?(" + "|".join(PLATFORM_ROLES) + r")\b", re.IGNORECASE)
+
+
+def _platform_role_hint(exc: MigrationError) -> str | None:
+    """Why a migration may not alter a Supabase platform role here, and what to do."""
+    found = _ALTER_PLATFORM_ROLE.match(exc.statement or "")
+    if exc.sqlstate != "42501" or found is None:
+        return None
+    return (f"the environment's owner role may not alter the platform role "
+            f"`{found.group(1).lower()}`; on the embedded default the platform roles are "
+            "shared by every environment of the server, so none may change them; deploy "
+            "this migration to a database whose owner may (hosted Supabase's `postgres` "
+            "role, or a database of your own named by `database_url_env`)")
 
 
 async def undo(ctx: DeployContext) -> None:
