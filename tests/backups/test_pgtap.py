@@ -109,6 +109,33 @@ async def test_a_file_runs_rolled_back_for_an_owner_that_is_no_superuser(
     assert rows == [{"gone": True, "schemas": 0, "ext": 0}]
 
 
+AS_AUTHENTICATED = """\
+begin;
+select plan(2);
+set local role authenticated;
+select ok(current_user = 'authenticated', 'runs as the API role');
+select results_eq('select 1', array[1], 'pgTAP is callable by it');
+select * from finish();
+rollback;
+"""
+
+
+@pytest.mark.parametrize("where", ["package", "server"])
+async def test_pgtap_stays_callable_when_the_owner_revoked_execute_by_default(
+        shim_db: str, tmp_path: Path, where: str) -> None:
+    # As basejump's first migration does: no EXECUTE for PUBLIC on the owner's new functions.
+    with psycopg.connect(shim_db, autocommit=True) as conn:
+        conn.execute("ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC")
+    db = as_database(shim_db)
+    source = await (pgtap.locate(db) if where == "server" else
+                    pgtap.locate(db, package=packaged()))
+    if source.kind != {"server": "extension", "package": "package"}[where]:
+        pytest.skip("the test server has no pgtap extension")
+    path = write(tmp_path, "t.sql", AS_AUTHENTICATED)
+    result = await pgtap.run_file(db, tmp_path, path, source, lock_timeout_ms=5000)
+    assert result.error is None and result.passed, (result.error, result.problems())
+
+
 async def test_an_installed_pgtap_is_used_where_it_is(shim_db: str, tmp_path: Path) -> None:
     db = as_database(shim_db)
     if (await pgtap.locate(db)).kind != "extension":

@@ -81,15 +81,20 @@ class PgTapSource:
         # USAGE for every role: tests switch to anon / authenticated like PostgREST does.
         made = [f"CREATE SCHEMA {_ident(schema)}",
                 f"GRANT USAGE ON SCHEMA {_ident(schema)} TO PUBLIC"]
+        # EXECUTE for every role as well: the functions are created by the owner, so its
+        # default privileges apply to them, and Supabase migrations often revoke EXECUTE
+        # on new functions from PUBLIC (ALTER DEFAULT PRIVILEGES): `set local role
+        # authenticated` would then leave a test unable to call ok() or results_eq().
+        callable_by_all = f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {_ident(schema)} TO PUBLIC"
         if self.kind == "extension":
             return [*made, f"CREATE EXTENSION pgtap WITH SCHEMA {_ident(schema)}",
-                    _append_to_search_path(schema)]
+                    callable_by_all, _append_to_search_path(schema)]
         # The packaged SQL creates its objects in the first schema of the search path.
         return [*made,
                 "SELECT set_config('deploybot.search_path', current_setting('search_path'), "
                 "true)",
                 f"SELECT set_config('search_path', {_literal(_ident(schema))}, true)",
-                self.package_text,
+                self.package_text, callable_by_all,
                 "SELECT set_config('search_path', current_setting('deploybot.search_path') "
                 f"|| ', ' || {_literal(_ident(schema))}, true)"]
 
