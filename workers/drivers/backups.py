@@ -22,11 +22,14 @@ rules and event triggers among them are restored from the dump. Limitations, by 
   * if the cascade would drop any other kind of platform object (a column, view, function
     or type in a platform schema that uses a project type or table), restore refuses with
     BackupError before changing anything;
-  * large objects and database-level settings (ALTER DATABASE, publications, roles) are
-    not restored, nor global default privileges of roles other than the connecting one.
+  * large objects and database-level settings (ALTER DATABASE, roles) are not restored,
+    nor global default privileges and publications of roles other than the connecting one.
 The connecting role's own global default privileges (`ALTER DEFAULT PRIVILEGES REVOKE
 EXECUTE ON FUNCTIONS FROM PUBLIC`, common in Supabase migrations) are reset to PostgreSQL's
-built-in defaults and then replayed from the dump, so they are what was dumped.
+built-in defaults and then replayed from the dump, so they are what was dumped. Its
+publications (`create publication supabase_realtime for table ...`) that the dump lacks are
+dropped and those it has but the database lacks are created; one in both is kept (Supabase
+Realtime reads it), and its tables in the project's schemas come back with them.
 Owners and grants are restored as dumped (the roles live in the cluster), which needs a
 connecting role that may own those objects (a superuser, or `postgres` on Supabase).
 """
@@ -326,6 +329,7 @@ class LocalBackupStore(BackupStore):
             names = ", ".join(_ident(s) for s in sorted(plan.drop))
             prelude.append(f"DROP SCHEMA {names} CASCADE;")
         prelude.append(_RESET_GLOBAL_DEFAULT_PRIVILEGES)
+        prelude += [f"DROP PUBLICATION {_ident(name)};" for name in sorted(plan.drop_publications)]
         if plan.recreate_public:
             prelude += [
                 "CREATE SCHEMA public AUTHORIZATION pg_database_owner;",
@@ -400,9 +404,11 @@ class _Plan:
     drop: frozenset[str]  # project schemas that exist now
     restore: frozenset[str]  # project schemas to take from the dump
     recreate_public: bool
-    role: str  # the connecting role: its global default privileges are restored
     # (kind, schema or None, tag) of platform objects the cascade drops, replayable ones
     replay: frozenset[tuple[str, str | None, str]]
+    role: str  # the connecting role: its default privileges and publications are restored
+    publications: frozenset[str]  # the connecting role's, now
+    drop_publications: frozenset[str]  # of those, the ones the dump lacks
 
 
 # Objects outside the project's schemas, keyed like the dump's TOC tags; kinds the dump can
@@ -483,9 +489,16 @@ async def _plan(conn: psycopg.AsyncConnection[Any], toc: list[TocEntry],
             f"by hand (see workers/drivers/backups.py)")
     cur = await conn.execute("SELECT current_user")
     row = await cur.fetchone()
+    cur = await conn.execute("SELECT pubname FROM pg_catalog.pg_publication "
+                             "WHERE pubowner = current_user::regrole")
+    publications = frozenset(str(r[0]) for r in await cur.fetchall())
+    role = str(row[0]) if row else ""
+    dumped_publications = {e.tag for e in toc if e.desc == "PUBLICATION"
+                           and e.namespace is None and _toc_owner(e) == role}
     return _Plan(drop=frozenset(live), restore=restore,
                  recreate_public="public" in live or "public" in restore,
-                 replay=frozenset(victims), role=str(row[0]) if row else "")
+                 replay=frozenset(victims), role=role, publications=publications,
+                 drop_publications=publications - dumped_publications)
 
 
 async def _platform_objects(conn: psycopg.AsyncConnection[Any], project: list[str]
@@ -535,6 +548,8 @@ def _select(toc: list[TocEntry], plan: _Plan, ext_schemas: Mapping[str, str]
             keep = ext_schemas.get(e.tag[len("EXTENSION "):]) in plan.restore
         elif e.desc == "DEFAULT ACL" and ns is None:
             keep = _toc_owner(e) == plan.role
+        elif e.desc == "PUBLICATION" and ns is None:
+            keep = _toc_owner(e) == plan.role and e.tag not in plan.publications
         elif e.desc in _REPLAYABLE:
             keep = (_REPLAYABLE[e.desc], ns, e.tag) in plan.replay
         else:
