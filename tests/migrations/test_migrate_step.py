@@ -263,3 +263,18 @@ async def test_altering_a_shared_platform_role_is_refused_with_what_to_do(
     assert "may not alter the platform role `authenticator`" in failed.message
     assert "shared by every environment" in failed.data["output"]
     assert await history(db) == []
+
+
+async def test_a_supabase_migration_on_a_plain_database_says_what_it_lacks(
+        fresh_db: str, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "migrations").mkdir(parents=True)
+    (root / "migrations" / "20260101000000_profiles.sql").write_text(
+        "create table public.profiles (id uuid primary key references auth.users);\n")
+    async with PostgresDatabase(fresh_db, allow_superuser=True) as plain:  # no platform shim
+        ctx = context(plain, fresh_db, root, tmp_path / "backups")
+        assert await Engine([MIGRATE]).run(ctx) == Outcome.ROLLED_BACK
+    [failed] = recorder(ctx).of(EventKind.FAILED)
+    assert failed.message.startswith(
+        'migrations/20260101000000_profiles.sql:1: schema "auth" does not exist: this '
+        "database lacks Supabase's schema `auth`: it is not a Supabase database")

@@ -8,6 +8,7 @@ import re
 import time
 
 from service.embedded.shim import PLATFORM_ROLES
+from workers.drivers.backups import PLATFORM_SCHEMAS
 from workers.drivers.interfaces import (
     Backup,
     DatabaseUnavailable,
@@ -92,7 +93,7 @@ def _failed(exc: MigrationError, applied: list[MigrationFile]) -> StepFailed:
     outcome = ("it ended the file's own transaction, so part of it may be committed: the "
                "rollback restores the verified backup" if exc.transaction_ended
                else "the file's transaction was rolled back")
-    hint = _platform_role_hint(exc)
+    hint = _platform_role_hint(exc) or _not_supabase_hint(exc)
     output = (
         f"{m.relpath}:{exc.line} failed{f' (SQLSTATE {exc.sqlstate})' if exc.sqlstate else ''}"
         f"; {outcome}.\n\n"
@@ -122,6 +123,27 @@ def _platform_role_hint(exc: MigrationError) -> str | None:
             "shared by every environment of the server, so none may change them; deploy "
             "this migration to a database whose owner may (hosted Supabase's `postgres` "
             "role, or a database of your own named by `database_url_env`)")
+
+
+_MISSING_SCHEMA = re.compile(r'schema "([^"]+)" does not exist')
+_MISSING_ROLE = re.compile(r'role "([^"]+)" does not exist')
+
+
+def _not_supabase_hint(exc: MigrationError) -> str | None:
+    """A Supabase migration run on a database without Supabase's platform surface."""
+    text = exc.error or ""
+    schema = _MISSING_SCHEMA.search(text) if exc.sqlstate == "3F000" else None
+    role = _MISSING_ROLE.search(text) if exc.sqlstate == "42704" else None
+    if schema is not None and schema.group(1) in PLATFORM_SCHEMAS:
+        missing = f"schema `{schema.group(1)}`"
+    elif role is not None and role.group(1) in PLATFORM_ROLES:
+        missing = f"role `{role.group(1)}`"
+    else:
+        return None
+    return (f"this database lacks Supabase's {missing}: it is not a Supabase database; run "
+            "Supabase migrations on a Supabase project (hosted or self-hosted Supabase), or "
+            "leave the environment's database URL unset locally: the embedded default "
+            "provides Supabase's auth, storage and extensions schemas and its roles")
 
 
 async def undo(ctx: DeployContext) -> None:
