@@ -260,8 +260,8 @@ async def test_altering_a_shared_platform_role_is_refused_with_what_to_do(
     assert await Engine([MIGRATE]).run(ctx) == Outcome.ROLLED_BACK
     [failed] = recorder(ctx).of(EventKind.FAILED)
     assert failed.message.startswith("migrations/20260101000000_hook.sql:2: permission denied")
-    assert "may not alter the platform role `authenticator`" in failed.message
-    assert "shared by every environment" in failed.data["output"]
+    assert "may not alter `authenticator`, a role of the whole server" in failed.message
+    assert "the embedded default never does" in failed.data["output"]
     assert await history(db) == []
 
 

@@ -118,11 +118,12 @@ def _platform_role_hint(exc: MigrationError) -> str | None:
     found = _ALTER_PLATFORM_ROLE.match(exc.statement or "")
     if exc.sqlstate != "42501" or found is None:
         return None
-    return (f"the environment's owner role may not alter the platform role "
-            f"`{found.group(1).lower()}`; on the embedded default the platform roles are "
-            "shared by every environment of the server, so none may change them; deploy "
-            "this migration to a database whose owner may (hosted Supabase's `postgres` "
-            "role, or a database of your own named by `database_url_env`)")
+    role = found.group(1).lower()
+    return (f"the environment's owner role may not alter `{role}`, a role of the whole "
+            "server shared by every database on it (hosted Supabase's `postgres` role may); "
+            "on a server of your own an admin can allow it (`ALTER ROLE <owner> CREATEROLE`"
+            f"; on PostgreSQL 16+ also `GRANT {role} TO <owner> WITH ADMIN OPTION`); the "
+            "embedded default never does, as its environments share these roles")
 
 
 _MISSING_SCHEMA = re.compile(r'schema "([^"]+)" does not exist')
