@@ -136,6 +136,29 @@ async def test_pgtap_stays_callable_when_the_owner_revoked_execute_by_default(
     assert result.error is None and result.passed, (result.error, result.problems())
 
 
+async def test_a_seed_runs_first_in_the_files_transaction_and_a_failing_one_is_named(
+        shim_db: str, tmp_path: Path) -> None:
+    db = as_database(shim_db)
+    source = await pgtap.locate(db, package=packaged())
+    seed = pgtap.prepare_seed("supabase/seed.sql", "begin;\ncreate table public.seeded "
+                              "(n int);\ninsert into public.seeded values (7);\ncommit;\n")
+    path = write(tmp_path, "t.sql", "select plan(1);\n"
+                 "select is((select n from public.seeded), 7, 'seeded');\n")
+    result = await pgtap.run_file(db, tmp_path, path, source, lock_timeout_ms=5000, seed=seed)
+    assert result.passed, (result.error, result.problems())
+    assert (await db.fetch("SELECT to_regclass('public.seeded') IS NULL AS gone")) == [
+        {"gone": True}]
+
+    broken = pgtap.prepare_seed("supabase/seed.sql", "select 1;\n\ninsert into nowhere "
+                                "values (1);\n")
+    result = await pgtap.run_file(db, tmp_path, path, source, lock_timeout_ms=5000,
+                                  seed=broken)
+    assert result.error is not None
+    assert result.error[1].startswith("the test seed supabase/seed.sql failed at its line 3: ")
+    with pytest.raises(ValueError, match=r"supabase/seed.sql:1: psql meta-command `\\i`"):
+        pgtap.prepare_seed("supabase/seed.sql", "\\i other.sql\n")
+
+
 async def test_an_installed_pgtap_is_used_where_it_is(shim_db: str, tmp_path: Path) -> None:
     db = as_database(shim_db)
     if (await pgtap.locate(db)).kind != "extension":

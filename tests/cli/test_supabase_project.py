@@ -300,3 +300,31 @@ def test_where_rollback_scripts_are_required_the_backup_is_not_their_undo(
     assert f"{PINNED}: no rollback script" in message
     assert "staging requires rollback scripts (rollback_scripts: required)" in message
     assert diff(deployed, state(dbs["staging"])) == []  # refused before changing anything
+
+
+SEEDED_TEST = """\
+begin;
+select plan(1);
+select is((select count(*) from public.notes where body = 'seeded')::int, 1,
+          'the seed is there, as after supabase db reset');
+select * from finish();
+rollback;
+"""
+
+
+def test_a_test_seed_runs_inside_each_test_file_and_never_stays(
+        dbs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo = supabase_project(tmp_path / "repo")
+    (repo / "supabase/tests/seeded_test.sql").write_text(SEEDED_TEST)
+    commit(repo, "a test that needs the seed")
+    monkeypatch.chdir(repo)
+    assert deploy() == 1  # without the seed the data is not there
+    assert "seeded_test.sql:4: not ok 1" in last_step(dbs["bot"], "verify")[1]
+
+    (repo / ".github/deploybot.yml").write_text(
+        CONFIG + "paths:\n  test_seed: supabase/seed.sql\n")
+    commit(repo, "tests see supabase/seed.sql")
+    assert deploy() == 0
+    assert "3/3 tests passed in 2 file(s)" in capsys.readouterr().out
+    assert notes(dbs["staging"]) == []  # the seed ran only in the rolled-back tests
