@@ -361,9 +361,11 @@ def _functions_host(args: argparse.Namespace, settings: Settings, console: Conso
         os.environ["DEPLOYBOT_HOST_DATABASE_URL"] = resolved.database_url
         os.environ["DEPLOYBOT_HOST_ANON_KEY"] = resolved.anon_key
         os.environ["DEPLOYBOT_HOST_JWT_SECRET"] = resolved.jwt_secret
+        os.environ["DEPLOYBOT_HOST_SERVICE_KEY"] = resolved.service_key
         argv += ["--database-url-env", "DEPLOYBOT_HOST_DATABASE_URL",
                  "--anon-key-env", "DEPLOYBOT_HOST_ANON_KEY",
-                 "--jwt-secret-env", "DEPLOYBOT_HOST_JWT_SECRET"]
+                 "--jwt-secret-env", "DEPLOYBOT_HOST_JWT_SECRET",
+                 "--service-key-env", "DEPLOYBOT_HOST_SERVICE_KEY"]
     else:
         argv += ["--database-url-env", args.database_url_env,
                  "--anon-key-env", args.anon_key_env]

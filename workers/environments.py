@@ -41,6 +41,9 @@ class Resolved:
     anon_key: str
     # Signs the JWTs the function host accepts (the anon key is one of them).
     jwt_secret: str = field(repr=False, default="")
+    # What the environment's functions get as SUPABASE_SERVICE_ROLE_KEY, as on Supabase: a
+    # service_role JWT signed with the same secret.
+    service_key: str = field(repr=False, default="")
 
 
 def unknown_environment_message(config: Config, name: str) -> str:
@@ -77,13 +80,14 @@ def _generated_jwt_secret(settings: Settings, name: str) -> str:
     return _write_secret(_key_file(settings, f"{name}.jwt-secret"), secrets.token_urlsafe(48))
 
 
-def _generated_anon_key(settings: Settings, name: str, jwt_secret: str) -> str:
+def _generated_anon_key(settings: Settings, name: str, jwt_secret: str,
+                        role: str = "anon") -> str:
     """An anon key (a JWT signed with the environment's secret), made once and kept;
-    made again when the secret changed."""
-    path = _key_file(settings, f"{name}.anon-jwt")
-    key = _write_secret(path, sign_anon_key(jwt_secret, name))
+    made again when the secret changed. role="service_role": the service role key."""
+    path = _key_file(settings, f"{name}.{'anon' if role == 'anon' else 'service-role'}-jwt")
+    key = _write_secret(path, sign_anon_key(jwt_secret, name, role=role))
     if not is_signed_by(key, jwt_secret):
-        key = _write_secret(path, sign_anon_key(jwt_secret, name), replace=True)
+        key = _write_secret(path, sign_anon_key(jwt_secret, name, role=role), replace=True)
     return key
 
 
@@ -123,7 +127,8 @@ def resolve_secrets(config: Config, name: str, settings: Settings,
                 f"{cfg.anon_key_env} is not set: the smoke tests call the functions of "
                 f"{cfg.name!r} with it (environments.{cfg.name}.anon_key_env)")
         key = _generated_anon_key(settings, cfg.name, jwt_secret)
-    return Resolved(cfg, url, key, jwt_secret)
+    return Resolved(cfg, url, key, jwt_secret,
+                    _generated_anon_key(settings, cfg.name, jwt_secret, role="service_role"))
 
 
 def management_api(cfg: EnvironmentConfig, settings: Settings,
@@ -165,7 +170,8 @@ def resolve(config: Config, name: str, settings: Settings) -> Environment:
             return hosted
         if host is None:
             host = FunctionHostProcess(database_url=r.database_url, anon_key=r.anon_key,
-                                       jwt_secret=r.jwt_secret, data_dir=settings.data_dir)
+                                       service_key=r.service_key, jwt_secret=r.jwt_secret,
+                                       data_dir=settings.data_dir)
         return await host.ensure_started()  # restarts a host that died mid-deployment
 
     database = PostgresDatabase(r.database_url,

@@ -13,6 +13,11 @@ class Paths:
     # pgTAP tests: one .sql file or a directory of them (`rls_suite` is its older name).
     tests: str = "tests/backend/rls_suite.sql"
     smoke: str = "tests/backend/smoke.yml"
+    # Data every pgTAP file sees: this SQL file runs at the start of each file's transaction,
+    # which is rolled back (pgTAP suites written for `supabase test db` expect
+    # supabase/seed.sql, which `supabase db reset` loads). Unset: none; it never runs on
+    # the environment itself.
+    test_seed: str = ""
 
     @property
     def rls_suite(self) -> str:
@@ -30,6 +35,7 @@ SUPABASE_PATHS = Paths(
     functions="supabase/functions",
     tests="supabase/tests",
     smoke="supabase/tests/smoke.yml",
+    test_seed="",
 )
 
 

@@ -137,6 +137,30 @@ CREATE TABLE IF NOT EXISTS auth.users (
     deleted_at timestamptz
 );
 
+-- The rest of Supabase's auth.users columns (GoTrue's), added to a table made by an
+-- older shim too: seeds and pgTAP suites written for `supabase db reset` insert users
+-- naming them (confirmation_token, recovery_token, email_change, ...).
+ALTER TABLE auth.users
+    ADD COLUMN IF NOT EXISTS invited_at timestamptz,
+    ADD COLUMN IF NOT EXISTS confirmation_token varchar(255),
+    ADD COLUMN IF NOT EXISTS confirmation_sent_at timestamptz,
+    ADD COLUMN IF NOT EXISTS recovery_token varchar(255),
+    ADD COLUMN IF NOT EXISTS recovery_sent_at timestamptz,
+    ADD COLUMN IF NOT EXISTS email_change_token_new varchar(255),
+    ADD COLUMN IF NOT EXISTS email_change varchar(255),
+    ADD COLUMN IF NOT EXISTS email_change_sent_at timestamptz,
+    ADD COLUMN IF NOT EXISTS phone_change text DEFAULT '',
+    ADD COLUMN IF NOT EXISTS phone_change_token varchar(255) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS phone_change_sent_at timestamptz,
+    ADD COLUMN IF NOT EXISTS confirmed_at timestamptz
+        GENERATED ALWAYS AS (LEAST(email_confirmed_at, phone_confirmed_at)) STORED,
+    ADD COLUMN IF NOT EXISTS email_change_token_current varchar(255) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS email_change_confirm_status smallint DEFAULT 0
+        CHECK (email_change_confirm_status >= 0 AND email_change_confirm_status <= 2),
+    ADD COLUMN IF NOT EXISTS reauthentication_token varchar(255) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS reauthentication_sent_at timestamptz,
+    ADD COLUMN IF NOT EXISTS is_sso_user boolean NOT NULL DEFAULT false;
+
 -- A user's sign-in identities (email, OAuth providers), as Supabase keeps them.
 CREATE TABLE IF NOT EXISTS auth.identities (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -7,6 +7,10 @@ from pathlib import Path
 import psycopg
 
 SHIM_PATH = Path(__file__).with_name("platform_shim.sql")
+# The roles the shim creates. Roles are cluster-wide: every environment database of the
+# server shares them, so no environment's owner may alter them.
+PLATFORM_ROLES = ("anon", "authenticated", "service_role", "authenticator",
+                  "supabase_auth_admin", "supabase_storage_admin", "dashboard_user")
 
 
 def apply_shim(admin_url: str, *, owner: str | None = None) -> None:

@@ -109,6 +109,56 @@ async def test_a_file_runs_rolled_back_for_an_owner_that_is_no_superuser(
     assert rows == [{"gone": True, "schemas": 0, "ext": 0}]
 
 
+AS_AUTHENTICATED = """\
+begin;
+select plan(2);
+set local role authenticated;
+select ok(current_user = 'authenticated', 'runs as the API role');
+select results_eq('select 1', array[1], 'pgTAP is callable by it');
+select * from finish();
+rollback;
+"""
+
+
+@pytest.mark.parametrize("where", ["package", "server"])
+async def test_pgtap_stays_callable_when_the_owner_revoked_execute_by_default(
+        shim_db: str, tmp_path: Path, where: str) -> None:
+    # As basejump's first migration does: no EXECUTE for PUBLIC on the owner's new functions.
+    with psycopg.connect(shim_db, autocommit=True) as conn:
+        conn.execute("ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC")
+    db = as_database(shim_db)
+    source = await (pgtap.locate(db) if where == "server" else
+                    pgtap.locate(db, package=packaged()))
+    if source.kind != {"server": "extension", "package": "package"}[where]:
+        pytest.skip("the test server has no pgtap extension")
+    path = write(tmp_path, "t.sql", AS_AUTHENTICATED)
+    result = await pgtap.run_file(db, tmp_path, path, source, lock_timeout_ms=5000)
+    assert result.error is None and result.passed, (result.error, result.problems())
+
+
+async def test_a_seed_runs_first_in_the_files_transaction_and_a_failing_one_is_named(
+        shim_db: str, tmp_path: Path) -> None:
+    db = as_database(shim_db)
+    source = await pgtap.locate(db, package=packaged())
+    seed = pgtap.prepare_seed("supabase/seed.sql", "begin;\ncreate table public.seeded "
+                              "(n int);\ninsert into public.seeded values (7);\ncommit;\n")
+    path = write(tmp_path, "t.sql", "select plan(1);\n"
+                 "select is((select n from public.seeded), 7, 'seeded');\n")
+    result = await pgtap.run_file(db, tmp_path, path, source, lock_timeout_ms=5000, seed=seed)
+    assert result.passed, (result.error, result.problems())
+    assert (await db.fetch("SELECT to_regclass('public.seeded') IS NULL AS gone")) == [
+        {"gone": True}]
+
+    broken = pgtap.prepare_seed("supabase/seed.sql", "select 1;\n\ninsert into nowhere "
+                                "values (1);\n")
+    result = await pgtap.run_file(db, tmp_path, path, source, lock_timeout_ms=5000,
+                                  seed=broken)
+    assert result.error is not None
+    assert result.error[1].startswith("the test seed supabase/seed.sql failed at its line 3: ")
+    with pytest.raises(ValueError, match=r"supabase/seed.sql:1: psql meta-command `\\i`"):
+        pgtap.prepare_seed("supabase/seed.sql", "\\i other.sql\n")
+
+
 async def test_an_installed_pgtap_is_used_where_it_is(shim_db: str, tmp_path: Path) -> None:
     db = as_database(shim_db)
     if (await pgtap.locate(db)).kind != "extension":

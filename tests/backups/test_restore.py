@@ -75,6 +75,54 @@ async def test_restore_undoes_schema_and_data_changes(shim_db: str, tmp_path: Pa
     assert diff(before, await snapshot(shim_db)) == []
 
 
+async def test_restore_puts_back_the_owners_global_default_privileges(
+        shim_db: str, tmp_path: Path) -> None:
+    # A common first line of Supabase migrations: no EXECUTE for PUBLIC on new functions,
+    # for the migrating role in every schema (no IN SCHEMA, so no schema drop removes it).
+    run_sql(shim_db, SETUP + "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO anon;")
+    store = LocalBackupStore(tmp_path)
+    db = as_database(shim_db)
+    before = await snapshot(shim_db)
+    backup = await store.create(db, "staging-1")
+    run_sql(shim_db, "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;"
+                     "ALTER DEFAULT PRIVILEGES REVOKE SELECT ON TABLES FROM anon;"
+                     "ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO authenticated;"
+                     "ALTER DEFAULT PRIVILEGES GRANT SELECT ON SEQUENCES TO anon;")
+    assert diff(before, await snapshot(shim_db))
+
+    await store.restore(backup, db)
+
+    assert diff(before, await snapshot(shim_db)) == []
+    with psycopg.connect(shim_db) as conn:
+        acls = conn.execute("SELECT defaclobjtype::text, defaclacl::text FROM pg_default_acl"
+                            " WHERE defaclnamespace = 0 AND defaclrole = current_user::regrole"
+                            ).fetchall()
+    assert [kind for kind, _ in acls] == ["r"] and "anon=r/" in acls[0][1]
+
+
+async def test_restore_puts_back_the_owners_publications(shim_db: str, tmp_path: Path) -> None:
+    # Supabase Realtime's publication, made and changed by migrations; one the dump has
+    # and one it lacks.
+    run_sql(shim_db, SETUP + "CREATE PUBLICATION kept FOR TABLE public.items;")
+    store = LocalBackupStore(tmp_path)
+    db = as_database(shim_db)
+    before = await snapshot(shim_db)
+    backup = await store.create(db, "staging-1")
+    run_sql(shim_db, "CREATE TABLE public.products (id int PRIMARY KEY);"
+                     "CREATE PUBLICATION supabase_realtime FOR TABLE public.products;"
+                     "ALTER PUBLICATION kept DROP TABLE public.items;"
+                     "ALTER PUBLICATION kept ADD TABLE public.products;")
+    assert diff(before, await snapshot(shim_db))
+
+    await store.restore(backup, db)
+
+    assert diff(before, await snapshot(shim_db)) == []
+    with psycopg.connect(shim_db) as conn:
+        rows = conn.execute("SELECT pubname, schemaname || '.' || tablename "
+                            "FROM pg_publication_tables ORDER BY 1, 2").fetchall()
+    assert rows == [("kept", "public.items")]
+
+
 FIXTURE_DATA = """
 INSERT INTO auth.users (id, email) VALUES
     ('00000000-0000-0000-0000-0000000000a1', 'a@example.invalid'),

@@ -155,3 +155,28 @@ def make_tree(root: Path, files: dict[str, str]) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+
+
+# Supabase's EdgeRuntime global, used without a declaration (its own deploy does not type
+# check), with its type used wrongly in the second function.
+BACKGROUND_FN = """\
+async function audit(): Promise<void> {}
+
+Deno.serve(() => {
+  EdgeRuntime.waitUntil(audit());
+  return new Response("accepted", { status: 202 });
+});
+"""
+BACKGROUND_MISUSED = BACKGROUND_FN.replace("EdgeRuntime.waitUntil(audit());",
+                                           'EdgeRuntime.waitUntil("not a promise");')
+
+
+def test_the_edge_runtime_global_type_checks_as_on_supabase(tmp_path: Path) -> None:
+    make_tree(tmp_path, {f"{FUNCTIONS}/background/index.ts": BACKGROUND_FN})
+    output = asyncio.run(run_deno_tests(tmp_path, FUNCTIONS))  # raises if the check fails
+    assert "deno check: 1 function(s) (background)" in output
+    make_tree(tmp_path / "misused", {f"{FUNCTIONS}/background/index.ts": BACKGROUND_MISUSED})
+    with pytest.raises(StepFailed) as failed:
+        asyncio.run(run_deno_tests(tmp_path / "misused", FUNCTIONS))
+    assert failed.value.reason.startswith("deno check failed for background")
+    assert [n.message[:6] for n in failed.value.annotations] == ["TS2345"]

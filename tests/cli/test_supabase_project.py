@@ -241,3 +241,90 @@ def test_squawk_warns_on_staging_and_blocks_production_where_configured(
     assert "20260302000000_index.sql:2: require-concurrent-index-creation" in output
     assert last_step(dbs["bot"], "migrate")[0] == "skipped"  # never ran
     assert diff(before, state(dbs["production"]), sequences=False) == []
+
+
+PINNED = "supabase/migrations/20260302000000_pinned.sql"
+PINNED_SQL = """\
+alter table public.notes add column pinned boolean not null default false;
+alter default privileges revoke execute on functions from public;
+"""
+
+
+def _deploy_pinned_without_rollback_script(repo: Path) -> None:
+    assert deploy() == 0
+    (repo / PINNED).write_text(PINNED_SQL)
+    commit(repo, "pinned notes, without a rollback script (as Supabase projects have)")
+    assert deploy() == 0
+
+
+def test_a_migration_without_a_rollback_script_is_undone_by_its_deployments_backup(
+        dbs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo = supabase_project(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    assert deploy() == 0
+    before = state(dbs["staging"])
+    (repo / PINNED).write_text(PINNED_SQL)
+    commit(repo, "pinned notes, without a rollback script (as Supabase projects have)")
+    assert deploy() == 0
+    assert diff(before, state(dbs["staging"]))
+    with psycopg.connect(dbs["staging"], autocommit=True) as conn:  # written since
+        conn.execute("insert into public.notes (owner_id, body) select id, 'later' "
+                     "from auth.users")
+    capsys.readouterr()
+
+    assert main(["rollback", "staging", "--yes"]) == 0
+    status, _, output = last_step(dbs["bot"], "rollback-check")
+    assert status == "succeeded"
+    assert f"as {PINNED} has no rollback script" in output
+    assert "since then is lost (the backup this rollback takes first keeps it)" in output
+    assert f"undid {PINNED}" in last_step(dbs["bot"], "revert")[2]
+    assert diff(before, state(dbs["staging"])) == []
+
+
+def test_where_rollback_scripts_are_required_the_backup_is_not_their_undo(
+        dbs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo = supabase_project(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    _deploy_pinned_without_rollback_script(repo)
+    (repo / ".github/deploybot.yml").write_text(CONFIG.replace(
+        "STAGING_DATABASE_URL\n", "STAGING_DATABASE_URL\n    rollback_scripts: required\n"))
+    commit(repo, "staging now requires rollback scripts")
+    deployed = state(dbs["staging"])
+    capsys.readouterr()
+
+    assert main(["rollback", "staging", "--yes"]) == 1
+    status, message, _ = last_step(dbs["bot"], "rollback-check")
+    assert status == "failed"
+    assert f"{PINNED}: no rollback script" in message
+    assert "staging requires rollback scripts (rollback_scripts: required)" in message
+    assert diff(deployed, state(dbs["staging"])) == []  # refused before changing anything
+
+
+SEEDED_TEST = """\
+begin;
+select plan(1);
+select is((select count(*) from public.notes where body = 'seeded')::int, 1,
+          'the seed is there, as after supabase db reset');
+select * from finish();
+rollback;
+"""
+
+
+def test_a_test_seed_runs_inside_each_test_file_and_never_stays(
+        dbs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    repo = supabase_project(tmp_path / "repo")
+    (repo / "supabase/tests/seeded_test.sql").write_text(SEEDED_TEST)
+    commit(repo, "a test that needs the seed")
+    monkeypatch.chdir(repo)
+    assert deploy() == 1  # without the seed the data is not there
+    assert "seeded_test.sql:4: not ok 1" in last_step(dbs["bot"], "verify")[1]
+
+    (repo / ".github/deploybot.yml").write_text(
+        CONFIG + "paths:\n  test_seed: supabase/seed.sql\n")
+    commit(repo, "tests see supabase/seed.sql")
+    assert deploy() == 0
+    assert "3/3 tests passed in 2 file(s)" in capsys.readouterr().out
+    assert notes(dbs["staging"]) == []  # the seed ran only in the rolled-back tests

@@ -55,3 +55,34 @@ def test_an_older_database_passes_to_its_owner_role(old_database: str) -> None:
                             ).fetchone() == (True,)
     # and preparing again changes nothing further
     assert environment_database.prepare(ADMIN_URL, old_database) == url
+
+
+# A user as seeds for `supabase db reset` insert them: GoTrue's columns by name.
+GOTRUE_STYLE_USER = """
+insert into auth.users (instance_id, id, aud, role, email, encrypted_password,
+    email_confirmed_at, recovery_sent_at, last_sign_in_at, raw_app_meta_data,
+    raw_user_meta_data, created_at, updated_at, confirmation_token, email_change,
+    email_change_token_new, recovery_token)
+values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
+    'authenticated', 'seeded@example.invalid', extensions.crypt('pw', extensions.gen_salt('bf')),
+    now(), now(), now(), '{"provider": "email"}', '{}', now(), now(), '', '', '', '')
+returning confirmed_at is not null as confirmed, is_sso_user
+"""
+
+
+def test_auth_users_takes_a_seed_written_for_supabase(shim_db: str) -> None:
+    with psycopg.connect(shim_db) as conn:  # as the environment's owner, not the admin
+        row = conn.execute(GOTRUE_STYLE_USER).fetchone()
+        conn.rollback()
+    assert row == (True, False)
+
+
+def test_an_older_shims_auth_users_gets_the_missing_columns(old_database: str) -> None:
+    with psycopg.connect(database_url(old_database), autocommit=True) as conn:
+        conn.execute("alter table auth.users drop column confirmation_token, "
+                     "drop column confirmed_at")
+    apply_shim(database_url(old_database))
+    apply_shim(database_url(old_database))  # idempotent
+    with psycopg.connect(database_url(old_database)) as conn:
+        row = conn.execute(GOTRUE_STYLE_USER).fetchone()
+    assert row == (True, False)

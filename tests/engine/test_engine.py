@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from service.config.model import default_config
 from tests.recorder import Recorder
 from workers.runbook.context import DeployContext, Environment, SourceTree
@@ -81,6 +83,25 @@ async def test_an_undo_that_fails_means_a_person_is_needed() -> None:
     assert await Engine(steps).run(make_ctx(rec)) is Outcome.ROLLBACK_FAILED
     assert any(e.kind is EventKind.UNDO_FAILED and e.step == "b" for e in rec.events)
     assert world == ["b"]
+
+
+async def test_a_foreseen_undo_failure_is_logged_without_a_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    rec, world = Recorder(), []
+
+    async def not_as_before(ctx: DeployContext) -> None:
+        raise StepFailed("the environment is NOT as it was before — a person is needed")
+
+    steps = [Step("p", "P", step("p", world).run, undo=not_as_before),
+             step("c", world, fail=True)]
+    assert await Engine(steps).run(make_ctx(rec)) is Outcome.ROLLBACK_FAILED
+    failed = next(r for r in caplog.records if r.getMessage().startswith("undo of p failed"))
+    assert "NOT as it was before" in failed.getMessage() and failed.exc_info is None
+    # An unforeseen one keeps its traceback for whoever debugs it.
+    caplog.clear()
+    steps = [step("b", world, undo_fails=True), step("c", world, fail=True)]
+    assert await Engine(steps).run(make_ctx(rec)) is Outcome.ROLLBACK_FAILED
+    assert next(r for r in caplog.records if "undo of b" in r.getMessage()).exc_info
 
 
 async def test_a_crashing_step_is_a_clean_failure() -> None:

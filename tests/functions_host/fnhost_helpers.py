@@ -20,7 +20,7 @@ from workers.runbook.context import DeployContext, Environment, SourceTree
 ANON_KEY = "anon-key-for-tests-0123456789"
 SERVICE_KEY = "service-key-for-tests-9876543210"
 JWT_SECRET = "jwt-secret-for-the-function-host-tests-0123456789"
-# Names a function may look for in its environment (Deno.env.toObject() is not allowed).
+# Names a function may look for in its environment (Deno.env.get of any name reads).
 PROBED_ENV = ("SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_DB_URL",
               "SUPABASE_SERVICE_ROLE_KEY", "GITHUB_PRIVATE_KEY", "DATABASE_URL",
               "PRODUCTION_DATABASE_URL", "PATH", "HOME", "DENO_DIR")
@@ -50,6 +50,31 @@ Deno.serve(async (req: Request) => {
 RAISING_FN = """
 Deno.serve(() => {
   throw new Error("secret internal detail: do not leak me");
+});
+"""
+
+# What Supabase's edge runtime gives a function beyond Deno: the `EdgeRuntime` global, whose
+# waitUntil keeps a background task running after the response, and reads of variables it
+# was not given (an optional secret) that return undefined instead of throwing.
+EDGE_RUNTIME_FN = """
+const BOOT = crypto.randomUUID();  // changes if the process is started again
+const OPTIONAL = Deno.env.get("STRIPE_API_KEY") || "not set";  // read while loading
+const done: string[] = [];
+
+Deno.serve((req: Request) => {
+  const task = new URL(req.url).searchParams.get("task");
+  if (task) {
+    EdgeRuntime.waitUntil((async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      done.push(task);
+    })());
+    EdgeRuntime.waitUntil(Promise.reject(new Error("a background task that fails")));
+    return Response.json({ accepted: task });
+  }
+  return Response.json({
+    boot: BOOT, done, optional: OPTIONAL, edgeRuntime: typeof EdgeRuntime.waitUntil,
+    has: Deno.env.has("GITHUB_PRIVATE_KEY"), all: Object.keys(Deno.env.toObject()).sort(),
+  });
 });
 """
 

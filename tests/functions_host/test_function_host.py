@@ -18,6 +18,7 @@ import pytest
 from tests.functions_host.conftest import HostFactory
 from tests.functions_host.fnhost_helpers import (
     ANON_KEY,
+    EDGE_RUNTIME_FN,
     GREET_FN,
     JWT_SECRET,
     RAISING_FN,
@@ -369,3 +370,36 @@ async def test_a_function_that_exits_is_started_again(
     await wait_for(alive_again, what="the function to be started again")
     health = (await client.get(f"{host.url}/_deploybot/health")).json()
     assert health["release"]["errors"] == {}
+
+
+async def test_edge_runtime_wait_until_and_optional_variables_work_as_on_supabase(
+        fresh_db: str, releases: PostgresFunctionReleases, functions_dir: Path,
+        start_host: HostFactory, client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set in the worker, never in a function's sandbox: reads as unset there.
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_worker_secret")
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", "-----BEGIN worker secret-----")
+    write_function(functions_dir, "background", EDGE_RUNTIME_FN)
+    await _publish(releases, functions_dir)
+    host = await start_host(fresh_db, service_key=SERVICE_KEY)
+    url = f"{host.url}/functions/v1/background"
+
+    first = await client.get(url, headers=auth())
+    assert first.status_code == 200, (await client.get(f"{host.url}/_deploybot/health")).text
+    state = first.json()
+    # An optional variable it was not given loaded as unset instead of failing the load.
+    assert state["optional"] == "not set" and state["has"] is False
+    assert state["edgeRuntime"] == "function"
+    # toObject() lists Supabase's variables of its own environment, nothing of the worker.
+    assert state["all"] == ["SUPABASE_ANON_KEY", "SUPABASE_DB_URL", "SUPABASE_SERVICE_ROLE_KEY",
+                            "SUPABASE_URL"]
+
+    accepted = await client.get(url, params={"task": "t1"}, headers=auth())
+    assert accepted.status_code == 200 and accepted.json() == {"accepted": "t1"}
+
+    async def finished() -> bool:
+        now = (await client.get(url, headers=auth())).json()
+        return bool(now["done"] == ["t1"])
+    await wait_for(finished, what="the background task to finish after the response")
+    # The failing background task was logged, not the end of the process.
+    assert (await client.get(url, headers=auth())).json()["boot"] == state["boot"]

@@ -233,3 +233,37 @@ async def test_an_unreachable_database_stops_the_line(tmp_path: Path) -> None:
             assert undo_failed.message.startswith(
                 f"cannot check whether {pending[0].relpath} committed")
             assert "a person is needed" in undo_failed.message
+
+
+async def test_altering_a_shared_platform_role_is_refused_with_what_to_do(
+        db: PostgresDatabase, shim_db: str, tmp_path: Path) -> None:
+    # PostgREST's pre-request hook, set as Supabase's docs show; the embedded default's
+    # platform roles belong to every environment of the server, so its owner may not.
+    root = tmp_path / "repo"
+    (root / "migrations").mkdir(parents=True)
+    (root / "migrations" / "20260101000000_hook.sql").write_text(
+        "CREATE FUNCTION public.pre_request() RETURNS void LANGUAGE sql AS '';\n"
+        "ALTER ROLE authenticator SET pgrst.db_pre_request TO 'public.pre_request';\n")
+    ctx = context(db, shim_db, root, tmp_path / "backups")
+
+    assert await Engine([MIGRATE]).run(ctx) == Outcome.ROLLED_BACK
+    [failed] = recorder(ctx).of(EventKind.FAILED)
+    assert failed.message.startswith("migrations/20260101000000_hook.sql:2: permission denied")
+    assert "may not alter `authenticator`, a role of the whole server" in failed.message
+    assert "the embedded default never does" in failed.data["output"]
+    assert await history(db) == []
+
+
+async def test_a_supabase_migration_on_a_plain_database_says_what_it_lacks(
+        fresh_db: str, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "migrations").mkdir(parents=True)
+    (root / "migrations" / "20260101000000_profiles.sql").write_text(
+        "create table public.profiles (id uuid primary key references auth.users);\n")
+    async with PostgresDatabase(fresh_db, allow_superuser=True) as plain:  # no platform shim
+        ctx = context(plain, fresh_db, root, tmp_path / "backups")
+        assert await Engine([MIGRATE]).run(ctx) == Outcome.ROLLED_BACK
+    [failed] = recorder(ctx).of(EventKind.FAILED)
+    assert failed.message.startswith(
+        'migrations/20260101000000_profiles.sql:1: schema "auth" does not exist: this '
+        "database lacks Supabase's schema `auth`: it is not a Supabase database")

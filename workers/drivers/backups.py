@@ -22,8 +22,14 @@ rules and event triggers among them are restored from the dump. Limitations, by 
   * if the cascade would drop any other kind of platform object (a column, view, function
     or type in a platform schema that uses a project type or table), restore refuses with
     BackupError before changing anything;
-  * large objects and database-level settings (ALTER DATABASE, global default privileges,
-    publications, roles) are not restored.
+  * large objects and database-level settings (ALTER DATABASE, roles) are not restored,
+    nor global default privileges and publications of roles other than the connecting one.
+The connecting role's own global default privileges (`ALTER DEFAULT PRIVILEGES REVOKE
+EXECUTE ON FUNCTIONS FROM PUBLIC`, common in Supabase migrations) are reset to PostgreSQL's
+built-in defaults and then replayed from the dump, so they are what was dumped. Its
+publications (`create publication supabase_realtime for table ...`) that the dump lacks are
+dropped and those it has but the database lacks are created; one in both is kept (Supabase
+Realtime reads it), and its tables in the project's schemas come back with them.
 Owners and grants are restored as dumped (the roles live in the cluster), which needs a
 connecting role that may own those objects (a superuser, or `postgres` on Supabase).
 """
@@ -55,6 +61,7 @@ from workers.drivers.interfaces import (
 )
 from workers.drivers.libpq import conninfo_from_libpq_env, is_unreachable, tool_env
 from workers.drivers.restore_plan import (
+    RESET_GLOBAL_DEFAULT_PRIVILEGES,
     RestorePlan,
     extension_schemas,
     plan_restore,
@@ -166,6 +173,9 @@ class LocalBackupStore(BackupStore):
         if plan.drop:
             names = ", ".join(quote_ident(s) for s in sorted(plan.drop))
             prelude.append(f"DROP SCHEMA {names} CASCADE;")
+        prelude.append(RESET_GLOBAL_DEFAULT_PRIVILEGES)
+        prelude += [f"DROP PUBLICATION {quote_ident(name)};"
+                    for name in sorted(plan.drop_publications)]
         if plan.recreate_public:
             prelude += [
                 "CREATE SCHEMA public AUTHORIZATION pg_database_owner;",

@@ -26,6 +26,39 @@ from workers.drivers.interfaces import BackupError
 from workers.drivers.libpq import tool_env
 from workers.drivers.tools import last_lines, run_tool
 
+# The connecting role's global default privileges (no IN SCHEMA) back to PostgreSQL's
+# built-in ones, before the dump's own are replayed: every grantee revoked, then the owner's
+# ALL and PUBLIC's EXECUTE on functions and USAGE on types granted again; an entry equal to
+# the built-in default is removed from pg_default_acl by PostgreSQL itself.
+RESET_GLOBAL_DEFAULT_PRIVILEGES = """DO $reset$
+DECLARE d record; g record; kind text;
+BEGIN
+  FOR d IN SELECT a.defaclobjtype AS t, a.defaclacl AS acl FROM pg_catalog.pg_default_acl a
+            WHERE a.defaclnamespace = 0 AND a.defaclrole = current_user::regrole LOOP
+    kind := CASE d.t WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES'
+      WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' WHEN 'n' THEN 'SCHEMAS'
+      WHEN 'L' THEN 'LARGE OBJECTS' END;
+    CONTINUE WHEN kind IS NULL;
+    FOR g IN SELECT DISTINCT x.grantee FROM pg_catalog.aclexplode(d.acl) x LOOP
+      EXECUTE pg_catalog.format('ALTER DEFAULT PRIVILEGES REVOKE ALL ON %s FROM %s', kind,
+        CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(
+          (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = g.grantee)) END);
+    END LOOP;
+    EXECUTE pg_catalog.format('ALTER DEFAULT PRIVILEGES GRANT ALL ON %s TO %I', kind,
+                              current_user);
+    IF d.t IN ('f', 'T') THEN
+      EXECUTE pg_catalog.format('ALTER DEFAULT PRIVILEGES GRANT %s ON %s TO PUBLIC',
+        CASE d.t WHEN 'f' THEN 'EXECUTE' ELSE 'USAGE' END, kind);
+    END IF;
+  END LOOP;
+END
+$reset$;"""
+
+
+def _toc_owner(entry: TocEntry) -> str:
+    """The owner pg_restore --list prints last on an entry's line."""
+    return entry.line.rsplit(" ", 1)[-1]
+
 
 @dataclass(frozen=True)
 class RestorePlan:
@@ -34,6 +67,9 @@ class RestorePlan:
     recreate_public: bool
     # (kind, schema or None, tag) of platform objects the cascade drops, replayable ones
     replay: frozenset[tuple[str, str | None, str]]
+    role: str  # the connecting role: its default privileges and publications are restored
+    publications: frozenset[str]  # the connecting role's, now
+    drop_publications: frozenset[str]  # of those, the ones the dump lacks
 
 
 # Objects outside the project's schemas, keyed like the dump's TOC tags; kinds the dump can
@@ -112,9 +148,18 @@ async def plan_restore(conn: psycopg.AsyncConnection[Any], toc: list[TocEntry],
             f"restore would drop objects in platform schemas that depend on the project's "
             f"schemas and that it cannot put back: {names}; nothing was changed — restore "
             f"by hand (see workers/drivers/backups.py)")
+    cur = await conn.execute("SELECT current_user")
+    row = await cur.fetchone()
+    cur = await conn.execute("SELECT pubname FROM pg_catalog.pg_publication "
+                             "WHERE pubowner = current_user::regrole")
+    publications = frozenset(str(r[0]) for r in await cur.fetchall())
+    role = str(row[0]) if row else ""
+    dumped_publications = {e.tag for e in toc if e.desc == "PUBLICATION"
+                           and e.namespace is None and _toc_owner(e) == role}
     return RestorePlan(drop=frozenset(live), restore=restore,
-                 recreate_public="public" in live or "public" in restore,
-                 replay=frozenset(victims))
+                       recreate_public="public" in live or "public" in restore,
+                       replay=frozenset(victims), role=role, publications=publications,
+                       drop_publications=publications - dumped_publications)
 
 
 async def platform_objects(conn: psycopg.AsyncConnection[Any], project: list[str]
@@ -162,6 +207,10 @@ def select_entries(toc: list[TocEntry], plan: RestorePlan, ext_schemas: Mapping[
             keep = ext_schemas.get(e.tag) in plan.restore
         elif ns is None and e.desc in SCHEMA_ATTACHED and e.tag.startswith("EXTENSION "):
             keep = ext_schemas.get(e.tag[len("EXTENSION "):]) in plan.restore
+        elif e.desc == "DEFAULT ACL" and ns is None:
+            keep = _toc_owner(e) == plan.role
+        elif e.desc == "PUBLICATION" and ns is None:
+            keep = _toc_owner(e) == plan.role and e.tag not in plan.publications
         elif e.desc in REPLAYABLE:
             keep = (REPLAYABLE[e.desc], ns, e.tag) in plan.replay
         else:

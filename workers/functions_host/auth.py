@@ -55,10 +55,12 @@ class BearerCheck:
         return True
 
 
-def sign_anon_key(jwt_secret: str, ref: str, *, now: float | None = None) -> str:
-    """An anon key for an environment whose JWT secret we made (the embedded default)."""
+def sign_anon_key(jwt_secret: str, ref: str, *, now: float | None = None,
+                  role: str = "anon") -> str:
+    """An anon key for an environment whose JWT secret we made (the embedded default), or
+    with `role="service_role"` its service role key: Supabase's keys are such JWTs."""
     issued = int(time.time() if now is None else now)
-    return jwt.encode({"iss": "deploybot", "ref": ref, "role": "anon", "iat": issued,
+    return jwt.encode({"iss": "deploybot", "ref": ref, "role": role, "iat": issued,
                        "exp": issued + ANON_KEY_LIFETIME_S}, jwt_secret, algorithm="HS256")
 
 

@@ -9,6 +9,68 @@
 
 // Where the host connects (deno_runtime.SOCKET_VAR; --allow-env lets us read it).
 const socketPath = Deno.env.get("DEPLOYBOT_FUNCTION_SOCKET") ?? "/run/function/fn.sock";
+
+// Variables: a function may read only its environment's (--allow-env lists them), but on
+// Supabase reading any other name gives `undefined` (an unset secret), so functions read
+// optional settings freely (`Deno.env.get("ALLOWED_HOST") || default`). Deno would throw
+// at such a read instead; here it reads as unset. Nothing more becomes readable.
+const SUPABASE_VARIABLES = ["SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY",
+  "SUPABASE_DB_URL"];
+const env = Deno.env;
+const realGet = env.get.bind(env);
+const realHas = env.has.bind(env);
+const realToObject = env.toObject.bind(env);
+
+function notGranted(error: unknown): boolean {
+  // deno-lint-ignore no-explicit-any
+  const errors = Deno.errors as any;
+  return (errors.NotCapable !== undefined && error instanceof errors.NotCapable) ||
+    error instanceof Deno.errors.PermissionDenied;
+}
+
+env.get = (name: string): string | undefined => {
+  try {
+    return realGet(name);
+  } catch (error) {
+    if (notGranted(error)) return undefined;
+    throw error;
+  }
+};
+env.has = (name: string): boolean => {
+  try {
+    return realHas(name);
+  } catch (error) {
+    if (notGranted(error)) return false;
+    throw error;
+  }
+};
+env.toObject = (): { [name: string]: string } => {
+  try {
+    return realToObject();
+  } catch (error) {
+    if (!notGranted(error)) throw error;
+    const visible: { [name: string]: string } = {};
+    for (const name of SUPABASE_VARIABLES) {
+      const value = env.get(name);
+      if (value !== undefined) visible[name] = value;
+    }
+    return visible;
+  }
+};
+
+// Supabase's edge runtime global: `EdgeRuntime.waitUntil(promise)` keeps a background task
+// running after the response. The function's process here serves until the host stops it,
+// so the task runs on; a task that fails is logged, as Supabase does, instead of ending the
+// process as an unhandled rejection would.
+const edgeRuntime = Object.freeze({
+  waitUntil<T>(promise: Promise<T>): Promise<T> {
+    Promise.resolve(promise).catch((error) => {
+      console.error("EdgeRuntime.waitUntil: a background task failed:", error);
+    });
+    return promise;
+  },
+});
+Object.defineProperty(globalThis, "EdgeRuntime", { value: edgeRuntime, configurable: true });
 const realServe = Deno.serve.bind(Deno);
 let served = false;
 

@@ -176,9 +176,12 @@ class Engine:
                 await step.undo(ctx)
             except Exception as exc:
                 ok = False
-                log.exception("undo of %s failed", step.name)
-                reason = (exc.reason if isinstance(exc, StepFailed)
-                          else f"{type(exc).__name__}: {exc}")
+                if isinstance(exc, StepFailed):  # foreseen: its reason says what and the fix
+                    log.error("undo of %s failed: %s", step.name, exc.reason)
+                    reason = exc.reason
+                else:
+                    log.exception("undo of %s failed", step.name)
+                    reason = f"{type(exc).__name__}: {exc}"
                 await ctx.reporter.emit(Event(EventKind.UNDO_FAILED, step.name, reason, {
                     "duration": time.monotonic() - started}))
             else:

@@ -81,15 +81,20 @@ class PgTapSource:
         # USAGE for every role: tests switch to anon / authenticated like PostgREST does.
         made = [f"CREATE SCHEMA {_ident(schema)}",
                 f"GRANT USAGE ON SCHEMA {_ident(schema)} TO PUBLIC"]
+        # EXECUTE for every role as well: the functions are created by the owner, so its
+        # default privileges apply to them, and Supabase migrations often revoke EXECUTE
+        # on new functions from PUBLIC (ALTER DEFAULT PRIVILEGES): `set local role
+        # authenticated` would then leave a test unable to call ok() or results_eq().
+        callable_by_all = f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {_ident(schema)} TO PUBLIC"
         if self.kind == "extension":
             return [*made, f"CREATE EXTENSION pgtap WITH SCHEMA {_ident(schema)}",
-                    _append_to_search_path(schema)]
+                    callable_by_all, _append_to_search_path(schema)]
         # The packaged SQL creates its objects in the first schema of the search path.
         return [*made,
                 "SELECT set_config('deploybot.search_path', current_setting('search_path'), "
                 "true)",
                 f"SELECT set_config('search_path', {_literal(_ident(schema))}, true)",
-                self.package_text,
+                self.package_text, callable_by_all,
                 "SELECT set_config('search_path', current_setting('deploybot.search_path') "
                 f"|| ', ' || {_literal(_ident(schema))}, true)"]
 
@@ -251,10 +256,29 @@ def _failure_text(test: tap.TapTest) -> str:
     return "\n".join(parts)
 
 
+@dataclass(frozen=True)
+class Seed:
+    """SQL every test file's transaction runs first (paths.test_seed)."""
+
+    relpath: str
+    statements: list[Statement]
+
+
+def prepare_seed(relpath: str, text: str) -> Seed:
+    """The seed's statements (its own BEGIN/COMMIT left out); ValueError naming the line
+    when it cannot run."""
+    prepared = prepare(text, pgtap_provided=True)
+    if prepared.refused is not None:
+        line, why = prepared.refused
+        raise ValueError(f"{relpath}:{line}: {why}")
+    return Seed(relpath, prepared.statements)
+
+
 async def run_file(db: Database, root: Path, path: Path, source: PgTapSource, *,
-                   lock_timeout_ms: int, statement_timeout_ms: int = 0) -> FileResult:
+                   lock_timeout_ms: int, statement_timeout_ms: int = 0,
+                   seed: Seed | None = None) -> FileResult:
     """Run one test file in a transaction that is rolled back (DatabaseUnavailable when
-    the database is lost)."""
+    the database is lost), after the seed's statements when there is one."""
     relpath = path.relative_to(root).as_posix()
     text = await asyncio.to_thread(path.read_text, errors="replace")
     prepared = prepare(text, pgtap_provided=source.kind != "none")
@@ -262,13 +286,21 @@ async def run_file(db: Database, root: Path, path: Path, source: PgTapSource, *,
         return FileResult(relpath, tap.TapReport(), prepared.refused, prepared.left_out)
     # A fresh name per run: two runs never wait on each other's uncommitted schema.
     setup = source.setup(f"_deploybot_pgtap_{secrets.token_hex(6)}")
-    run = await db.run_rolled_back([*setup, *(s.sql for s in prepared.statements)],
-                                   lock_timeout_ms=lock_timeout_ms,
-                                   statement_timeout_ms=statement_timeout_ms)
+    seeded = seed.statements if seed is not None else []
+    run = await db.run_rolled_back(
+        [*setup, *(s.sql for s in seeded), *(s.sql for s in prepared.statements)],
+        lock_timeout_ms=lock_timeout_ms, statement_timeout_ms=statement_timeout_ms)
     if run.failed_at is not None and run.failed_at < len(setup):
         return FileResult(relpath, tap.TapReport(),
                           (1, f"could not load {source.describe()}: {run.error}"),
                           prepared.left_out)
+    if seed is not None and run.failed_at is not None and run.failed_at < len(setup) + len(
+            seeded):
+        at = seeded[run.failed_at - len(setup)].line
+        return FileResult(relpath, tap.TapReport(),
+                          (1, f"the test seed {seed.relpath} failed at its line {at}: "
+                              f"{run.error}"), prepared.left_out)
+    setup = [*setup, *(s.sql for s in seeded)]  # what came before the file's statements
     outputs = run.outputs[len(setup):]
     statements = prepared.statements
     report = tap.parse_located((text, statements[i].line)

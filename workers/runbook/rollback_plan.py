@@ -1,6 +1,7 @@
 """The runbook's rollback plan for a deployment that succeeded earlier (`/rollback`,
-`deploybot rollback`): back up, revert its migrations with their rollback scripts (restoring
-the backup it took if a script is missing or fails), reactivate the function release that
+`deploybot rollback`): back up, revert its migrations with their rollback scripts (or,
+where one has none and the environment allows it, restore the backup the deployment took
+before them), reactivate the function release that
 was active before it, and report — itself undone if it fails half-way."""
 
 from __future__ import annotations
@@ -52,5 +53,7 @@ async def prepare_rollback(ledger: Ledger, target_id: int) -> tuple[list[Step], 
         "applied": [a["version"] for a in details.get("applied", [])],
         "release": (details.get("release") or {}).get("id"),
         "previous_release": details.get("previous_release"),
+        # The backup it took before its migrations: their undo where one has no script.
+        "backup": (details.get("journal") or {}).get("backup"),
     }, "smoke_cleanup": list((details.get("journal") or {}).get("smoke_cleanup") or [])}
     return rollback_steps(), state

@@ -4,8 +4,11 @@ scripts, newest first, and restores the backup when a script is missing or fails
 
 from __future__ import annotations
 
+import re
 import time
 
+from service.embedded.shim import PLATFORM_ROLES
+from workers.drivers.backup_toc import PLATFORM_SCHEMAS
 from workers.drivers.interfaces import (
     Backup,
     DatabaseUnavailable,
@@ -90,18 +93,58 @@ def _failed(exc: MigrationError, applied: list[MigrationFile]) -> StepFailed:
     outcome = ("it ended the file's own transaction, so part of it may be committed: the "
                "rollback restores the verified backup" if exc.transaction_ended
                else "the file's transaction was rolled back")
+    hint = _platform_role_hint(exc) or _not_supabase_hint(exc)
     output = (
         f"{m.relpath}:{exc.line} failed{f' (SQLSTATE {exc.sqlstate})' if exc.sqlstate else ''}"
         f"; {outcome}.\n\n"
-        f"Statement:\n{statement}\n\nError:\n{exc.error}\n\n{_committed(applied)}"
+        f"Statement:\n{statement}\n\nError:\n{exc.error}\n\n"
+        f"{hint + chr(10) + chr(10) if hint else ''}{_committed(applied)}"
     )
     return StepFailed(
-        f"{m.relpath}:{exc.line}: {first_line}",
+        f"{m.relpath}:{exc.line}: {first_line}{': ' + hint if hint else ''}",
         output=output,
         annotations=[Annotation(m.relpath, max(1, exc.line), exc.error,
                                 title=f"migration {m.version} failed")],
         stop_the_line=MIGRATION_ERROR,
     )
+
+
+_ALTER_PLATFORM_ROLE = re.compile(
+    r"\s*ALTER\s+(?:ROLE|USER)\s+\"?(" + "|".join(PLATFORM_ROLES) + r")\b", re.IGNORECASE)
+
+
+def _platform_role_hint(exc: MigrationError) -> str | None:
+    """Why a migration may not alter a Supabase platform role here, and what to do."""
+    found = _ALTER_PLATFORM_ROLE.match(exc.statement or "")
+    if exc.sqlstate != "42501" or found is None:
+        return None
+    role = found.group(1).lower()
+    return (f"the environment's owner role may not alter `{role}`, a role of the whole "
+            "server shared by every database on it (hosted Supabase's `postgres` role may); "
+            "on a server of your own an admin can allow it (`ALTER ROLE <owner> CREATEROLE`"
+            f"; on PostgreSQL 16+ also `GRANT {role} TO <owner> WITH ADMIN OPTION`); the "
+            "embedded default never does, as its environments share these roles")
+
+
+_MISSING_SCHEMA = re.compile(r'schema "([^"]+)" does not exist')
+_MISSING_ROLE = re.compile(r'role "([^"]+)" does not exist')
+
+
+def _not_supabase_hint(exc: MigrationError) -> str | None:
+    """A Supabase migration run on a database without Supabase's platform surface."""
+    text = exc.error or ""
+    schema = _MISSING_SCHEMA.search(text) if exc.sqlstate == "3F000" else None
+    role = _MISSING_ROLE.search(text) if exc.sqlstate == "42704" else None
+    if schema is not None and schema.group(1) in PLATFORM_SCHEMAS:
+        missing = f"schema `{schema.group(1)}`"
+    elif role is not None and role.group(1) in PLATFORM_ROLES:
+        missing = f"role `{role.group(1)}`"
+    else:
+        return None
+    return (f"this database lacks Supabase's {missing}: it is not a Supabase database; run "
+            "Supabase migrations on a Supabase project (hosted or self-hosted Supabase), or "
+            "leave the environment's database URL unset locally: the embedded default "
+            "provides Supabase's auth, storage and extensions schemas and its roles")
 
 
 async def undo(ctx: DeployContext) -> None:

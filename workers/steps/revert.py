@@ -1,4 +1,6 @@
-"""revert: run the rollback scripts of an earlier deployment's migrations, newest first.
+"""revert: run the rollback scripts of an earlier deployment's migrations, newest first, or
+restore the backup that deployment took before them when one has no script (rollback-check
+decided which).
 
 Undo (when a later step of the rollback fails, or a script fails here) restores the backup
 taken at the start of this rollback, so a half-done rollback never stays."""
@@ -7,7 +9,13 @@ from __future__ import annotations
 
 import time
 
-from workers.drivers.interfaces import Backup, DatabaseUnavailable, MigrationError, MigrationFile
+from workers.drivers.interfaces import (
+    Backup,
+    BackupError,
+    DatabaseUnavailable,
+    MigrationError,
+    MigrationFile,
+)
 from workers.runbook.context import DeployContext
 from workers.runbook.events import Annotation
 from workers.runbook.step import Step, StepFailed, StepSkipped
@@ -19,6 +27,10 @@ async def run(ctx: DeployContext) -> None:
         raise StepSkipped("no migrations to revert")
     db = ctx.environment.database
     reverted: list[MigrationFile] = ctx.state.setdefault("reverted", [])
+    target_backup: Backup | None = ctx.state.get("restore_target_backup")
+    if target_backup is not None:
+        await _restore_target_backup(ctx, target_backup, todo)
+        return
     for m in todo:
         await ctx.progress(f"reverting {m.relpath}")
         started = time.monotonic()
@@ -35,6 +47,23 @@ async def run(ctx: DeployContext) -> None:
         reverted.append(m)
         await ctx.output(f"reverted {m.relpath} in {time.monotonic() - started:.2f} s")
     await ctx.outcome(f"reverted {len(reverted)} migration{'' if len(reverted) == 1 else 's'}")
+
+
+async def _restore_target_backup(ctx: DeployContext, backup: Backup,
+                                 todo: list[MigrationFile]) -> None:
+    """Undo the deployment's migrations by restoring the backup it took before them (one
+    transaction: a failure changes nothing)."""
+    await ctx.progress(f"restoring {backup.location}")
+    started = time.monotonic()
+    try:
+        await ctx.environment.backups.restore(backup, ctx.environment.database)
+    except BackupError as exc:
+        raise StepFailed(f"restoring the deployment's backup failed: {exc}",
+                         stop_the_line="database connection issues" if exc.unreachable
+                         else "migration error") from exc
+    ctx.state["reverted"].extend(todo)
+    await ctx.output(f"restored {backup.location} in {time.monotonic() - started:.2f} s: "
+                     f"undid {', '.join(m.relpath for m in todo)}")
 
 
 async def undo(ctx: DeployContext) -> None:

@@ -1,14 +1,20 @@
 """rollback-check: what undoing an earlier deployment will do, checked before any change.
 
 Its migrations that are still applied are reverted newest first, each with its rollback
-script from the deployment's own commit; a missing script stops the rollback here, before
-anything changed (the revert step would otherwise have to restore a backup)."""
+script from the deployment's own commit. Where one has no script, the backup the deployment
+took before its migrations is their undo when the environment allows it (`rollback_scripts:
+backup`, the default off production) and the file is still there: restoring it brings the
+project's schemas back as they were before the deployment, so what was written there since
+is lost (the rollback's own backup, taken first, keeps it). Otherwise the rollback stops
+here, before anything changed, saying why."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from workers.drivers.interfaces import DatabaseUnavailable, MigrationFile
+from workers.drivers.interfaces import Backup, DatabaseUnavailable, MigrationFile
 from workers.runbook.context import DeployContext
 from workers.runbook.migration_files import discover
 from workers.runbook.step import Step, StepFailed
@@ -25,6 +31,7 @@ async def run(ctx: DeployContext) -> None:
         raise StepFailed(str(exc), stop_the_line="database connection issues") from None
     to_revert: list[MigrationFile] = []
     problems: list[str] = []
+    unscripted: list[MigrationFile] = []
     for version in reversed(target["applied"]):
         if version not in applied:
             await ctx.output(f"{version}: no longer applied, nothing to revert")
@@ -32,19 +39,33 @@ async def run(ctx: DeployContext) -> None:
         m = found.get(version)
         if m is None:
             problems.append(f"{version}: its file is missing at {target['commit'][:12]}")
-        elif m.rollback_sql is None and not m.rollback_noop:
-            problems.append(f"{m.relpath}: no rollback script "
-                            f"({m.rollback_relpath or paths.rollbacks + '/' + m.path.name})")
-        else:
-            to_revert.append(m)
+            continue
+        if m.rollback_sql is None and not m.rollback_noop:
+            unscripted.append(m)
+        to_revert.append(m)
+    restore = _restorable_backup(ctx, target) if unscripted and not problems else None
+    if unscripted and restore is None:
+        problems += [f"{m.relpath}: no rollback script "
+                     f"({m.rollback_relpath or paths.rollbacks + '/' + m.path.name}); "
+                     + _why_no_backup(ctx, target) for m in unscripted]
     if problems:
         raise StepFailed("cannot revert every migration of deployment "
                          f"#{target['id']}: {problems[0]}", output="\n".join(problems),
                          stop_the_line="rollback script missing")
     ctx.state["to_revert"] = to_revert
+    ctx.state["restore_target_backup"] = restore
     active = await ctx.environment.functions.active()
     lines = [f"undo deployment #{target['id']} ({target['commit'][:12]})"]
-    lines += [f"  revert {m.relpath}" for m in to_revert] or ["  no migrations to revert"]
+    if restore is not None:
+        lines += [f"  restore the backup deployment #{target['id']} took before its "
+                  f"migrations ({restore.created_at.isoformat(timespec='seconds')}), as "
+                  f"{', '.join(m.relpath for m in unscripted)} "
+                  f"{'has' if len(unscripted) == 1 else 'have'} no rollback script: it "
+                  "undoes " + ", ".join(m.relpath for m in to_revert),
+                  "  what was written in the project's schemas since then is lost (the "
+                  "backup this rollback takes first keeps it)"]
+    else:
+        lines += [f"  revert {m.relpath}" for m in to_revert] or ["  no migrations to revert"]
     if target.get("release") is not None and active is not None and active.id == target["release"]:
         prev = target.get("previous_release")
         lines.append(f"  functions: back to {'release ' + str(prev) if prev else 'none'}")
@@ -56,6 +77,32 @@ async def run(ctx: DeployContext) -> None:
     if not ctx.dry_run:
         await fingerprint_check.remember(
             ctx, [text for m in to_revert for text in (m.sql, m.rollback_sql or "")])
+
+
+def _restorable_backup(ctx: DeployContext, target: dict[str, Any]) -> Backup | None:
+    """The deployment's own backup, where the environment lets it undo migrations without
+    a script and the file is still there."""
+    b = target.get("backup")
+    if ctx.environment.config.requires_rollback_scripts or not b:
+        return None
+    if not Path(b["location"]).is_file():
+        return None
+    return Backup(location=b["location"], size_bytes=b["size_bytes"], entries=b["entries"],
+                  created_at=datetime.fromisoformat(b["created_at"]),
+                  server_version_num=b["server_version_num"])
+
+
+def _why_no_backup(ctx: DeployContext, target: dict[str, Any]) -> str:
+    env = ctx.environment
+    if env.config.requires_rollback_scripts:
+        return (f"{env.name} requires rollback scripts (rollback_scripts: required), so the "
+                "deployment's backup is not used as its undo; restore it by hand with "
+                "pg_restore if that is what you want")
+    b = target.get("backup")
+    if not b:
+        return "and the deployment took no backup to restore instead"
+    return (f"and the backup the deployment took ({Path(b['location']).name}) is not on this "
+            "machine any more")
 
 
 # Its undo, run last if the rollback fails half-way, checks the environment is back as it

@@ -45,6 +45,7 @@ async def run(ctx: DeployContext) -> None:
         except UnicodeDecodeError as exc:
             raise StepFailed(f"{rel} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
                              "save it as UTF-8") from None
+    seed = _seed(ctx)
     db = ctx.environment.database
     env = ctx.environment.config
     results: list[pgtap.FileResult] = []
@@ -56,7 +57,7 @@ async def run(ctx: DeployContext) -> None:
             for path in files:
                 result = await pgtap.run_file(
                     db, ctx.source.root, path, source, lock_timeout_ms=env.lock_timeout_ms,
-                    statement_timeout_ms=env.statement_timeout_ms)
+                    statement_timeout_ms=env.statement_timeout_ms, seed=seed)
                 results.append(result)
                 await ctx.output(_log(result))
     except DatabaseUnavailable as exc:
@@ -78,6 +79,27 @@ async def run(ctx: DeployContext) -> None:
                          stop_the_line=SECURITY_STOP)
     await ctx.output(summary + "\n")
     await ctx.outcome(summary)
+
+
+def _seed(ctx: DeployContext) -> pgtap.Seed | None:
+    """paths.test_seed, read and checked; None when unset."""
+    relpath = ctx.config.paths.test_seed
+    if not relpath:
+        return None
+    path = ctx.source.path(relpath)
+    if not path.is_file():
+        raise StepFailed(f"the test seed {relpath} does not exist at {ctx.source.commit[:12]}: "
+                         "add it, or remove paths.test_seed from .github/deploybot.yml")
+    try:
+        text = read_bounded(path, MAX_TEST_FILE_BYTES, relpath)
+        return pgtap.prepare_seed(relpath, text)
+    except InputRefused as exc:
+        raise StepFailed(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise StepFailed(f"{relpath} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                         "save it as UTF-8") from None
+    except ValueError as exc:
+        raise StepFailed(f"the test seed cannot run: {exc}") from None
 
 
 def _log(result: pgtap.FileResult) -> str:
