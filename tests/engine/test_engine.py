@@ -3,6 +3,7 @@ the environment — including the one that failed."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,13 @@ async def test_an_undo_that_fails_means_a_person_is_needed() -> None:
 
 
 async def test_a_foreseen_undo_failure_is_logged_without_a_traceback(
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest) -> None:
     rec, world = Recorder(), []
+    # Listen on the engine's logger itself: an earlier test may have configured logging
+    # so that records do not reach the root logger, where caplog listens by default.
+    engine_log = logging.getLogger("workers.runbook.engine")
+    engine_log.addHandler(caplog.handler)
+    request.addfinalizer(lambda: engine_log.removeHandler(caplog.handler))
 
     async def not_as_before(ctx: DeployContext) -> None:
         raise StepFailed("the environment is NOT as it was before — a person is needed")
