@@ -16,6 +16,7 @@ from service.ledger.deployments import Ledger
 from service.settings import Settings
 from workers.cli_runs import this_process
 from workers.environments import resolve
+from workers.gates.render import refusal
 from workers.reporters.fanout import Fanout
 from workers.reporters.ledger import LedgerReporter
 from workers.runbook.context import DeployContext, SourceTree
@@ -44,6 +45,7 @@ class DeployResult:
     deployment_id: int
     outcome: Outcome
     interrupted: bool = False
+    refused: bool = False  # the checklist said no before anything ran (outcome FAILED)
 
 
 async def create_record(ledger: Ledger, req: DeployRequest,
@@ -113,7 +115,8 @@ async def run_deployment(
                             stop_the_line="interrupted")
     await record_result(ledger, deployment_id, req.repo, req.environment, ctx.state, outcome,
                         rollback_of=rollback_of)
-    return DeployResult(deployment_id, outcome, interrupted)
+    return DeployResult(deployment_id, outcome, interrupted,
+                        refused=engine.refused and not interrupted)
 
 
 async def record_result(ledger: Ledger, deployment_id: int, repo: str, environment: str,
@@ -121,7 +124,14 @@ async def record_result(ledger: Ledger, deployment_id: int, repo: str, environme
                         rollback_of: int | None) -> None:
     """What a finished run leaves in the ledger besides its steps: what it changed (a later
     rollback reads it), the rollback it completed, and its backup."""
-    await ledger.merge_details(deployment_id, summary(state))
+    details = summary(state)
+    if state.get("gates"):  # the checklist as judged, for the dashboard to render
+        source = getattr(state.get("gate_facts"), "source", "github")
+        verdict = refusal(state["gates"], source)
+        details["checklist"] = {"source": source, "headline": verdict.headline,
+                                "force_note": verdict.force_note,
+                                "items": [r.as_dict() for r in state["gates"]]}
+    await ledger.merge_details(deployment_id, details)
     if rollback_of is not None and outcome is Outcome.SUCCEEDED:
         await ledger.merge_details(rollback_of, {"rolled_back_by": deployment_id})
     backup = state.get("backup")

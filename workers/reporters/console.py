@@ -19,6 +19,7 @@ _ICON = {
     "succeeded": ("✓", "green"),
     "skipped": ("–", "dim"),
     "failed": ("✗", "red"),
+    "refused": ("✗", "red"),
     "undoing": ("↺", "yellow"),
     "undone": ("↺", "yellow"),
     "undo_failed": ("‼", "bold red"),
@@ -56,6 +57,7 @@ class ConsoleReporter:
     reason: str = ""
     _live: Live | None = None
     rollback_of: int | None = None
+    refused: bool = False
 
     async def emit(self, event: Event) -> None:
         k = event.kind
@@ -80,6 +82,14 @@ class ConsoleReporter:
             if self._live is not None:
                 self._live.stop()
                 self._live = None
+            if event.data.get("refused"):
+                # Nothing ran: the verdict, once, instead of a table of skipped steps.
+                self.refused = True
+                from workers.gates.render import terminal
+
+                self.console.print(terminal(event.data["refusal"]), highlight=False,
+                                   soft_wrap=False)
+                return
             self.console.print(self.summary())
             return
         view = self.steps.get(event.step or "")
@@ -98,7 +108,9 @@ class ConsoleReporter:
                            EventKind.FAILED: "failed"}[k]
             view.duration = event.data.get("duration")
             view.note = event.message or view.note
-            if k is EventKind.FAILED:
+            if k is EventKind.FAILED and "refusal" in event.data:
+                view.status = "refused"  # its verdict is printed once, at the end
+            elif k is EventKind.FAILED:
                 self._line(f"✗ {view.title}: {event.message}", "red")
                 out = str(event.data.get("output") or "")
                 if out and self.show_output:

@@ -11,10 +11,11 @@ from service.commands.echo import code
 from workers.drivers.interfaces import DatabaseUnavailable
 from workers.gates.checklist import evaluate
 from workers.gates.facts import GateFacts
+from workers.gates.render import log_text, refusal
 from workers.gates.result import GateResult, checklist, unmet
 from workers.runbook.context import DeployContext
 from workers.runbook.migration_files import discover, pending
-from workers.runbook.step import Step, StepFailed, StepSkipped
+from workers.runbook.step import Refused, Step, StepFailed, StepSkipped
 
 STOP = "pre-production checklist not met"
 
@@ -54,13 +55,16 @@ async def run(ctx: DeployContext) -> None:
         raise StepFailed("the pre-production checklist could not be evaluated (no facts)",
                          stop_the_line=STOP)
     results = [*evaluate(env, facts), await rollback_plan(ctx)]
-    text = checklist(results)
-    await ctx.output(text)
+    log = log_text(results, facts.source)  # the log is plain text wherever it is read
     missing = unmet(results)
     ctx.state["gates"] = results
     if missing:
-        first = missing[0]
-        raise StepFailed(f"{first.title}: {first.reason}", output=text, stop_the_line=STOP)
+        # Refused, not failed: nothing ran. The reporters render the verdict for where
+        # they show it; the log keeps the whole checklist once.
+        raise Refused(refusal(results, facts.source).headline, detail=results, output=log,
+                      stop_the_line=STOP)
+    await ctx.output(log)
+    text = checklist(results)
     forced = [r for r in results if r.forced]
     if ctx.announce is not None and not ctx.dry_run:
         note = (f"\n\n⚠️ Overridden by `--force`: {', '.join(r.title for r in forced)} — "
