@@ -6,7 +6,7 @@ reported the same way whoever asked for it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from service.settings import Settings
 from workers.cli_runs import this_process
 from workers.environments import resolve
 from workers.gates.render import refusal
+from workers.notify import Announce
 from workers.reporters.fanout import Fanout
 from workers.reporters.ledger import LedgerReporter
 from workers.runbook.context import DeployContext, SourceTree
@@ -65,7 +66,7 @@ async def run_deployment(
     settings: Settings, ledger: Ledger, req: DeployRequest, reporters: Sequence[Reporter] = (),
     *, deployment_id: int | None = None, steps: Sequence[Step] | None = None,
     stop_check: StopCheck | None = None, initial_state: dict[str, Any] | None = None,
-    rollback_of: int | None = None, announce: Callable[[str], Awaitable[None]] | None = None,
+    rollback_of: int | None = None, announce: Announce | None = None,
     undo_on_interrupt: bool = False,
 ) -> DeployResult:
     """Run the steps for `req`. With `undo_on_interrupt` (the CLI), a run stopped from

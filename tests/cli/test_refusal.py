@@ -96,3 +96,22 @@ def test_on_a_terminal_the_refusal_is_coloured_text_not_markdown(
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw).replace("\r", "")
     # before it, the live step list's frames (erased on the screen when the run ends)
     _check_message(shown[shown.index("refused:"):])
+
+
+def test_a_forced_deployment_is_announced_in_plain_words_on_the_terminal(
+        dbs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(supabase_project(tmp_path / "repo"))
+    assert main(["deploy", "staging"]) == 0
+    assert main(["confirm", "production", "leaked-password-protection", "--by", "lead"]) == 0
+    capsys.readouterr()
+    assert main(["deploy", "production", "--force", "--reason", "hotfix for checkout"]) == 0
+    out = capsys.readouterr().out
+    text = _one_line(out)
+    assert "! Approved (1 approval, no changes requested): reviews cannot be read here" in text
+    assert re.search(r"announced: deploying [0-9a-f]{7} to production now overridden with "
+                     r"--force: Approved \(1 approval, no changes requested\), Required status "
+                     r"checks green; reason: hotfix for checkout", text)
+    for mark in MARKDOWN:
+        assert mark not in out, mark
+    assert notes(dbs["production"]) == []  # deployed

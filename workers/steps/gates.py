@@ -13,6 +13,7 @@ from workers.gates.checklist import evaluate
 from workers.gates.facts import GateFacts
 from workers.gates.render import log_text, refusal
 from workers.gates.result import GateResult, checklist, unmet
+from workers.notify import Announcement
 from workers.runbook.context import DeployContext
 from workers.runbook.migration_files import discover, pending
 from workers.runbook.step import Refused, Step, StepFailed, StepSkipped
@@ -67,12 +68,16 @@ async def run(ctx: DeployContext) -> None:
     text = checklist(results)
     forced = [r for r in results if r.forced]
     if ctx.announce is not None and not ctx.dry_run:
-        note = (f"\n\n⚠️ Overridden by `--force`: {', '.join(r.title for r in forced)} — "
+        sha, name = ctx.source.commit[:7], ctx.environment.name
+        titles = ", ".join(r.title for r in forced)
+        note = (f"\n\n⚠️ Overridden by `--force`: {titles} — "
                 f"reason: {code(facts.forced_reason or '', 300)}") if forced else ""
+        said = (f"\noverridden with --force: {titles}; reason: {facts.forced_reason}"
+                if forced else "")
         try:
-            await ctx.announce(
-                f"📣 Deploying `{ctx.source.commit[:7]}` to **{ctx.environment.name}** now."
-                f"\n\n{text}{note}")
+            await ctx.announce(Announcement(
+                markdown=f"📣 Deploying `{sha}` to **{name}** now.\n\n{text}{note}",
+                text=f"announced: deploying {sha} to {name} now{said}"))
         except Exception as exc:  # the runbook wants the team told before anything changes
             raise StepFailed(f"could not notify the team ({type(exc).__name__}); nothing "
                              "was changed", stop_the_line=STOP) from None
