@@ -6,6 +6,7 @@ is recorded `refused`, not as a deployment."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -68,6 +69,8 @@ def test_a_refusal_exits_4_says_what_does_not_hold_and_is_not_a_deployment(
     assert main(["history", "--kind", "refused"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[:3] for line in listed[1:]] == [["1", "production", "refused"]]
+    assert main(["status", "production", "--json"]) == 0  # the refusal deployed nothing
+    assert json.loads(capsys.readouterr().out)["last_deployment"] is None
 
 
 def test_on_a_terminal_the_refusal_is_coloured_text_not_markdown(
