@@ -169,8 +169,11 @@ class Ledger:
 
     async def last_successful(self, repo: str, environment: str, *,
                               commit_sha: str | None = None) -> Row | None:
-        """The latest deployment that left `environment` running its commit. A no-op after a
-        deployment that was rolled back later no longer counts: what it found is gone."""
+        """The latest deployment that left `environment` running its commit. A no-op
+        redeploy deployed nothing: the real deployment before it is the one (what a rollback
+        undoes), the no-op only when there is none (the environment was set up before the
+        bot). A no-op after a deployment that was rolled back later no longer counts: what
+        it found is gone."""
         return await (await self.conn.execute(
             """SELECT * FROM ledger.deployments d
                WHERE repo = %(repo)s AND environment = %(env)s AND kind = 'deploy'
@@ -182,6 +185,6 @@ class Ledger:
                        AND r.kind = 'rollback' AND r.status = 'succeeded'
                        AND r.rollback_of <= d.id AND r.id > d.id)
                  AND (%(sha)s::text IS NULL OR commit_sha = %(sha)s)
-               ORDER BY id DESC LIMIT 1""",
+               ORDER BY status = 'succeeded' DESC, id DESC LIMIT 1""",
             {"repo": repo, "env": environment, "sha": commit_sha},
         )).fetchone()

@@ -93,3 +93,18 @@ async def test_refusals_recorded_as_failures_by_earlier_versions_become_refusals
     assert status[old] == ("refused", "refused")
     assert status[told] == ("failed", "deploy")  # the team was not told: a real failure
     assert status[migrate] == ("failed", "deploy")
+
+
+async def test_the_release_an_environment_runs_is_a_real_deployment_not_a_noop(
+        fresh_db: str) -> None:
+    async with Ledger.open(fresh_db) as ledger:
+        first = await _insert(ledger, "deploy", "up_to_date")  # set up before the bot came
+        last = await ledger.last_successful("o/r", "production")
+        assert last is not None and last["id"] == first
+        deployed = await _insert(ledger, "deploy", "succeeded")
+        for _ in range(3):
+            await _insert(ledger, "deploy", "up_to_date")
+        await _insert(ledger, "deploy", "refused")
+        await _insert(ledger, "dry_run", "planned")
+        last = await ledger.last_successful("o/r", "production")
+        assert last is not None and last["id"] == deployed  # what a rollback undoes
