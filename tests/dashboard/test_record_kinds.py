@@ -68,6 +68,12 @@ def test_history_counts_and_plots_only_real_deployments_and_filters_by_kind(
             assert shown == set(expected), kind
             # the numbers stay those of real deployments whatever the table lists
             assert re.search(r'Deployments</span><span class="value">3<', listed_page)
+        noop = b.get(f"/deployments/{ids['noop'][0]}").text
+        assert "nothing was deployed. Recorded, not counted as a deployment." in noop
+        dry = b.get(f"/deployments/{ids['dry-run'][0]}").text
+        assert "A dry run: the checks and the plan only, nothing was changed." in dry
+        real = b.get(f"/deployments/{ids['real'][0]}").text
+        assert 'id="not-a-deployment"' not in real
         bad = b.get("/history?kind=everything")
         assert bad.status_code == 400 and "No such kind of record" in bad.text
 
