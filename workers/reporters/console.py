@@ -57,7 +57,6 @@ class ConsoleReporter:
     reason: str = ""
     _live: Live | None = None
     rollback_of: int | None = None
-    refused: bool = False
 
     async def emit(self, event: Event) -> None:
         k = event.kind
@@ -84,7 +83,6 @@ class ConsoleReporter:
                 self._live = None
             if event.data.get("refused"):
                 # Nothing ran: the verdict, once, instead of a table of skipped steps.
-                self.refused = True
                 from workers.gates.render import terminal
 
                 self.console.print(terminal(event.data["refusal"]), highlight=False,
