@@ -1,9 +1,10 @@
 """The `deploybot` command line.
 
-Exit codes (stable, for scripts): 0 deployed, up to date or planned; 1 failed and rolled
-back (or failed before changing anything); 2 usage or configuration error; 3 the rollback
-itself failed and a person is needed; 130 interrupted (Ctrl-C or SIGTERM), what the run
-had changed undone."""
+Exit codes (stable, for scripts; the README's table): 0 deployed, up to date or planned;
+1 failed and rolled back (or failed before changing anything); 2 usage or configuration
+error; 3 the rollback itself failed and a person is needed; 4 refused by the pre-production
+checklist, nothing ran; 130 interrupted (Ctrl-C or SIGTERM), what the run had changed
+undone."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from rich.table import Table
 from service.config import CONFIG_PATH, Config, ConfigError, parse_config
 from service.config.model import default_config
 from service.embedded import EmbeddedError
-from service.ledger.deployments import Ledger
+from service.ledger.deployments import REAL, Ledger
 from service.pgtools import ToolNotFound
 from service.runtime import bot_database_url
 from service.settings import Settings, SettingsError
@@ -34,7 +35,7 @@ from workers.environments import EnvironmentError_
 from workers.runbook.events import Outcome
 from workers.source import SourceError, checkout, repo_identity
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NEEDS_PERSON = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NEEDS_PERSON, EXIT_REFUSED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 EXIT_FOR = {
     Outcome.SUCCEEDED: EXIT_OK,
@@ -154,9 +155,19 @@ async def _deploy(args: argparse.Namespace, settings: Settings, console: Console
         result = await run_deployment(settings, ledger, req, [ConsoleReporter(console)],
                                       initial_state=state, announce=announce,
                                       undo_on_interrupt=True)
-    console.print(f"deployment #{result.deployment_id} — `deploybot history` lists it",
-                  style="dim")
+    console.print(_recorded_as(result, dry_run=req.dry_run), style="dim", highlight=False)
     return _exit_code(result)
+
+
+def _recorded_as(result: Any, *, dry_run: bool) -> str:
+    """Where the run is recorded: a real deployment in the history, the others (kept for
+    the audit trail, never counted as deployments) under their own kind."""
+    kind = ("refused" if result.refused else "dry-run" if dry_run
+            else "noop" if result.outcome is Outcome.UP_TO_DATE else "")
+    if not kind:
+        return f"deployment #{result.deployment_id}: deploybot history lists it"
+    return (f"recorded as #{result.deployment_id}, not a deployment: "
+            f"deploybot history --kind {kind} lists it")
 
 
 def _exit_code(result: Any) -> int:
@@ -164,6 +175,8 @@ def _exit_code(result: Any) -> int:
     when undoing what it had changed failed."""
     if result.interrupted and result.outcome is not Outcome.ROLLBACK_FAILED:
         return EXIT_INTERRUPTED
+    if result.refused:
+        return EXIT_REFUSED
     return EXIT_FOR[result.outcome]
 
 
@@ -289,18 +302,32 @@ def _confirmed(console: Console, question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+HISTORY_KINDS = ("real", "deploy", "rollback", "dry-run", "refused", "noop", "all")
+
+
+def _kinds(choice: str) -> tuple[str, ...] | None:
+    """The record kinds `--kind` lists (None: every record)."""
+    return REAL if choice == "real" else None if choice == "all" else (choice,)
+
+
 def _fmt_time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
 
 
 async def _history(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    kinds = _kinds(args.kind)
     async with _ledger(settings) as ledger:
-        rows = await ledger.history(environment=args.env, limit=args.limit)
+        rows = await ledger.history(environment=args.env, kinds=kinds, limit=args.limit)
+        others = [] if rows or args.kind != "real" else await ledger.history(
+            environment=args.env, limit=1)
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
         return EXIT_OK
     if not rows:
-        console.print("no deployments recorded yet" + (f" for {args.env}" if args.env else ""))
+        what = {"real": "deployments", "all": "runs"}.get(args.kind, f"{args.kind} runs")
+        console.print(f"no {what} recorded yet" + (f" for {args.env}" if args.env else "")
+                      + ("; other runs are recorded: --kind all lists them" if others else ""),
+                      highlight=False)
         return EXIT_OK
     columns = ("id", "env", "kind", "commit", "status", "trigger", "started", "took", "note")
     lines = []
@@ -311,7 +338,8 @@ async def _history(args: argparse.Namespace, settings: Settings, console: Consol
         note = (r["failed_step"] + ": " if r["failed_step"] else "") + (r["reason"] or "")
         if r["details"].get("rolled_back_by"):
             note = f"rolled back by #{r['details']['rolled_back_by']}"
-        lines.append((str(r["id"]), r["environment"], r["kind"], r["commit_sha"], r["status"],
+        lines.append((str(r["id"]), r["environment"], r["record_kind"], r["commit_sha"],
+                      r["status"],
                       r["trigger"], _fmt_time(r["started_at"]), took, note))
     if not console.is_terminal:
         # A pipe gets every value whole, one row per line, tab-separated: nothing to cut.
@@ -319,7 +347,7 @@ async def _history(args: argparse.Namespace, settings: Settings, console: Consol
         for line in lines:
             print("\t".join(value.replace("\t", " ").replace("\n", " ") for value in line))
         return EXIT_OK
-    table = Table(title="deployments")
+    table = Table(title="deployments" if args.kind == "real" else "recorded runs")
     for col in columns:  # a narrow terminal folds long values rather than cutting them
         table.add_column(col, overflow="fold")
     for line in lines:
@@ -478,8 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="deploybot",
         description="Run the backend deployment runbook: deploy, roll back, report.",
-        epilog="exit codes: 0 deployed/up to date, 1 failed and rolled back, "
-               "2 usage or configuration error, 3 rollback failed (a person is needed)")
+        epilog="exit codes: 0 deployed/up to date/dry run, 1 failed (rolled back), "
+               "2 usage or configuration error, 3 rollback failed (a person is needed), "
+               "4 refused by the pre-production checklist (nothing ran), 130 interrupted")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -514,6 +543,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     h = sub.add_parser("history", help="list recorded deployments")
     h.add_argument("--env", help="only this environment")
+    h.add_argument("--kind", choices=HISTORY_KINDS, default="real",
+                   help="real deployments (deploys and rollbacks, the default), one kind "
+                        "of record, or all: dry runs, refusals and no-op redeploys are "
+                        "recorded but are not deployments")
     h.add_argument("--limit", type=int, default=20)
     h.add_argument("--json", action="store_true")
     h.set_defaults(func=_history, is_async=True)

@@ -6,7 +6,7 @@ reported the same way whoever asked for it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,8 @@ from service.ledger.deployments import Ledger
 from service.settings import Settings
 from workers.cli_runs import this_process
 from workers.environments import resolve
+from workers.gates.render import refusal
+from workers.notify import Announce
 from workers.reporters.fanout import Fanout
 from workers.reporters.ledger import LedgerReporter
 from workers.runbook.context import DeployContext, SourceTree
@@ -44,6 +46,7 @@ class DeployResult:
     deployment_id: int
     outcome: Outcome
     interrupted: bool = False
+    refused: bool = False  # the checklist said no before anything ran (outcome FAILED)
 
 
 async def create_record(ledger: Ledger, req: DeployRequest,
@@ -63,7 +66,7 @@ async def run_deployment(
     settings: Settings, ledger: Ledger, req: DeployRequest, reporters: Sequence[Reporter] = (),
     *, deployment_id: int | None = None, steps: Sequence[Step] | None = None,
     stop_check: StopCheck | None = None, initial_state: dict[str, Any] | None = None,
-    rollback_of: int | None = None, announce: Callable[[str], Awaitable[None]] | None = None,
+    rollback_of: int | None = None, announce: Announce | None = None,
     undo_on_interrupt: bool = False,
 ) -> DeployResult:
     """Run the steps for `req`. With `undo_on_interrupt` (the CLI), a run stopped from
@@ -113,7 +116,8 @@ async def run_deployment(
                             stop_the_line="interrupted")
     await record_result(ledger, deployment_id, req.repo, req.environment, ctx.state, outcome,
                         rollback_of=rollback_of)
-    return DeployResult(deployment_id, outcome, interrupted)
+    return DeployResult(deployment_id, outcome, interrupted,
+                        refused=engine.refused and not interrupted)
 
 
 async def record_result(ledger: Ledger, deployment_id: int, repo: str, environment: str,
@@ -121,7 +125,14 @@ async def record_result(ledger: Ledger, deployment_id: int, repo: str, environme
                         rollback_of: int | None) -> None:
     """What a finished run leaves in the ledger besides its steps: what it changed (a later
     rollback reads it), the rollback it completed, and its backup."""
-    await ledger.merge_details(deployment_id, summary(state))
+    details = summary(state)
+    if state.get("gates"):  # the checklist as judged, for the dashboard to render
+        source = getattr(state.get("gate_facts"), "source", "github")
+        verdict = refusal(state["gates"], source)
+        details["checklist"] = {"source": source, "headline": verdict.headline,
+                                "force_note": verdict.force_note,
+                                "items": [r.as_dict() for r in state["gates"]]}
+    await ledger.merge_details(deployment_id, details)
     if rollback_of is not None and outcome is Outcome.SUCCEEDED:
         await ledger.merge_details(rollback_of, {"rolled_back_by": deployment_id})
     backup = state.get("backup")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -12,7 +13,17 @@ from service.config.model import EnvironmentConfig
 from service.github.client import InstallationClient
 
 log = logging.getLogger(__name__)
-Announce = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One announcement written for each place it is shown."""
+
+    markdown: str  # a pull request comment, Slack
+    text: str  # a terminal: plain words, no markdown
+
+
+Announce = Callable[[Announcement], Awaitable[None]]
 
 
 async def slack(env: EnvironmentConfig, text: str) -> None:
@@ -31,15 +42,15 @@ async def slack(env: EnvironmentConfig, text: str) -> None:
 
 def github_announcer(client: InstallationClient, repo: str, pr_number: int | None,
                      env: EnvironmentConfig, marker: str) -> Announce:
-    async def announce(text: str) -> None:
+    async def announce(message: Announcement) -> None:
         if pr_number is not None:
-            await client.create_comment(repo, pr_number, f"{marker}\n{text}")
-        await slack(env, text)
+            await client.create_comment(repo, pr_number, f"{marker}\n{message.markdown}")
+        await slack(env, message.markdown)
     return announce
 
 
 def console_announcer(print_: Callable[[str], None], env: EnvironmentConfig) -> Announce:
-    async def announce(text: str) -> None:
-        print_(text)
-        await slack(env, text)
+    async def announce(message: Announcement) -> None:
+        print_(message.text)
+        await slack(env, message.markdown)
     return announce

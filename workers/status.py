@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from service.config.model import Config
-from service.ledger.deployments import Ledger
+from service.ledger.deployments import REAL, Ledger
 from service.runtime import bot_database_url
 from service.settings import Settings
 from workers.environments import hosted_functions_url, resolve
@@ -28,7 +28,8 @@ async def environment_status(settings: Settings, config: Config, name: str,
         if env.close is not None:
             await env.close()
     async with Ledger.open(bot_database_url(settings)) as ledger:
-        recent = await ledger.history(repo=repo, environment=name, limit=1)
+        # the last real deployment: dry runs, refusals and no-ops deployed nothing
+        recent = await ledger.history(repo=repo, environment=name, kinds=REAL, limit=1)
         last = recent[0] if recent else None
         good = await ledger.last_successful(repo, name)
     return {

@@ -31,7 +31,7 @@ from service.dashboard.web import (
     viewer_fresh_for_pages,
 )
 from service.ledger import requests
-from service.ledger.deployments import FINAL_STATUSES
+from service.ledger.deployments import FINAL_STATUSES, REAL, RECORD_KINDS
 from service.ledger.locks import lock_of
 from service.permissions import rank
 
@@ -153,28 +153,45 @@ async def history_page(request: Request) -> Response:
     repo = request.query_params.get("repo") or None
     # no environment's name holds a NUL (PostgreSQL text cannot): dropped, not a 500
     environment = (request.query_params.get("env") or "").replace("\x00", "") or None
+    kind = request.query_params.get("kind") or "real"
+    if kind not in HISTORY_KINDS:
+        return problem(request, 400, "No such kind of record",
+                       f"The history lists {', '.join(HISTORY_KINDS)}; not {kind[:40]!r}.",
+                       back="/history")
     async with state.db.connection() as conn:
         visible = [r for r in await queries.repositories(conn) if viewer.can_read(r)]
         if repo is not None and repo not in visible:
             return problem(request, 404, "No such repository",
                            f"deploybot has no deployments of {repo} that you can read.",
                            back="/history")
-        rows = await queries.history(conn, [repo] if repo else visible,
-                                     environment=environment, limit=300)
-        envs = sorted({r["environment"] for r in rows} | ({environment} if environment
-                                                         else set()))
+        where = [repo] if repo else visible
+        kinds = REAL if kind == "real" else None if kind == "all" else (kind,)
+        rows = await queries.history(conn, where, environment=environment, kinds=kinds,
+                                     limit=300)
+        # The numbers and the plot are about real deployments, whatever the table lists.
+        real = rows if kind == "real" else await queries.history(
+            conn, where, environment=environment, limit=300)
+        counts = await queries.kind_counts(conn, where, environment=environment)
+        envs = sorted({r["environment"] for r in rows} | {r["environment"] for r in real}
+                      | ({environment} if environment else set()))
     points = [plots.Point(r["id"], r["started_at"], (r["finished_at"] - r["started_at"])
                           .total_seconds(), r["status"], f"{r['environment']} {r['kind']}")
-              for r in rows if r["started_at"] is not None and r["finished_at"] is not None]
+              for r in real if r["started_at"] is not None and r["finished_at"] is not None]
     finished = [p for p in points if p.outcome in plots.OK | plots.FAILED]
     failed = sum(1 for p in finished if p.outcome in plots.FAILED)
-    stats = {"total": len(rows), "finished": len(finished), "failed": failed,
+    stats = {"total": len(real), "finished": len(finished), "failed": failed,
              "rate": (failed / len(finished)) if finished else None,
              "median": sorted(p.seconds for p in finished)[len(finished) // 2]
              if finished else None}
+    others = [(k, counts[k]) for k in RECORD_KINDS if k not in REAL and counts.get(k)]
     return render(request, "history.html", rows=rows, repos=visible, repo=repo,
-                  environment=environment, environments=envs, stats=stats,
+                  environment=environment, environments=envs, stats=stats, kind=kind,
+                  kinds=HISTORY_KINDS, others=others,
                   plot=plots.history_svg(points, now=datetime.now(UTC)), now=datetime.now(UTC))
+
+
+# The history's filter: real deployments (the default), one kind of record, or all.
+HISTORY_KINDS = ("real", *RECORD_KINDS, "all")
 
 
 async def request_page(request: Request) -> Response:

@@ -156,16 +156,21 @@ def history_svg(points: list[Point], *, now: datetime | None = None) -> str:
     for b in sorted(buckets):
         group = buckets[b]
         failed = sum(1 for p in group if p.outcome in FAILED)
-        centre = min(max(b + period / 2, start), end)
-        rates.append((centre, failed / len(group), failed, len(group), b))
-    if rates:
-        line = " ".join(f"{x(c):.1f},{y2(r):.1f}" for c, r, *_ in rates)
+        # The part of the period the plot shows: a period longer than the whole history
+        # (one hour around a few minutes of deployments) is drawn across it, its dot in the
+        # middle, not at the edge where the period's own middle would clip it.
+        lo, hi = max(b, start), min(b + period, end)
+        rates.append((lo, hi, lo + (hi - lo) / 2, failed / len(group), failed, len(group), b))
+    if len(rates) > 1:
+        line = " ".join(f"{x(c):.1f},{y2(r):.1f}" for _, _, c, r, *_ in rates)
         out.append(f'<polyline points="{line}" class="rate"/>')
-        for c, r, failed, total, b in rates:
-            tip = f"{failed} of {total} failed, period from {utc(b)}"
-            cls = "bad" if failed else "ok"
-            out.append(f'<circle cx="{x(c):.1f}" cy="{y2(r):.1f}" r="4" class="pt pt-{cls}">'
-                       f'<title>{escape(tip)}</title></circle>')
+    for lo, hi, c, r, failed, total, b in rates:
+        tip = f"{failed} of {total} failed, period from {utc(b)}"
+        cls = "bad" if failed else "ok"
+        out.append(f'<line x1="{x(lo):.1f}" x2="{x(hi):.1f}" y1="{y2(r):.1f}" '
+                   f'y2="{y2(r):.1f}" class="rate-span"/>')
+        out.append(f'<circle cx="{x(c):.1f}" cy="{y2(r):.1f}" r="4" class="pt pt-{cls}">'
+                   f'<title>{escape(tip)}</title></circle>')
 
     # The shared time axis, under each panel.
     for base in (top1 + PANEL_H, top2 + PANEL_H):

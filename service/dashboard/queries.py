@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from service.ledger import locks, requests
-from service.ledger.deployments import Ledger
+from service.ledger.deployments import REAL, Ledger
 
 Row = dict[str, Any]
 
@@ -20,7 +20,7 @@ class EnvironmentView:
     repo: str
     name: str
     active: Row | None = None  # the deployment whose commit runs there now
-    latest: Row | None = None  # the newest deployment, whatever its outcome
+    latest: Row | None = None  # the newest real deployment, whatever its outcome
     running: Row | None = None  # a deployment in progress
     lock: Row | None = None
     queue: list[Row] = field(default_factory=list)  # requests waiting (running one excluded)
@@ -56,7 +56,8 @@ async def environments(conn: psycopg.AsyncConnection[Any], repo: str,
     for name in names:
         view = EnvironmentView(repo, name)
         view.active = await ledger.last_successful(repo, name)
-        recent = await ledger.history(repo=repo, environment=name, limit=1)
+        # dry runs, refusals and no-ops deployed nothing: never the "last deployment"
+        recent = await ledger.history(repo=repo, environment=name, kinds=REAL, limit=1)
         view.latest = recent[0] if recent else None
         cur = await conn.execute(
             """SELECT * FROM ledger.deployments WHERE repo = %s AND environment = %s
@@ -77,15 +78,31 @@ async def deployment(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> 
 
 
 async def history(conn: psycopg.AsyncConnection[Any], repos: list[str], *,
-                  environment: str | None = None, limit: int = 200) -> list[Row]:
+                  environment: str | None = None, kinds: Sequence[str] | None = REAL,
+                  limit: int = 200) -> list[Row]:
+    """The newest records first: real deployments unless `kinds` names others (None: all)."""
     if not repos:
         return []
     cur = await conn.execute(
         """SELECT * FROM ledger.deployments WHERE repo = ANY(%(repos)s)
              AND (%(env)s::text IS NULL OR environment = %(env)s)
+             AND (%(kinds)s::text[] IS NULL OR record_kind = ANY(%(kinds)s))
            ORDER BY id DESC LIMIT %(limit)s""",
-        {"repos": repos, "env": environment, "limit": limit})
+        {"repos": repos, "env": environment, "limit": limit,
+         "kinds": list(kinds) if kinds is not None else None})
     return list(await cur.fetchall())
+
+
+async def kind_counts(conn: psycopg.AsyncConnection[Any], repos: list[str], *,
+                      environment: str | None = None) -> dict[str, int]:
+    """How many records of each kind (deploy, rollback, dry-run, refused, noop)."""
+    if not repos:
+        return {}
+    cur = await conn.execute(
+        """SELECT record_kind, count(*) AS n FROM ledger.deployments
+           WHERE repo = ANY(%(repos)s) AND (%(env)s::text IS NULL OR environment = %(env)s)
+           GROUP BY record_kind""", {"repos": repos, "env": environment})
+    return {r["record_kind"]: int(r["n"]) for r in await cur.fetchall()}
 
 
 async def installation_of(conn: psycopg.AsyncConnection[Any], repo: str) -> int | None:

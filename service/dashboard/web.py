@@ -28,6 +28,7 @@ STATUS_CLASS = {
     "queued": "wait", "pending": "wait", "failed": "bad", "rolled_back": "undone",
     "rollback_failed": "fatal", "cancelled": "muted", "skipped": "muted", "superseded": "muted",
     "undone": "undone", "undo_failed": "fatal", "done": "ok", "interrupted": "undone",
+    "refused": "info",
 }
 STATUS_TEXT = {"up_to_date": "up to date", "rolled_back": "failed, rolled back",
                "rollback_failed": "rollback failed", "undo_failed": "undo failed"}

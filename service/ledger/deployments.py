@@ -17,8 +17,14 @@ Row = dict[str, Any]
 MAX_STEP_OUTPUT = 1_000_000  # characters kept per step; the rest is cut with a note
 
 # A deployment's status: queued → running → one of the final ones.
+# 'refused': the pre-production checklist said no before anything ran.
 FINAL_STATUSES = ("succeeded", "up_to_date", "planned", "rolled_back", "failed",
-                  "rollback_failed", "cancelled", "interrupted")
+                  "rollback_failed", "cancelled", "interrupted", "refused")
+
+# What a record is (its `record_kind`, schema.sql): real deployments, and the runs kept for
+# the audit trail that deployed nothing. Histories show real deployments unless asked.
+RECORD_KINDS = ("deploy", "rollback", "dry-run", "refused", "noop")
+REAL = ("deploy", "rollback")
 
 
 class Ledger:
@@ -147,20 +153,27 @@ class Ledger:
         return row
 
     async def history(self, *, repo: str | None = None, environment: str | None = None,
-                      status: str | None = None, limit: int = 20) -> list[Row]:
+                      status: str | None = None, kinds: Sequence[str] | None = None,
+                      limit: int = 20) -> list[Row]:
+        """The newest records first; `kinds` (record kinds) None means every record."""
         return await (await self.conn.execute(
             """SELECT * FROM ledger.deployments
                WHERE (%(repo)s::text IS NULL OR repo = %(repo)s)
                  AND (%(env)s::text IS NULL OR environment = %(env)s)
                  AND (%(status)s::text IS NULL OR status = %(status)s)
+                 AND (%(kinds)s::text[] IS NULL OR record_kind = ANY(%(kinds)s))
                ORDER BY id DESC LIMIT %(limit)s""",
-            {"repo": repo, "env": environment, "status": status, "limit": limit},
+            {"repo": repo, "env": environment, "status": status,
+             "kinds": list(kinds) if kinds is not None else None, "limit": limit},
         )).fetchall()
 
     async def last_successful(self, repo: str, environment: str, *,
                               commit_sha: str | None = None) -> Row | None:
-        """The latest deployment that left `environment` running its commit. A no-op after a
-        deployment that was rolled back later no longer counts: what it found is gone."""
+        """The latest deployment that left `environment` running its commit. A no-op
+        redeploy deployed nothing: the real deployment before it is the one (what a rollback
+        undoes), the no-op only when there is none (the environment was set up before the
+        bot). A no-op after a deployment that was rolled back later no longer counts: what
+        it found is gone."""
         return await (await self.conn.execute(
             """SELECT * FROM ledger.deployments d
                WHERE repo = %(repo)s AND environment = %(env)s AND kind = 'deploy'
@@ -172,6 +185,6 @@ class Ledger:
                        AND r.kind = 'rollback' AND r.status = 'succeeded'
                        AND r.rollback_of <= d.id AND r.id > d.id)
                  AND (%(sha)s::text IS NULL OR commit_sha = %(sha)s)
-               ORDER BY id DESC LIMIT 1""",
+               ORDER BY status = 'succeeded' DESC, id DESC LIMIT 1""",
             {"repo": repo, "env": environment, "sha": commit_sha},
         )).fetchone()

@@ -26,6 +26,25 @@ CREATE TABLE IF NOT EXISTS ledger.deployments (
 CREATE INDEX IF NOT EXISTS deployments_env_idx
     ON ledger.deployments (repo, environment, id DESC);
 
+-- What a record is, for counting and filtering: real deployments ('deploy', 'rollback')
+-- and the runs recorded for the audit trail that deployed nothing: a dry run ('dry-run'),
+-- a run the pre-production checklist refused before anything ran ('refused'), a deploy
+-- that found the environment already running the commit ('noop'). Only real deployments
+-- count in the history's numbers, failure rates and an environment's last deployment.
+-- Earlier versions recorded a refusal as 'failed' at the gates step: those become
+-- 'refused' (a gates failure that is not an unmet item, e.g. the team could not be told,
+-- stays a failure).
+UPDATE ledger.deployments SET status = 'refused'
+ WHERE status = 'failed' AND failed_step = 'gates'
+   AND stop_the_line = 'pre-production checklist not met'
+   AND reason NOT LIKE 'could not notify the team%'
+   AND reason NOT LIKE 'the pre-production checklist could not be evaluated%';
+ALTER TABLE ledger.deployments ADD COLUMN IF NOT EXISTS record_kind text
+    GENERATED ALWAYS AS (CASE WHEN kind = 'dry_run' THEN 'dry-run'
+                              WHEN status = 'refused' THEN 'refused'
+                              WHEN status = 'up_to_date' THEN 'noop'
+                              ELSE kind END) STORED;
+
 CREATE TABLE IF NOT EXISTS ledger.deployment_steps (
     deployment_id bigint NOT NULL REFERENCES ledger.deployments (id) ON DELETE CASCADE,
     name          text NOT NULL,

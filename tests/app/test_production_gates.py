@@ -157,9 +157,12 @@ async def test_each_gate_blocks_production_on_its_own(
         assert rollback_run["conclusion"] == "success", rollback_run["output"]["summary"]
     assert run[0]["conclusion"] == "success", run[0]["output"]["summary"]
     assert "Pre-production checklist" in run[0]["output"]["summary"]
-    assert "- [x] **Approved" in run[0]["output"].get("text", "")
+    # the step's log is plain text (GitHub shows it in a code block: no markdown there) …
+    log = run[0]["output"].get("text", "")
+    assert "✓ Approved (1 approval" in log and "**Approved" not in log
     announced = [b for b in bot_replies(github_server, 21) if "📣 Deploying" in b]
     assert len(announced) == 1
+    assert "- [x] **Approved" in announced[0]  # … the comment is markdown
     github_server.assert_no_validation_errors()
 
 

@@ -45,10 +45,16 @@ def test_runbook_example_deploys_and_redeploy_is_up_to_date(
     assert [str(t[0]) for t in total] == ["24.00"]  # the smoke test's quote, stored
     assert history == (8,)
     assert deploy() == 0
-    assert "already up to date" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "already up to date" in out
+    assert "not a deployment: deploybot history --kind noop lists it" in out
+    # the redeploy changed nothing: recorded, but the history lists the one deployment
     assert main(["history", "--env", "staging", "--json"]) == 0
     statuses = [d["status"] for d in json.loads(capsys.readouterr().out)]
-    assert statuses == ["up_to_date", "succeeded"]
+    assert statuses == ["succeeded"]
+    assert main(["history", "--env", "staging", "--kind", "all", "--json"]) == 0
+    records = [(d["record_kind"], d["status"]) for d in json.loads(capsys.readouterr().out)]
+    assert records == [("noop", "up_to_date"), ("deploy", "succeeded")]
 
 
 FAILURES = {

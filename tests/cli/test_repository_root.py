@@ -46,9 +46,11 @@ def test_history_in_a_pipe_keeps_every_value_whole(
         repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deploy", "staging", "--dry-run"]) == 0
     capsys.readouterr()
-    assert main(["history"]) == 0  # captured output is not a terminal: a pipe
+    # captured output is not a terminal: a pipe; a dry run is listed under its own kind
+    assert main(["history", "--kind", "dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split("\t")[:4] == ["id", "env", "kind", "commit"]
+    assert out[1].split("\t")[2] == "dry-run"
     commit = out[1].split("\t")[3]
     assert len(commit) == 40 and "…" not in "".join(out)
 

@@ -8,6 +8,7 @@ protection."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from service.config.model import EnvironmentConfig
@@ -25,14 +26,16 @@ def staging_passed(env: EnvironmentConfig, f: GateFacts) -> GateResult:
         return GateResult("staging", title, True, "not required for this environment")
     where = f"`{env.requires_staging}`"
     fix = f"Deploy `{f.commit[:7]}` to {where} first (`/deploy {env.requires_staging}`)."
+    cli = f"Deploy it to {where} first: `deploybot deploy {env.requires_staging} --ref " \
+          f"{f.commit[:12]}`"
     d = f.staging
     if d is None:
         return GateResult("staging", title, False,
-                          f"`{f.commit[:7]}` has not been deployed to {where}", fix)
+                          f"`{f.commit[:7]}` has not been deployed to {where}", fix, cli_fix=cli)
     if d["status"] not in ("succeeded", "up_to_date"):
         return GateResult("staging", title, False,
                           f"the last deployment of `{f.commit[:7]}` to {where} (#{d['id']}) "
-                          f"is {d['status']}", fix)
+                          f"is {d['status']}", fix, cli_fix=cli)
     # Name the deployment whose tests ran: a no-op found the state and ran none.
     tested = d if d["status"] == "succeeded" else d.get("tested_in")
     if tested is None:
@@ -46,7 +49,7 @@ def staging_passed(env: EnvironmentConfig, f: GateFacts) -> GateResult:
     if missing:
         return GateResult("staging", title, False,
                           f"#{tested['id']} did not pass {' and '.join(missing)} on {where}",
-                          fix)
+                          fix, cli_fix=cli)
     same = "" if tested is d else f" (`{f.commit[:7]}` found {where} up to date after it)"
     return GateResult("staging", title, True,
                       f"RLS and smoke tests passed in #{tested['id']} on {where}{same}")
@@ -61,7 +64,10 @@ def approvals(env: EnvironmentConfig, f: GateFacts) -> GateResult:
         return GateResult("approvals", title, False,
                           "reviews cannot be read here (no pull request or no GitHub)",
                           "Deploy from the pull request's comments, or (admins) "
-                          "`--force --reason`.")
+                          "`--force --reason`.",
+                          cli_fix="`--force --reason \"why\"` (admins; recorded and "
+                                  "announced), or deploy from the pull request's comments.",
+                          forceable=True)
     count = count_approvals(f.reviews, commit=f.commit, author=f.pr_author,
                             permissions=f.reviewer_permissions or {},
                             any_commit=env.approvals_on_any_commit)
@@ -88,7 +94,10 @@ def checks_green(env: EnvironmentConfig, f: GateFacts) -> GateResult:
     title = "Required status checks green"
     if f.combined_status is None or f.check_runs is None:
         return GateResult("checks", title, False, "checks cannot be read here (no GitHub)",
-                          "Deploy from the pull request, or (admins) `--force --reason`.")
+                          "Deploy from the pull request, or (admins) `--force --reason`.",
+                          cli_fix="`--force --reason \"why\"` (admins; recorded and "
+                                  "announced), or deploy from the pull request.",
+                          forceable=True)
     bad: list[str] = []
     waiting: list[str] = []
     for s in f.combined_status.get("statuses", []):
@@ -123,7 +132,9 @@ def deploy_window(env: EnvironmentConfig, f: GateFacts) -> GateResult:
         return GateResult("window", title, True, f"now is {local:%a %H:%M} {window.tz.key}")
     return GateResult("window", title, False, f"now is {local:%a %H:%M} {window.tz.key}",
                       "Wait for the window, or (admins) `--force --reason \"why\"` — "
-                      "recorded and announced.", forced=bool(f.forced_reason))
+                      "recorded and announced.", forced=bool(f.forced_reason),
+                      cli_fix="Wait for the window, or (admins) `--force --reason \"why\"` "
+                              "— recorded and announced.", forceable=True)
 
 
 def backup_configured(env: EnvironmentConfig, f: GateFacts) -> GateResult:
@@ -138,6 +149,7 @@ def backup_configured(env: EnvironmentConfig, f: GateFacts) -> GateResult:
 def leaked_password_protection(env: EnvironmentConfig, f: GateFacts) -> GateResult:
     title = "Leaked password protection enabled"
     confirm = f"`/confirm {env.name} leaked-password-protection`"
+    cli_confirm = f"`deploybot confirm {env.name} leaked-password-protection --by NAME`"
     c = f.hibp_confirmation
     if f.hibp_enabled is True:
         how = "enabled just now" if f.hibp_enabled_now else "enabled"
@@ -151,7 +163,10 @@ def leaked_password_protection(env: EnvironmentConfig, f: GateFacts) -> GateResu
                           "leaked password protection is available on Pro Plans and up: "
                           f"{f.hibp_unavailable}",
                           "Upgrade the project to Pro (deploybot enables it on the next "
-                          f"deployment), or comment {confirm} to go on without it (recorded).")
+                          f"deployment), or comment {confirm} to go on without it (recorded).",
+                          cli_fix="Upgrade the project to Pro (deploybot enables it on the "
+                                  f"next deployment), or run {cli_confirm} to go on without "
+                                  "it (recorded).")
     if f.hibp_enabled is False:
         return GateResult("hibp", title, False, "disabled on the Supabase project",
                           "Set `enable_leaked_password_protection: true` under environments."
@@ -164,7 +179,8 @@ def leaked_password_protection(env: EnvironmentConfig, f: GateFacts) -> GateResu
         return GateResult("hibp", title, True,
                           f"confirmed by @{c['confirmed_by']} on {c['confirmed_at']:%Y-%m-%d}")
     return GateResult("hibp", title, False, "not a Supabase project and not confirmed yet",
-                      f"Comment {confirm} once it is enabled (recorded).")
+                      f"Comment {confirm} once it is enabled (recorded).",
+                      cli_fix=f"Run {cli_confirm} once it is enabled (recorded).")
 
 
 Gate = Callable[[EnvironmentConfig, GateFacts], GateResult]
@@ -178,7 +194,7 @@ def evaluate(env: EnvironmentConfig, facts: GateFacts) -> list[GateResult]:
     if facts.source == "cli" and facts.forced_reason:
         # The emergency path without GitHub: an operator's --force --reason stands in for
         # what only GitHub can tell (approvals, checks), recorded and announced.
-        results = [GateResult(r.key, r.title, r.ok, r.reason, r.fix, forced=True)
+        results = [dataclasses.replace(r, forced=True)
                    if not r.ok and r.key in ("approvals", "checks", "window") else r
                    for r in results]
     return results

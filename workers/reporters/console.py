@@ -19,6 +19,7 @@ _ICON = {
     "succeeded": ("✓", "green"),
     "skipped": ("–", "dim"),
     "failed": ("✗", "red"),
+    "refused": ("✗", "red"),
     "undoing": ("↺", "yellow"),
     "undone": ("↺", "yellow"),
     "undo_failed": ("‼", "bold red"),
@@ -80,6 +81,13 @@ class ConsoleReporter:
             if self._live is not None:
                 self._live.stop()
                 self._live = None
+            if event.data.get("refused"):
+                # Nothing ran: the verdict, once, instead of a table of skipped steps.
+                from workers.gates.render import terminal
+
+                self.console.print(terminal(event.data["refusal"]), highlight=False,
+                                   soft_wrap=False)
+                return
             self.console.print(self.summary())
             return
         view = self.steps.get(event.step or "")
@@ -99,7 +107,9 @@ class ConsoleReporter:
             view.duration = event.data.get("duration")
             # a finished step keeps its outcome, never its last progress line
             view.note = event.message if k is EventKind.FINISHED else event.message or view.note
-            if k is EventKind.FAILED:
+            if k is EventKind.FAILED and "refusal" in event.data:
+                view.status = "refused"  # its verdict is printed once, at the end
+            elif k is EventKind.FAILED:
                 self._line(f"✗ {view.title}: {event.message}", "red")
                 out = str(event.data.get("output") or "")
                 if out and self.show_output:

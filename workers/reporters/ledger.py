@@ -43,7 +43,9 @@ class LedgerReporter:
             await led.mark_running(self.id)
         elif k is EventKind.DEPLOYMENT_FINISHED:
             outcome = Outcome(event.data["outcome"])
-            await led.finish(self.id, status=_STATUS[outcome],
+            # A refusal is recorded for the audit trail, never as a failed deployment.
+            status = "refused" if event.data.get("refused") else _STATUS[outcome]
+            await led.finish(self.id, status=status,
                              failed_step=event.data.get("failed_step"), reason=event.message,
                              stop_the_line=event.data.get("stop_the_line"))
         elif k is EventKind.JOURNAL:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.config.model import Config, EnvironmentConfig
 from workers.drivers.interfaces import BackupStore, Database, FunctionReleases
 from workers.runbook.events import Annotation, Event, EventKind, Reporter
+
+if TYPE_CHECKING:
+    from workers.notify import Announcement
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class DeployContext:
     step_outcome: str = ""
     # Tells the team before anything changes (runbook: "Team notified of deployment
     # window"); the caller decides where (a PR comment, Slack, the terminal).
-    announce: Callable[[str], Awaitable[None]] | None = None
+    announce: Callable[[Announcement], Awaitable[None]] | None = None
 
     async def output(self, text: str) -> None:
         """Append log text to the current step."""

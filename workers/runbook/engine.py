@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from workers.runbook.context import DeployContext
 from workers.runbook.events import Event, EventKind, Outcome
-from workers.runbook.step import Step, StepFailed, StepSkipped
+from workers.runbook.step import Refused, Step, StepFailed, StepSkipped
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ class Engine:
         # Steps of the current run that began and know how to undo: what an interruption
         # must put back.
         self.touched: list[Step] = []
+        # The run was refused before anything ran (not a failed deployment).
+        self.refused = False
 
     async def run(self, ctx: DeployContext) -> Outcome:
         emit = ctx.reporter.emit
@@ -89,6 +91,7 @@ class Engine:
                     "output": exc.output,
                     "annotations": exc.annotations,
                     "stop_the_line": exc.stop_the_line,
+                    **({"refusal": exc.detail} if isinstance(exc, Refused) else {}),
                 }))
             except Exception as exc:  # a bug or an unforeseen error is still a clean stop
                 log.exception("step %s crashed", step.name)
@@ -110,13 +113,17 @@ class Engine:
                        else Outcome.PLANNED if ctx.dry_run else Outcome.SUCCEEDED)
         elif not _changes(touched):
             outcome = Outcome.FAILED
+            self.refused = isinstance(failure, Refused)
         else:
             outcome = await self._undo(ctx, touched)
+        refusal = {"refused": True, "refusal": failure.detail} \
+            if self.refused and isinstance(failure, Refused) else {}
         await emit(Event(EventKind.DEPLOYMENT_FINISHED, failed_step,
                          failure.reason if failure else "", {
                              "outcome": outcome,
                              "failed_step": failed_step,
                              "stop_the_line": failure.stop_the_line if failure else "",
+                             **refusal,
                          }))
         return outcome
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workers.runbook.events import Annotation
 
@@ -31,6 +31,17 @@ class StepFailed(Exception):
         self.annotations = list(annotations)
         # Which runbook stop-the-line condition this is (e.g. "migration error"), if any.
         self.stop_the_line = stop_the_line
+
+
+class Refused(StepFailed):
+    """A check made before anything ran says no (the pre-production checklist): the run is
+    refused, not failed. `detail` is the structured verdict reporters render for where they
+    show it."""
+
+    def __init__(self, reason: str, *, detail: Any = None, output: str = "",
+                 stop_the_line: str = "") -> None:
+        super().__init__(reason, output=output, stop_the_line=stop_the_line)
+        self.detail = detail
 
 
 class StepSkipped(Exception):

@@ -11,10 +11,12 @@ from service.commands.echo import code
 from workers.drivers.interfaces import DatabaseUnavailable
 from workers.gates.checklist import evaluate
 from workers.gates.facts import GateFacts
+from workers.gates.render import log_text, refusal
 from workers.gates.result import GateResult, checklist, unmet
+from workers.notify import Announcement
 from workers.runbook.context import DeployContext
 from workers.runbook.migration_files import discover, pending
-from workers.runbook.step import Step, StepFailed, StepSkipped
+from workers.runbook.step import Refused, Step, StepFailed, StepSkipped
 
 STOP = "pre-production checklist not met"
 
@@ -54,21 +56,28 @@ async def run(ctx: DeployContext) -> None:
         raise StepFailed("the pre-production checklist could not be evaluated (no facts)",
                          stop_the_line=STOP)
     results = [*evaluate(env, facts), await rollback_plan(ctx)]
-    text = checklist(results)
-    await ctx.output(text)
+    log = log_text(results, facts.source)  # the log is plain text wherever it is read
     missing = unmet(results)
     ctx.state["gates"] = results
     if missing:
-        first = missing[0]
-        raise StepFailed(f"{first.title}: {first.reason}", output=text, stop_the_line=STOP)
+        # Refused, not failed: nothing ran. The reporters render the verdict for where
+        # they show it; the log keeps the whole checklist once.
+        raise Refused(refusal(results, facts.source).headline, detail=results, output=log,
+                      stop_the_line=STOP)
+    await ctx.output(log)
+    text = checklist(results)
     forced = [r for r in results if r.forced]
     if ctx.announce is not None and not ctx.dry_run:
-        note = (f"\n\n⚠️ Overridden by `--force`: {', '.join(r.title for r in forced)} — "
+        sha, name = ctx.source.commit[:7], ctx.environment.name
+        titles = ", ".join(r.title for r in forced)
+        note = (f"\n\n⚠️ Overridden by `--force`: {titles} — "
                 f"reason: {code(facts.forced_reason or '', 300)}") if forced else ""
+        said = (f"\noverridden with --force: {titles}; reason: {facts.forced_reason}"
+                if forced else "")
         try:
-            await ctx.announce(
-                f"📣 Deploying `{ctx.source.commit[:7]}` to **{ctx.environment.name}** now."
-                f"\n\n{text}{note}")
+            await ctx.announce(Announcement(
+                markdown=f"📣 Deploying `{sha}` to **{name}** now.\n\n{text}{note}",
+                text=f"announced: deploying {sha} to {name} now{said}"))
         except Exception as exc:  # the runbook wants the team told before anything changes
             raise StepFailed(f"could not notify the team ({type(exc).__name__}); nothing "
                              "was changed", stop_the_line=STOP) from None
