@@ -25,6 +25,7 @@ from rich.table import Table
 from service.config import CONFIG_PATH, Config, ConfigError, parse_config
 from service.config.model import default_config
 from service.embedded import EmbeddedError
+from service.ledger import undoable
 from service.ledger.deployments import REAL, Ledger
 from service.pgtools import ToolNotFound
 from service.runtime import bot_database_url
@@ -198,8 +199,8 @@ async def _confirm(args: argparse.Namespace, settings: Settings, console: Consol
 
 async def _rollback(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from workers.deploy import DeployRequest, run_deployment
+    from workers.plans import RollbackRefused, prepare_rollback
     from workers.reporters.console import ConsoleReporter
-    from workers.runbook.rollback_plan import RollbackRefused, prepare_rollback
 
     repo = Path(args.repo)
     config = load_repo_config(repo)
@@ -210,9 +211,7 @@ async def _rollback(args: argparse.Namespace, settings: Settings, console: Conso
         raise UsageError(unknown_environment_message(config, env))
     ident = repo_identity(repo)
     async with _ledger(settings) as ledger:
-        good = [d for d in await ledger.history(repo=ident, environment=env,
-                                                 status="succeeded", limit=100)
-                if d["kind"] == "deploy" and not d["details"].get("rolled_back_by")]
+        good = await undoable.candidates(ledger, ident, env)
         if args.to is not None:
             if not any(d["id"] == args.to for d in good) and (
                     await ledger.get(args.to)) is None:

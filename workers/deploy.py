@@ -18,12 +18,12 @@ from workers.cli_runs import this_process
 from workers.environments import resolve
 from workers.gates.render import refusal
 from workers.notify import Announce
+from workers.plans import deploy_steps
 from workers.reporters.fanout import Fanout
 from workers.reporters.ledger import LedgerReporter
 from workers.runbook.context import DeployContext, SourceTree
 from workers.runbook.engine import Engine, StopCheck
 from workers.runbook.events import Outcome, Reporter
-from workers.runbook.plan import deploy_steps
 from workers.runbook.step import Step
 from workers.steps.report import summary
 

@@ -22,6 +22,7 @@ from workers.drivers.interfaces import Backup
 from workers.environments import resolve
 from workers.github_source import fetch_source, load_config
 from workers.jobs.context import WorkerContext
+from workers.plans import deploy_steps
 from workers.reporters.fanout import Fanout
 from workers.reporters.ledger import LedgerReporter
 from workers.runbook.context import DeployContext
@@ -29,7 +30,6 @@ from workers.runbook.engine import Engine
 from workers.runbook.events import Outcome
 from workers.runbook.fingerprint import Fingerprint
 from workers.runbook.migration_files import discover
-from workers.runbook.plan import deploy_steps
 from workers.runbook.step import Step
 from workers.steps.fingerprint_check import FINGERPRINT
 

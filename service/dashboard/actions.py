@@ -18,7 +18,7 @@ from service.commands.authorization import may_unlock
 from service.dashboard import queries, repo_config, session
 from service.dashboard.session import Viewer
 from service.dashboard.web import checked_form, config, current_viewer, login_redirect, problem
-from service.ledger import locks, requests
+from service.ledger import locks, requests, undoable
 from service.ledger.deployments import Ledger
 from service.permissions import rank
 
@@ -83,21 +83,9 @@ async def rollback(request: Request) -> Response:
         if refused is not None:
             return refused
         back = f"/deployments/{target_id}"
-        if target["kind"] != "deploy" or target["status"] != "succeeded":
-            return problem(request, 409, "Nothing to roll back",
-                           f"Deployment #{target_id} is a {target['kind']} that is "
-                           f"`{target['status']}`: only a deployment that succeeded has "
-                           "something to undo.", back=back)
-        if target["details"].get("rolled_back_by"):
-            return problem(request, 409, "Already rolled back",
-                           f"Deployment #{target_id} was rolled back by "
-                           f"#{target['details']['rolled_back_by']}.", back=back)
-        active = await Ledger(conn).last_successful(repo, env)
-        if active is None or active["id"] != target_id:
-            newer = f"#{active['id']}" if active else "a newer deployment"
-            return problem(request, 409, "Roll back the newest first",
-                           f"{newer} came after #{target_id} on {env}; roll that back first.",
-                           back=back)
+        if (why := await undoable.why_not(Ledger(conn), target)) is not None:
+            return problem(request, 409, why.title,
+                           why.message[:1].upper() + why.message[1:] + ".", back=back)
         pending = [r for r in await requests.active(conn, repo, env)
                    if r["kind"] == "rollback" and r["rollback_target"] == target_id]
         if pending:

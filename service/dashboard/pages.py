@@ -30,8 +30,8 @@ from service.dashboard.web import (
     render,
     viewer_fresh_for_pages,
 )
-from service.ledger import requests
-from service.ledger.deployments import FINAL_STATUSES, REAL, RECORD_KINDS
+from service.ledger import requests, undoable
+from service.ledger.deployments import FINAL_STATUSES, REAL, RECORD_KINDS, Ledger
 from service.ledger.locks import lock_of
 from service.permissions import rank
 
@@ -68,7 +68,7 @@ async def allowed_actions(request: Request, conn: Any, viewer: Viewer,
                                           view.name)
         out.unlock = rank(level) >= rank(need) and may_unlock(
             level, holds_it=viewer.operator or view.lock["owner"].lower() == viewer.login.lower())
-    if view.active is not None and view.active["status"] == "succeeded":
+    if view.active is not None and await undoable.why_not(Ledger(conn), view.active) is None:
         need = await repo_config.required(state.redis, state.prefix, view.repo, "rollback",
                                           view.name)
         if rank(level) < rank(need):

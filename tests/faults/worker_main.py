@@ -18,8 +18,8 @@ from tests.github_server.fixtures import FAST_RETRY
 from workers.arq_settings import worker_settings
 from workers.arq_worker import Worker
 from workers.jobs.context import Plan
+from workers.plans import deploy_steps
 from workers.runbook.context import DeployContext
-from workers.runbook.plan import deploy_steps
 from workers.runbook.step import Step
 
 SPEC_VAR = "FAULT_WORKER"

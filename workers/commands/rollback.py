@@ -3,7 +3,7 @@ environment, reported like a deployment with its own check run and GitHub deploy
 
 from __future__ import annotations
 
-from service.ledger import requests
+from service.ledger import requests, undoable
 from service.ledger.deployments import Ledger
 from workers import messages
 from workers.accept import accept
@@ -23,14 +23,12 @@ async def run_rollback(req: CommandRequest) -> str:
                     f"there is no deployment #{req.command.deployment_id} of `{env.name}` here.",
                     f"`/status` lists this pull request's deployments; `/rollback {env.name}` "
                     "undoes the latest.")
-            if target["status"] != "succeeded" or target["kind"] != "deploy":
-                return await req.refuse(
-                    f"deployment #{target['id']} is `{target['status']}`: only a deployment "
-                    "that succeeded has something to undo.")
         else:
             target = await ledger.last_successful(req.repo, env.name)
-            if target is None or target["status"] != "succeeded":
+            if target is None:
                 return await req.refuse(f"`{env.name}` has no successful deployment to undo.")
+        if (refused := await undoable.why_not(ledger, target)) is not None:
+            return await req.refuse(refused.message + ".")
     await req.react("eyes")
     accepted = await accept(req.ctx, req.client, req.config, requests.NewRequest(
         repo=req.repo, environment=env.name, kind="rollback",

@@ -33,14 +33,13 @@ from workers.jobs.deliver_report import (
 )
 from workers.jobs.watch import start_watch
 from workers.notify import github_announcer
+from workers.plans import RollbackRefused, deploy_steps, prepare_rollback
 from workers.reporters.github_check_run import CheckRunReporter
 from workers.reporters.github_comment import SummaryCommentReporter
 from workers.reporters.github_deployment import DeploymentStatusReporter
 from workers.reporters.github_escalation import EscalationReporter
 from workers.reporters.tracked import Tracked, undelivered
 from workers.runbook.events import Outcome, Reporter
-from workers.runbook.plan import deploy_steps
-from workers.runbook.rollback_plan import RollbackRefused, prepare_rollback
 
 log = logging.getLogger(__name__)
 

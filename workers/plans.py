@@ -1,21 +1,37 @@
-"""The runbook's rollback plan for a deployment that succeeded earlier (`/rollback`,
-`deploybot rollback`): back up, revert its migrations with their rollback scripts (or,
-where one has none and the environment allows it, restore the backup the deployment took
-before them), reactivate the function release that
-was active before it, and report — itself undone if it fails half-way."""
+"""Which steps a run takes: the runbook in order (DESIGN.md, "The runbook, automated"), and
+the rollback of a deployment that succeeded earlier (`/rollback`, `deploybot rollback`).
+
+The rollback backs up, reverts the deployment's migrations with their rollback scripts (or,
+where one has none and the environment allows it, restores the backup the deployment took
+before them), reactivates the function release that was active before it, and reports —
+itself undone if it fails half-way."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from service.config.model import EnvironmentConfig
+from service.ledger import undoable
 from service.ledger.deployments import Ledger
 from workers.runbook.step import Step
 from workers.steps.backup import BACKUP
+from workers.steps.functions import FUNCTIONS
+from workers.steps.gates import GATES
+from workers.steps.migrate import MIGRATE
+from workers.steps.preflight import PREFLIGHT
 from workers.steps.report import REPORT
 from workers.steps.restore_release import RESTORE_RELEASE
 from workers.steps.revert import REVERT
 from workers.steps.rollback_check import ROLLBACK_CHECK
+from workers.steps.smoke import SMOKE
 from workers.steps.smoke_data import SMOKE_DATA
+from workers.steps.verify import VERIFY
+
+
+def deploy_steps(env: EnvironmentConfig | None = None) -> list[Step]:
+    """The runbook; production starts with its pre-production checklist."""
+    steps = [PREFLIGHT, BACKUP, MIGRATE, FUNCTIONS, VERIFY, SMOKE, REPORT]
+    return [GATES, *steps] if env is not None and env.production else steps
 
 
 class RollbackRefused(ValueError):
@@ -31,21 +47,8 @@ async def prepare_rollback(ledger: Ledger, target_id: int) -> tuple[list[Step], 
     target = await ledger.get(target_id)
     if target is None:
         raise RollbackRefused(f"there is no deployment #{target_id}")
-    if target["kind"] != "deploy" or target["status"] != "succeeded":
-        raise RollbackRefused(f"deployment #{target_id} is a {target['kind']} that "
-                              f"{target['status']}: only a deployment that succeeded is undone")
-    if target["details"].get("rolled_back_by"):
-        raise RollbackRefused(f"deployment #{target_id} was already rolled back by "
-                              f"#{target['details']['rolled_back_by']}")
-    later = [d for d in await ledger.history(repo=target["repo"],
-                                              environment=target["environment"],
-                                              status="succeeded", limit=50)
-             if d["id"] > target_id and d["kind"] == "deploy"
-             and not d["details"].get("rolled_back_by")]
-    if later:
-        ids = ", ".join(f"#{d['id']}" for d in sorted(later, key=lambda d: -d["id"]))
-        raise RollbackRefused(f"deployment{'s' if len(later) > 1 else ''} {ids} came after "
-                              f"#{target_id}; roll back the newest first")
+    if (refused := await undoable.why_not(ledger, target)) is not None:
+        raise RollbackRefused(refused.message)
     details = target["details"]
     state = {"rollback_target": {
         "id": target_id,

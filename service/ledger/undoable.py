@@ -1,0 +1,47 @@
+"""Which deployment a rollback may undo: the one rule the CLI, `/rollback`, the dashboard's
+button and the rollback itself share.
+
+A deployment is undone when it succeeded, was not rolled back already, and is the newest
+one its environment still runs (newer ones are rolled back first, newest first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.ledger.deployments import Ledger, Row
+
+
+@dataclass(frozen=True)
+class NotUndoable:
+    title: str  # a few words, for a page's heading
+    message: str  # what is wrong and what to do
+
+
+async def why_not(ledger: Ledger, target: Row) -> NotUndoable | None:
+    """None when `target` can be rolled back now; otherwise why not."""
+    dep = f"#{target['id']}"
+    if target["kind"] != "deploy" or target["status"] != "succeeded":
+        status = str(target["status"]).replace("_", " ")
+        return NotUndoable("Nothing to roll back",
+                           f"deployment {dep} is a {target['kind'].replace('_', ' ')} that "
+                           f"ended {status}: only a deployment that succeeded has something "
+                           "to undo")
+    if (by := target["details"].get("rolled_back_by")) is not None:
+        return NotUndoable("Already rolled back",
+                           f"deployment {dep} was already rolled back by #{by}")
+    newest = await ledger.last_successful(target["repo"], target["environment"])
+    if newest is None or newest["id"] != target["id"]:
+        newer = f"#{newest['id']}" if newest is not None else "a newer deployment"
+        return NotUndoable("Roll back the newest first",
+                           f"{newer} came after {dep} on {target['environment']}; roll that "
+                           "back first")
+    return None
+
+
+async def candidates(ledger: Ledger, repo: str, environment: str, limit: int = 100
+                     ) -> list[Row]:
+    """The deployments a rollback could undo, newest first: each becomes undoable once
+    the ones before it in this list are undone."""
+    return [d for d in await ledger.history(repo=repo, environment=environment,
+                                             status="succeeded", limit=limit)
+            if d["kind"] == "deploy" and d["details"].get("rolled_back_by") is None]
