@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from service import pgtools  # noqa: E402
 from tests.migrations import supabase_cli  # noqa: E402
 from workers.drivers.database import PostgresDatabase  # noqa: E402
-from workers.runbook.migration_files import discover, pending  # noqa: E402
+from workers.repository.migration_files import discover, pending  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL",
                            "postgresql://postgres@127.0.0.1:5432/postgres")

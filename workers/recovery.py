@@ -25,11 +25,11 @@ from workers.jobs.context import WorkerContext
 from workers.plans import deploy_steps
 from workers.reporters.fanout import Fanout
 from workers.reporters.ledger import LedgerReporter
+from workers.repository.migration_files import discover
 from workers.runbook.context import DeployContext
 from workers.runbook.engine import Engine
 from workers.runbook.events import Outcome
 from workers.runbook.fingerprint import Fingerprint
-from workers.runbook.migration_files import discover
 from workers.runbook.step import Step
 from workers.steps.fingerprint_check import FINGERPRINT
 

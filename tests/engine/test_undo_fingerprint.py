@@ -18,10 +18,10 @@ from tests.fixture_repo import branch_with, cli_project
 from tests.migrations.helpers import make_migration
 from workers.cli import main
 from workers.drivers.database import PostgresDatabase
+from workers.repository.migration_files import discover, lint
 from workers.runbook import fingerprint
 from workers.runbook.engine import Engine
 from workers.runbook.events import Outcome
-from workers.runbook.migration_files import discover, lint
 from workers.runbook.snapshot import EnvironmentSnapshot, diff, snapshot
 from workers.runbook.step import Step
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from workers.drivers.database import PostgresDatabase
 from workers.drivers.interfaces import MigrationFile
-from workers.runbook.migration_files import discover
+from workers.repository.migration_files import discover
 
 
 def make_migration(root: Path, name: str, sql: str,

@@ -17,10 +17,10 @@ from tests.recorder import Recorder
 from workers.drivers.backups import LocalBackupStore
 from workers.drivers.database import PostgresDatabase
 from workers.drivers.functions import PostgresFunctionReleases
+from workers.repository.migration_files import discover
 from workers.runbook.context import DeployContext, Environment, SourceTree
 from workers.runbook.engine import Engine
 from workers.runbook.events import Annotation, EventKind, Outcome
-from workers.runbook.migration_files import discover
 from workers.runbook.step import Step, StepFailed
 from workers.steps.backup import BACKUP
 from workers.steps.migrate import MIGRATE

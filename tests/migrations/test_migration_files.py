@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from workers.drivers.interfaces import AppliedMigration
-from workers.runbook.migration_files import NOOP_MARKER, discover, lint, pending
-from workers.runbook.sql_split import statements
+from workers.repository.migration_files import NOOP_MARKER, discover, lint, pending
+from workers.repository.sql_split import statements
 
 RUNBOOK_NAMES = [
     "20260107_001_create_quotes_table.sql",

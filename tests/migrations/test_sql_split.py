@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.runbook.sql_split import has_statements, normalise, spans, split, statements
+from workers.repository.sql_split import has_statements, normalise, spans, split, statements
 
 
 def sqls(text: str) -> list[str]:

@@ -11,9 +11,9 @@ import pytest
 from service.config.model import default_config
 from tests.backups.conftest import as_database, make_ctx
 from workers.drivers.backups import LocalBackupStore
+from workers.repository.migration_files import discover
 from workers.runbook import squawk
 from workers.runbook.events import EventKind
-from workers.runbook.migration_files import discover
 from workers.runbook.step import StepFailed
 
 RISKY = """\

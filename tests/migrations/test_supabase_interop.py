@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import REPO
 from tests.migrations import supabase_cli
 from workers.drivers.database import PostgresDatabase
-from workers.runbook.migration_files import discover, lint, pending
+from workers.repository.migration_files import discover, lint, pending
 
 pytestmark = pytest.mark.slow
 

@@ -11,6 +11,7 @@ import pytest
 
 from service.denotool import DenoNotFound, deno_binary
 from workers.drivers.functions import digest_of
+from workers.repository.function_files import config_toml_path, discover
 from workers.runbook import deno_junit
 from workers.runbook.deno_junit import read_report
 from workers.runbook.deno_tests import (
@@ -22,7 +23,6 @@ from workers.runbook.deno_tests import (
     find_test_files,
     plan_groups,
 )
-from workers.runbook.function_files import config_toml_path, discover
 from workers.sandbox.bubblewrap import Unconfined
 
 

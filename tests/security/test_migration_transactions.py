@@ -30,8 +30,8 @@ from tests.migrations.helpers import make_migration
 from workers.cli import main
 from workers.drivers.database import PostgresDatabase
 from workers.drivers.interfaces import MigrationError
-from workers.runbook.migration_files import discover, lint
-from workers.runbook.sql_split import SplitResult, Statement, split
+from workers.repository.migration_files import discover, lint
+from workers.repository.sql_split import SplitResult, Statement, split
 
 BEGIN_FUNCTION_ATTACK = """\
 create function begin() returns int language sql as $$ select 1 $$;

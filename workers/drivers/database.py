@@ -50,8 +50,8 @@ from workers.drivers.interfaces import (
     RolledBackRun,
 )
 from workers.drivers.libpq import libpq_env_from_url
-from workers.runbook.migration_files import is_transaction_abort, is_transaction_control
-from workers.runbook.sql_split import SplitResult, Statement, split
+from workers.repository.migration_files import is_transaction_abort, is_transaction_control
+from workers.repository.sql_split import SplitResult, Statement, split
 
 log = logging.getLogger(__name__)
 

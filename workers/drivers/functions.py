@@ -26,7 +26,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from workers.drivers.interfaces import DatabaseUnavailable, FunctionReleases, Release
-from workers.runbook.function_files import (
+from workers.repository.function_files import (
     EdgeFunction,
     FunctionLayoutError,
     FunctionSet,

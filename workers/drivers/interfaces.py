@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from service.pgtools import PgTools
-
-
-@dataclass(frozen=True)
-class MigrationFile:
-    """A migration in the repository: `<version>_<name>.sql` (Supabase CLI rule)."""
-
-    version: str
-    name: str
-    path: Path  # absolute path in the source tree
-    relpath: str  # path inside the repository, for messages and annotations
-    sql: str
-    rollback_path: Path | None = None
-    rollback_relpath: str | None = None
-    rollback_sql: str | None = None
-    rollback_noop: bool = False  # the rollback file is an explicit no-op
-
-
-@dataclass(frozen=True)
-class AppliedMigration:
-    version: str
-    name: str | None
-    statements: list[str] = field(default_factory=list)
+from workers.repository.migration_files import AppliedMigration as AppliedMigration
+from workers.repository.migration_files import MigrationFile as MigrationFile
 
 
 class MigrationError(Exception):

@@ -39,7 +39,7 @@ from workers.drivers.functions import (
 )
 from workers.drivers.interfaces import FunctionReleases, Release
 from workers.drivers.supabase_api import ManagementApi, SupabaseApiError
-from workers.runbook.function_files import EdgeFunction, FunctionLayoutError, discover
+from workers.repository.function_files import EdgeFunction, FunctionLayoutError, discover
 
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS deploybot;

@@ -32,7 +32,7 @@ import httpx
 from psycopg.conninfo import conninfo_to_dict
 
 from service.denotool import deno_binary
-from workers.runbook.function_files import EdgeFunction
+from workers.repository.function_files import EdgeFunction
 from workers.sandbox.bubblewrap import Sandbox
 from workers.sandbox.policy import Bind, Policy
 from workers.sandbox.runner import confined, hand_over, run_confined

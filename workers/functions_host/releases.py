@@ -32,7 +32,7 @@ from workers.functions_host.deno_runtime import (
     FunctionEnvironment,
     fetch_dependencies,
 )
-from workers.runbook.function_files import EdgeFunction
+from workers.repository.function_files import EdgeFunction
 from workers.safe_extract import UnsafeArchive, extract_tar
 from workers.sandbox.bubblewrap import Sandbox, SandboxUnavailable, sandbox_from_env
 from workers.sandbox.runner import hand_over

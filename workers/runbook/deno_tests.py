@@ -41,15 +41,15 @@ from pathlib import Path
 
 from service.denotool import DenoNotFound, deno_binary, deno_version
 from service.settings import data_dir_from_env
-from workers.runbook.deno_junit import TestReport, read_report
-from workers.runbook.events import Annotation
-from workers.runbook.function_files import (
+from workers.repository.function_files import (
     DENO_CONFIGS,
     FunctionLayoutError,
     FunctionSet,
     config_toml_path,
     discover,
 )
+from workers.runbook.deno_junit import TestReport, read_report
+from workers.runbook.events import Annotation
 from workers.runbook.step import StepFailed
 from workers.sandbox.bubblewrap import Sandbox, SandboxUnavailable, sandbox_from_env
 from workers.sandbox.policy import Bind, Policy

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from workers.drivers.interfaces import MigrationFile
-from workers.runbook.sql_split import normalise, statements
+from workers.repository.sql_split import normalise, statements
 
 _CREATE_EXTENSION = re.compile(
     r'^create\s+extension\s+(?:if\s+not\s+exists\s+)?("(?:[^"]|"")+"|[a-z_][a-z0-9_$-]*)',

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workers.drivers.interfaces import Database
+from workers.repository.migration_files import is_transaction_abort, is_transaction_control
+from workers.repository.sql_split import Statement, split
 from workers.runbook import tap
 from workers.runbook.events import Annotation
-from workers.runbook.migration_files import is_transaction_abort, is_transaction_control
-from workers.runbook.sql_split import Statement, split
 
 TEST_SUFFIXES = (".sql", ".pg")  # what `supabase test db` (pg_prove) picks up
 # Where Debian's postgresql-<major>-pgtap puts the extension's SQL.

@@ -15,8 +15,8 @@ import httpx
 
 from workers.drivers.functions import FunctionBundleError, digest_of
 from workers.drivers.interfaces import DatabaseUnavailable, FunctionsUnavailable, Release
+from workers.repository.function_files import FunctionLayoutError, config_toml_path, discover
 from workers.runbook.context import DeployContext
-from workers.runbook.function_files import FunctionLayoutError, config_toml_path, discover
 from workers.runbook.step import Step, StepFailed, StepSkipped
 
 # The host fetches the new release's dependencies (npm:, jsr:) before it switches.

@@ -14,8 +14,8 @@ from workers.gates.facts import GateFacts
 from workers.gates.render import log_text, refusal
 from workers.gates.result import GateResult, checklist, unmet
 from workers.notify import Announcement
+from workers.repository.migration_files import discover, pending
 from workers.runbook.context import DeployContext
-from workers.runbook.migration_files import discover, pending
 from workers.runbook.step import Refused, Step, StepFailed, StepSkipped
 
 STOP = "pre-production checklist not met"

@@ -15,9 +15,9 @@ from workers.drivers.interfaces import (
     MigrationError,
     MigrationFile,
 )
+from workers.repository.migration_files import discover, pending
 from workers.runbook.context import DeployContext
 from workers.runbook.events import Annotation
-from workers.runbook.migration_files import discover, pending
 from workers.runbook.step import Step, StepFailed, StepSkipped
 
 MIGRATION_ERROR = "migration error"

@@ -16,12 +16,13 @@ from service.pgtools import ToolNotFound
 from workers.drivers.functions import digest_of
 from workers.drivers.interfaces import DatabaseUnavailable, MigrationFile
 from workers.drivers.processes import communicate
-from workers.runbook import extensions, migration_files, squawk
+from workers.repository import migration_files
+from workers.repository.function_files import FunctionLayoutError, config_toml_path, discover
+from workers.runbook import extensions, squawk
 from workers.runbook.context import DeployContext
 from workers.runbook.deno_tests import DenoResult, run_deno_tests
 from workers.runbook.engine import UpToDate
 from workers.runbook.events import Annotation
-from workers.runbook.function_files import FunctionLayoutError, config_toml_path, discover
 from workers.runbook.step import Step, StepFailed
 from workers.steps import fingerprint_check
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from workers.drivers.interfaces import Backup, DatabaseUnavailable, MigrationFile
+from workers.repository.migration_files import discover
 from workers.runbook.context import DeployContext
-from workers.runbook.migration_files import discover
 from workers.runbook.step import Step, StepFailed
 from workers.steps import fingerprint_check
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from workers.repository.sql_split import spans
 from workers.runbook.smoke_spec.model import NAME
-from workers.runbook.sql_split import spans
 
 
 def sql_parameters(query: str) -> list[str]:

@@ -15,12 +15,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.config.model import Paths
-from workers.drivers.interfaces import AppliedMigration, MigrationFile
-from workers.runbook.sql_split import Statement, normalise, split
+from workers.repository.sql_split import Statement, normalise, split
 
 NAME_RULE = re.compile(r"^([0-9]+)_(.*)\.sql$")
 NOOP_MARKER = "-- deploybot:rollback no-op"
@@ -55,6 +54,28 @@ _TRANSACTION_ABORT = re.compile(
     r"^(?:rollback|abort)(?:\s+(?:work|transaction))?(?:\s+and\s+(?:no\s+)?chain)?\s*$",
     re.IGNORECASE,
 )
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """A migration in the repository: `<version>_<name>.sql` (Supabase CLI rule)."""
+
+    version: str
+    name: str
+    path: Path  # absolute path in the source tree
+    relpath: str  # path inside the repository, for messages and annotations
+    sql: str
+    rollback_path: Path | None = None
+    rollback_relpath: str | None = None
+    rollback_sql: str | None = None
+    rollback_noop: bool = False  # the rollback file is an explicit no-op
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    version: str
+    name: str | None
+    statements: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
