@@ -51,5 +51,6 @@ async def test_commands(world: dict[str, Any], redis_prefix: str,  # noqa: F811
         status = await ask("/status", 42)
     assert run[0]["conclusion"] == "success"
     assert "Dry run" in run[0]["output"]["title"]
-    assert "dry_run" in status and "planned" in status
+    assert "dry run of `" in status and "**dry run: nothing was changed**" in status
+    assert "dry_run" not in status and "planned" not in status  # words, not enum values
     github_server.assert_no_validation_errors()

@@ -49,7 +49,7 @@ async def test_only_latest_write_approvals_on_the_deployed_commit_count(
     state.add_review(REPO, 31, user_login="rita", state="APPROVED", commit_id=head)
     async with running_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
         line = approvals_line(await ask(bot, github_server, "/deploy production", 31))
-        assert line.startswith("- [ ]"), line
+        assert "❌ does not hold" in line, line
         assert f"0 of 1 approval(s) on `{head[:7]}`" in line
         assert f"@carol approved `{reviewed[:7]}`, not `{head[:7]}`" in line
         assert "@rita has read permission, not write" in line
@@ -58,11 +58,11 @@ async def test_only_latest_write_approvals_on_the_deployed_commit_count(
         state.add_review(REPO, 31, user_login="dora", state="CHANGES_REQUESTED",
                          commit_id=head)
         line = approvals_line(await ask(bot, github_server, "/deploy production", 31))
-        assert line.startswith("- [ ]") and "changes requested by @dora" in line, line
+        assert "❌ does not hold" in line and "changes requested by @dora" in line, line
         # her approval of the head, after the changes: production may go
         state.add_review(REPO, 31, user_login="dora", state="APPROVED", commit_id=head)
         line = approvals_line(await ask(bot, github_server, "/deploy production", 31))
-        assert line.startswith("- [x]") and f"approved by @dora on `{head[:7]}`" in line, line
+        assert "✅ holds" in line and f"approved by @dora on `{head[:7]}`" in line, line
         # every other item, then production: its check run names approver and commit
         await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=31))
         await wait_for(lambda: [r for r in runs(github_server, "deploybot/staging")
@@ -76,8 +76,8 @@ async def test_only_latest_write_approvals_on_the_deployed_commit_count(
                              what="the production deployment")
     assert run[0]["conclusion"] == "success", run[0]["output"]["summary"]
     assert run[0]["head_sha"] == head
-    text = run[0]["output"].get("text") or ""
-    assert "- [x] **Approved" in text and f"approved by @dora on `{head[:7]}`" in text
+    summary = run[0]["output"]["summary"]
+    assert f"| ✅ holds: approved by @dora on `{head[:7]}` |" in summary
     github_server.assert_no_validation_errors()
 
 

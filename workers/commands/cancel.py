@@ -23,7 +23,11 @@ async def run_cancel(req: CommandRequest) -> str:
             if row["gh_deployment_id"]:
                 await req.client.create_deployment_status(
                     req.repo, row["gh_deployment_id"], state="inactive",
-                    description=f"cancelled by {req.user}")
+                    description=f"cancelled by {req.user}",
+                    log_url=req.ctx.request_url(int(row["id"])),
+                    environment_url=req.ctx.environment_url(
+                        req.repo, req.config.environment(row["environment"]),
+                        row["environment"]))
         except Exception:  # the cancel itself is recorded; reporting may lag
             log.warning("could not report cancelled request %s", row["id"], exc_info=True)
     if not cancelled:

@@ -1,8 +1,15 @@
-"""A gate's verdict."""
+"""A gate's verdict, and the checklist as people read it: a table of states on GitHub,
+one line per item in logs and on the terminal."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+STATE_HOLDS = "✅ holds"
+STATE_FORCED = "⚠️ overridden with `--force`"
+STATE_UNMET = "❌ does not hold"
+TABLE_HEAD = "| checklist item | state | what to do |\n|---|---|---|"
+ROW = "| **{title}** | {state}: {reason} | {fix} |"
 
 
 @dataclass(frozen=True)
@@ -14,15 +21,37 @@ class GateResult:
     fix: str = ""  # how to meet it (when not ok)
     forced: bool = False  # not met, but overridden by an admin's --force --reason
 
+    @property
+    def state(self) -> str:
+        return STATE_HOLDS if self.ok else STATE_FORCED if self.forced else STATE_UNMET
+
     def line(self) -> str:
-        box = "x" if self.ok else " "
-        mark = " (overridden with --force)" if self.forced else ""
-        return f"- [{box}] **{self.title}** — {self.reason}{mark}" + (
-            f"<br>↳ {self.fix}" if not self.ok and not self.forced and self.fix else "")
+        """The item as a line of text (logs, the terminal)."""
+        mark = "✓" if self.ok else "!" if self.forced else "✗"
+        forced = " (overridden with --force)" if self.forced else ""
+        todo = f" → {self.fix}" if not self.ok and not self.forced and self.fix else ""
+        return f"{mark} {self.title} — {self.reason}{forced}{todo}"
+
+    def row(self) -> str:
+        """The item as a row of the checklist table (GitHub)."""
+        fix = self.fix if not self.ok and not self.forced else ""
+        return ROW.format(title=_cell(self.title), state=self.state,
+                          reason=_cell(self.reason), fix=_cell(fix) or "—")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def checklist(results: list[GateResult]) -> str:
+    """One line per item (logs, the terminal)."""
     return "\n".join(r.line() for r in results)
+
+
+def checklist_table(results: list[GateResult]) -> str:
+    """The checklist for GitHub: item | state | what to do, unmet items first."""
+    ordered = sorted(results, key=lambda r: r.ok or r.forced)
+    return "\n".join([TABLE_HEAD, *(r.row() for r in ordered)])
 
 
 def unmet(results: list[GateResult]) -> list[GateResult]:

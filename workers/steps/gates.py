@@ -11,7 +11,7 @@ from service.commands.echo import code
 from workers.drivers.interfaces import DatabaseUnavailable
 from workers.gates.checklist import evaluate
 from workers.gates.facts import GateFacts
-from workers.gates.result import GateResult, checklist, unmet
+from workers.gates.result import GateResult, checklist, checklist_table, unmet
 from workers.runbook.context import DeployContext
 from workers.runbook.migration_files import discover, pending
 from workers.runbook.step import Step, StepFailed, StepSkipped
@@ -55,9 +55,13 @@ async def run(ctx: DeployContext) -> None:
                          stop_the_line=STOP)
     results = [*evaluate(env, facts), await rollback_plan(ctx)]
     text = checklist(results)
+    table = checklist_table(results)
     await ctx.output(text)
     missing = unmet(results)
     ctx.state["gates"] = results
+    # the check run's summary shows the table (workers/reporters/markdown.py)
+    await ctx.progress(f"{len(results) - len(missing)} of {len(results)} checklist items hold",
+                       section=table)
     if missing:
         first = missing[0]
         raise StepFailed(f"{first.title}: {first.reason}", output=text, stop_the_line=STOP)
@@ -68,7 +72,7 @@ async def run(ctx: DeployContext) -> None:
         try:
             await ctx.announce(
                 f"📣 Deploying `{ctx.source.commit[:7]}` to **{ctx.environment.name}** now."
-                f"\n\n{text}{note}")
+                f"\n\n{table}{note}")
         except Exception as exc:  # the runbook wants the team told before anything changes
             raise StepFailed(f"could not notify the team ({type(exc).__name__}); nothing "
                              "was changed", stop_the_line=STOP) from None
