@@ -108,8 +108,12 @@ async def test_each_gate_blocks_production_on_its_own(
         reply = await ask(bot, github_server, "/deploy production", 21)
         assert "has not been deployed to `staging`" in reply
         await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=21))
-        await wait_for(lambda: [r for r in runs(github_server, "deploybot/staging")
-                                if r.get("conclusion") == "success"], what="staging")
+        staging = await wait_for(lambda: [r for r in runs(github_server, "deploybot/staging")
+                                          if r.get("conclusion") == "success"], what="staging")
+        # production's checklist does not hold yet: no button, and how many items do not
+        assert [a["identifier"] for a in staging[0]["actions"]] == ["rollback"]
+        assert "`production`: 2 of 6 pre-production checklist items do not hold" in \
+            staging[0]["output"]["summary"]
         # approvals: none yet, then changes requested
         reply = await ask(bot, github_server, "/deploy production", 21)
         assert "0 of 1 approval" in reply and "staging" in reply

@@ -64,11 +64,15 @@ async def test_only_latest_write_approvals_on_the_deployed_commit_count(
         line = approvals_line(await ask(bot, github_server, "/deploy production", 31))
         assert "✅ holds" in line and f"approved by @dora on `{head[:7]}`" in line, line
         # every other item, then production: its check run names approver and commit
-        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=31))
-        await wait_for(lambda: [r for r in runs(github_server, "deploybot/staging")
-                                if r.get("conclusion") == "success"], what="staging")
         assert "✅ Recorded" in await ask(
             bot, github_server, "/confirm production leaked-password-protection", 31)
+        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=31))
+        staging = await wait_for(lambda: [r for r in runs(github_server, "deploybot/staging")
+                                          if r.get("conclusion") == "success"], what="staging")
+        # with staging passed, production's whole checklist holds: the button is offered
+        assert [a["identifier"] for a in staging[0]["actions"]] == [
+            "rollback", "deploy-production"], staging[0]["output"]["summary"]
+        assert "checklist holds for" in staging[0]["output"]["summary"]
         await bot.send("issue_comment", post_comment(github_server, "/deploy production",
                                                      pr=31))
         run = await wait_for(lambda: [r for r in runs(github_server, "deploybot/production")
