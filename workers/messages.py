@@ -187,3 +187,21 @@ def request_state(status: str, position: int = 0) -> str:
 
 def deployment_state(status: str) -> str:
     return DEPLOYMENT_STATES.get(status, status.replace("_", " "))
+
+# /lock, /unlock, /confirm, /cancel
+LOCKED = ("🔒 `{environment}` is locked for #{pr} by @{user}{reason}. Other pull requests "
+          "cannot deploy there until `/unlock {environment}`.")
+LOCKED_ELSEWHERE = ("`{environment}` is already locked by @{owner} for #{pr} since "
+                    "{since:%Y-%m-%d %H:%M} UTC{reason}.")
+LOCKED_ELSEWHERE_FIX = "Ask them to `/unlock {environment}` there."
+NOT_LOCKED = "`{environment}` is not locked."
+NOT_YOUR_LOCK = ("`{environment}` is locked by @{owner} for #{pr}; only they (from that pull "
+                 "request) or a maintainer can unlock it.")
+UNLOCKED = "🔓 `{environment}` is unlocked."
+CONFIRMED = "✅ Recorded: `{item}` confirmed for `{environment}` by @{user}.{note}"
+CONFIRMED_HOSTED = (" `{environment}` is a Supabase project: this counts only while its plan "
+                    "cannot enable the protection; the setting itself is read from Supabase.")
+NOTHING_TO_CANCEL = "you have no queued request on this pull request."
+NOTHING_TO_CANCEL_FIX = ("A running deployment is not cancelled: `/rollback <environment>` "
+                         "undoes it.")
+WITHDRAWN = "@{user} withdrawn: {listed}."

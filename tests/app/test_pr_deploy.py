@@ -123,7 +123,7 @@ async def test_a_failing_migration_is_annotated_and_rolled_back(
                  if "deploybot:deployment:" in c["body"]]
     assert summary.splitlines()[1].startswith(
         f"### ❌ Deploying `{sha[:7]}` to **staging** failed and was rolled back in "), summary
-    assert "**Why:** **migrate**" in summary and "<details" not in summary
+    assert "**Why:** **Apply migrations**: " in summary and "<details" not in summary
     assert "Deploy to production" not in summary
     notes = github_server.state.repo(REPO).annotations[run["id"]]
     # (besides squawk's warnings on the pending migrations)

@@ -88,7 +88,9 @@ def why(p: Progress) -> str:
     if p.outcome not in FAILED:
         return ""
     reason = excerpt(p.reason, REASON_MAX)
-    return WHY.format(why=f"**{p.failed_step}**: {reason}" if p.failed_step else reason,
+    step = p.steps.get(p.failed_step or "")
+    where = step.title if step is not None else p.failed_step
+    return WHY.format(why=f"**{where}**: {reason}" if where else reason,
                       stop=STOP.format(stop=p.stop_the_line) if p.stop_the_line else "")
 
 
