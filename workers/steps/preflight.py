@@ -88,7 +88,10 @@ def plan_text(environment: str, pending: list[MigrationFile], applied: int,
     named = _names(slugs) if slugs else "none" if slugs is not None else "an invalid layout"
     functions = (f"a new release of {named}" if functions_changed
                  else f"unchanged ({named})" if slugs else "none")
-    note = (f"plan: {migrations}; functions: {functions}" if pending or functions_changed
+    # the step table's note stays short; the plan (the section) names every file
+    short = (f"apply {len(pending)} migration{'s' if len(pending) != 1 else ''}" if pending
+             else "no migration")
+    note = (f"plan: {short}; functions: {functions}" if pending or functions_changed
             else f"nothing to do: migrations {migrations}; functions {functions}")
     return note.replace("`", ""), PLAN.format(environment=environment,
                                               migrations=migrations, functions=functions)
