@@ -43,17 +43,24 @@ async def accept(ctx: WorkerContext, client: InstallationClient, config: Config,
     if created.existing:
         # Its first acceptance may have died before showing it on GitHub: finish that.
         await show_queued(ctx, client, created.id, production=_is_production(config, new),
+                          environment_url=_environment_url(ctx, config, new),
                           position=position, look_first=True)
         return Accepted(created.id, position, running, True, [])
     await show_queued(ctx, client, created.id, production=_is_production(config, new),
-                      position=position)
+                      environment_url=_environment_url(ctx, config, new), position=position)
     async with ctx.db.connection() as conn:
         for old in created.superseded:
-            await _conclude_superseded(ctx, client, conn, old, created.id)
+            await _conclude_superseded(ctx, client, conn, old, created.id,
+                                       _environment_url(ctx, config, new))
     await queue.enqueue(ctx.redis, ctx.prefix, "run_request",
                         queue.request_job_id(ctx.prefix, created.id), created.id,
                         ahead=True)
     return Accepted(created.id, position, running, False, created.superseded)
+
+
+def _environment_url(ctx: WorkerContext, config: Config, new: requests.NewRequest
+                     ) -> str | None:
+    return ctx.environment_url(new.repo, config.environment(new.environment), new.environment)
 
 
 def _is_production(config: Config, new: requests.NewRequest) -> bool:
@@ -63,7 +70,8 @@ def _is_production(config: Config, new: requests.NewRequest) -> bool:
 
 async def show_queued(ctx: WorkerContext, client: InstallationClient,
                       request_id: int, *, production: bool,
-                      position: int = 1, look_first: bool = False) -> dict[str, Any] | None:
+                      environment_url: str | None, position: int = 1,
+                      look_first: bool = False) -> dict[str, Any] | None:
     """Give the request its check run and GitHub deployment, unless it has them; return the
     request as recorded afterwards.
 
@@ -83,7 +91,8 @@ async def show_queued(ctx: WorkerContext, client: InstallationClient,
         if check_id is None:
             check_id = await _check_run(client, req, position, look_first)
         if gh_dep_id is None and req["kind"] != "dry_run":
-            gh_dep_id = await _deployment(client, req, production, look_first)
+            gh_dep_id = await _deployment(client, req, production, look_first, links={
+                "log_url": ctx.request_url(request_id), "environment_url": environment_url})
         await requests.set_github_ids(conn, request_id, check_run_id=check_id,
                                       gh_deployment_id=gh_dep_id)
         return await requests.get(conn, request_id)
@@ -112,7 +121,7 @@ async def _check_run(client: InstallationClient, req: dict[str, Any], position: 
 
 
 async def _deployment(client: InstallationClient, req: dict[str, Any], production: bool,
-                      look_first: bool) -> int | None:
+                      look_first: bool, links: dict[str, str | None]) -> int | None:
     payload = {"deploybot_request": req["id"]}
     try:
         found = look_first and await client.find_deployment(
@@ -132,7 +141,9 @@ async def _deployment(client: InstallationClient, req: dict[str, Any], productio
         return None
     try:
         await client.create_deployment_status(req["repo"], result.id, state="queued",
-                                              description="queued")
+                                              description="queued",
+                                              log_url=links.get("log_url"),
+                                              environment_url=links.get("environment_url"))
     except Exception:
         log.warning("could not mark deployment %s queued", result.id, exc_info=True)
     return int(result.id)
@@ -140,7 +151,7 @@ async def _deployment(client: InstallationClient, req: dict[str, Any], productio
 
 async def _conclude_superseded(ctx: WorkerContext, client: InstallationClient,
                                conn: Any, old_id: int,
-                               new_id: int) -> None:
+                               new_id: int, environment_url: str | None) -> None:
     old = await requests.get(conn, old_id)
     if old is None:
         return
@@ -152,8 +163,9 @@ async def _conclude_superseded(ctx: WorkerContext, client: InstallationClient,
                         "summary": f"A newer request (#{new_id}) from the same pull request "
                                    "replaced this queued one."})
         if old["gh_deployment_id"]:
-            await client.create_deployment_status(old["repo"], old["gh_deployment_id"],
-                                                  state="inactive",
-                                                  description="replaced by a newer request")
+            await client.create_deployment_status(
+                old["repo"], old["gh_deployment_id"], state="inactive",
+                description="replaced by a newer request", log_url=ctx.request_url(new_id),
+                environment_url=environment_url)
     except Exception:
         log.warning("could not conclude superseded request %s on GitHub", old_id, exc_info=True)

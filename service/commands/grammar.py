@@ -57,13 +57,15 @@ USAGE: dict[str, str] = {
 }
 DESCRIPTIONS: dict[str, str] = {
     "deploy": "deploy this pull request's head commit as it was when you commented, or the "
-              "commit of the pull request you name (7+ hex digits) (--noop: preflight and the "
-              "plan only)",
+              "commit of the pull request you name (7+ hex digits); `--noop`: preflight and "
+              "the plan only; `--force --reason \"why\"`: deploy outside the deploy window "
+              "(recorded and announced)",
     "rollback": "undo the latest (or the given) deployment of an environment",
     "lock": "keep an environment for this pull request until /unlock",
-    "unlock": "release your lock on an environment",
+    "unlock": "release your lock on an environment (a maintainer may release anyone's)",
     "confirm": "record that a checklist item nothing can check is done (recorded with your name)",
-    "wcid": "where can I deploy: environments, locks, queues and current releases",
+    "wcid": "what can I deploy: each environment's lock, queue, the deployment running now "
+            "and the active release",
     "status": "this pull request's deployments and queued requests",
     "cancel": "withdraw your queued requests on this pull request",
     "help": "this list",

@@ -73,6 +73,16 @@ def hide(text: str) -> str:
     return _LOOPBACK.sub(loopback, text)
 
 
+def internal_url(url: str) -> bool:
+    """Whether a link (a `*_url` field, left alone by `hide_json`) would name an internal
+    host: a loopback or database address that was not made public on purpose (`allow`)."""
+    with _lock:
+        allowed = tuple(_allowed)
+    if any(url.startswith(a) for a in allowed):
+        return False
+    return bool(_LOOPBACK.match(url) or _DATABASE_URL.match(url))
+
+
 def hide_json(value: object, key: str = "") -> object:
     """Every string of a JSON-like body, hidden — except the values of `*_url` keys."""
     if isinstance(value, str):

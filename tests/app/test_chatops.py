@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.commands import grammar
 from tests.app.bot import REPO, post_comment, running_bot, wait_for
 from tests.app.test_pr_deploy import world  # noqa: F401  (fixture)
 from tests.fixture_repo import branch_with
 from tests.github_server.server import GitHubTestServer
+from workers.steps.preflight import plan_text
 
 
 def bot_replies(github: GitHubTestServer, pr: int) -> list[str]:
@@ -34,12 +36,20 @@ async def test_commands(world: dict[str, Any], redis_prefix: str,  # noqa: F811
 
         text = await ask("/help", 41)
         assert "/deploy <environment> [<commit sha>] [--noop]" in text and "/wcid" in text
+        # every command, with the permission the authorization rule asks for it here
+        assert "| permission needed |" in text
+        assert ("**write**; `production`: **maintain**; with `--force`: **admin** |"
+                in text)
+        assert "| `/cancel` |" in text and "**triage** (your own requests)" in text
+        assert text.count("| `/") == len(grammar.USAGE)
         assert "locked for #41" in await ask("/lock staging testing payments", 41)
         refused = await ask("/deploy staging", 42)
         assert "locked by @alice for #41 (`testing payments`)" in refused
         assert "already locked by @alice for #41" in await ask("/lock staging", 42)
         wcid = await ask("/wcid", 42)
         assert "🔒 locked by @alice (#41)" in wcid and "`production`" in wcid
+        assert "| environment | state | queue | deploying now | active release |" in wcid
+        assert "| `production` | ✅ free | — | — | — |" in wcid
         assert "only they" in await ask("/unlock staging", 42)
         assert "unlocked" in await ask("/unlock staging", 42, user="mo")  # a maintainer may
         assert "you have no queued request" in await ask("/cancel", 42)
@@ -51,5 +61,22 @@ async def test_commands(world: dict[str, Any], redis_prefix: str,  # noqa: F811
         status = await ask("/status", 42)
     assert run[0]["conclusion"] == "success"
     assert "Dry run" in run[0]["output"]["title"]
-    assert "dry_run" in status and "planned" in status
+    # the plan names what would change: the migration files and the functions
+    [planned] = [c["body"] for c in state.repo(REPO).comments_on(42)
+                 if "deploybot:deployment:" in c["body"]]
+    assert "**Plan for `staging`**" in planned, planned
+    assert "- migrations: apply 8: `20260101000000_baseline.sql`," in planned
+    assert "`20260107000007_enable_leaked_password_protection.sql`" in planned
+    assert "- functions: a new release of `calculate-quote`" in planned
+    assert "dry run of `" in status and "**dry run: nothing was changed**" in status
+    assert "dry_run" not in status and "planned" not in status  # words, not enum values
     github_server.assert_no_validation_errors()
+
+
+def test_nothing_to_do_names_what_is_there() -> None:
+    note, plan = plan_text("staging", [], 8, "20260107000007_enable_leaked_password_protection.sql",
+                           False, ("calculate-quote",))
+    assert note == ("nothing to do: migrations none pending (8 applied, the latest "
+                    "20260107000007_enable_leaked_password_protection.sql); functions "
+                    "unchanged (calculate-quote)")
+    assert "- functions: unchanged (`calculate-quote`)" in plan

@@ -81,7 +81,18 @@ async def test_deploy_staging_from_a_comment(world: dict[str, Any], redis_prefix
     assert states == ["queued", "in_progress", "success"]
     summary = [c for c in github_server.state.repo(REPO).comments_on(7)
                if "deploybot:deployment:" in c["body"]]
-    assert len(summary) == 1 and "Deployed" in summary[0]["body"]
+    assert len(summary) == 1
+    body = summary[0]["body"]
+    # short: the headline (state, environment, commit, duration), the steps and links; the
+    # logs are in the check run
+    headline = body.splitlines()[1]
+    assert headline.startswith(f"### ✅ Deployed `{sha[:7]}` to **staging** in "), body
+    assert "| ✅ | Smoke tests |" in body and "<details" not in body
+    assert f"[check run and logs](https://github.com/{REPO}/runs/{run['id']})" in body
+    # production's checklist does not hold yet (no approval): no button, and it says so
+    assert [a["identifier"] for a in run["actions"]] == ["rollback"]
+    assert "pre-production checklist items do not hold" in run["output"]["summary"]
+    assert "no **Deploy to production** button yet" in body
     with psycopg.connect(world["staging"]) as conn:
         applied = conn.execute(
             "select count(*) from supabase_migrations.schema_migrations").fetchone()
@@ -105,6 +116,15 @@ async def test_a_failing_migration_is_annotated_and_rolled_back(
                        what="the final reaction")
     assert run["conclusion"] == "failure"
     assert "rolled back" in run["output"]["summary"]
+    assert run["output"]["title"].startswith("❌ Deploying")
+    # the logs: the failing step's first, open
+    assert run["output"]["text"].startswith("<details open><summary>Apply migrations")
+    [summary] = [c["body"] for c in github_server.state.repo(REPO).comments_on(8)
+                 if "deploybot:deployment:" in c["body"]]
+    assert summary.splitlines()[1].startswith(
+        f"### ❌ Deploying `{sha[:7]}` to **staging** failed and was rolled back in "), summary
+    assert "**Why:** **Apply migrations**: " in summary and "<details" not in summary
+    assert "Deploy to production" not in summary
     notes = github_server.state.repo(REPO).annotations[run["id"]]
     # (besides squawk's warnings on the pending migrations)
     assert [(a["path"], a["start_line"]) for a in notes
@@ -146,6 +166,13 @@ async def test_refusals_are_explained_and_deploy_nothing(
                     if "<!-- deploybot -->" in c["body"]]
 
         await wait_for(lambda: len(replies()) >= len(cases), what="the refusals")
+        # the same refusal again: the earlier reply is edited, not repeated
+        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=9,
+                                                     user="rita"))
+        repeated = await wait_for(lambda: [b for b in replies() if "Asked 2 times" in b],
+                                  what="the edited refusal")
+    assert len(replies()) == len(cases)
+    assert repeated[0].count("needs **write** permission") == 1
     text = "\n".join(replies())
     for _, _, _, expected in cases:
         assert expected in text

@@ -67,13 +67,24 @@ def bot_replies(github: GitHubTestServer, pr: int) -> list[str]:
             if c["body"].startswith("<!-- deploybot -->")]
 
 
+def bot_reply_versions(github: GitHubTestServer, pr: int) -> dict[int, str]:
+    """The bot's replies by id, as each reads now (a repeated refusal is edited)."""
+    return {int(c["id"]): f'{c.get("updated_at")}\n{c["body"]}'
+            for c in github.state.repo(REPO).comments_on(pr)
+            if c["body"].startswith("<!-- deploybot -->")}
+
+
 async def ask(bot: Bot, github: GitHubTestServer, body: str, pr: int,
               user: str = "alice") -> str:
-    """Comment and wait for the bot's reply to it."""
-    before = len(bot_replies(github, pr))
+    """Comment and wait for the bot's reply to it: a new reply, or an earlier one edited."""
+    before = bot_reply_versions(github, pr)
     await bot.send("issue_comment", post_comment(github, body, pr=pr, user=user))
-    replies = await wait_for(lambda: bot_replies(github, pr)[before:] or None,
-                             what=f"a reply to {body!r}")
+
+    def answered() -> list[str]:
+        now = bot_reply_versions(github, pr)
+        return [text.split("\n", 1)[1] for i, text in now.items() if before.get(i) != text]
+
+    replies = await wait_for(answered, what=f"a reply to {body!r}")
     return str(replies[0])
 
 
@@ -97,8 +108,12 @@ async def test_each_gate_blocks_production_on_its_own(
         reply = await ask(bot, github_server, "/deploy production", 21)
         assert "has not been deployed to `staging`" in reply
         await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=21))
-        await wait_for(lambda: [r for r in runs(github_server, "deploybot/staging")
-                                if r.get("conclusion") == "success"], what="staging")
+        staging = await wait_for(lambda: [r for r in runs(github_server, "deploybot/staging")
+                                          if r.get("conclusion") == "success"], what="staging")
+        # production's checklist does not hold yet: no button, and how many items do not
+        assert [a["identifier"] for a in staging[0]["actions"]] == ["rollback"]
+        assert "`production`: 2 of 6 pre-production checklist items do not hold" in \
+            staging[0]["output"]["summary"]
         # approvals: none yet, then changes requested
         reply = await ask(bot, github_server, "/deploy production", 21)
         assert "0 of 1 approval" in reply and "staging" in reply
@@ -156,13 +171,17 @@ async def test_each_gate_blocks_production_on_its_own(
         rollback_run = runs(github_server, "deploybot/production")[1]
         assert rollback_run["conclusion"] == "success", rollback_run["output"]["summary"]
     assert run[0]["conclusion"] == "success", run[0]["output"]["summary"]
-    assert "Pre-production checklist" in run[0]["output"]["summary"]
+    summary = run[0]["output"]["summary"]
+    assert "Pre-production checklist" in summary
+    assert "| **Approved (1 approval, no changes requested)** | ✅ holds: approved by @bob" \
+        in summary
+    assert "❌ does not hold" not in summary and "- [x]" not in summary
     # the step's log is plain text (GitHub shows it in a code block: no markdown there) …
     log = run[0]["output"].get("text", "")
     assert "✓ Approved (1 approval" in log and "**Approved" not in log
     announced = [b for b in bot_replies(github_server, 21) if "📣 Deploying" in b]
     assert len(announced) == 1
-    assert "- [x] **Approved" in announced[0]  # … the comment is markdown
+    assert "| **Approved (1 approval" in announced[0]  # … the comment is markdown
     github_server.assert_no_validation_errors()
 
 

@@ -35,7 +35,7 @@ IN_FLIGHT = 64
 COMMAND_PRS = range(100, 120)  # each gets 5 × /help and 5 × /wcid
 DEPLOY_PRS = (91, 92)
 STORM = 200
-ANSWERS = {"help": "**deploybot commands**", "wcid": "**Where can I deploy?**"}
+ANSWERS = {"help": "**deploybot commands**", "wcid": "**What can I deploy?**"}
 # the second deployment brings a migration: it has work to do after the first one
 MIGRATION = "migrations/20260401000000_add_burst_note.sql"
 

@@ -49,7 +49,7 @@ async def test_only_latest_write_approvals_on_the_deployed_commit_count(
     state.add_review(REPO, 31, user_login="rita", state="APPROVED", commit_id=head)
     async with running_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
         line = approvals_line(await ask(bot, github_server, "/deploy production", 31))
-        assert line.startswith("- [ ]"), line
+        assert "❌ does not hold" in line, line
         assert f"0 of 1 approval(s) on `{head[:7]}`" in line
         assert f"@carol approved `{reviewed[:7]}`, not `{head[:7]}`" in line
         assert "@rita has read permission, not write" in line
@@ -58,17 +58,21 @@ async def test_only_latest_write_approvals_on_the_deployed_commit_count(
         state.add_review(REPO, 31, user_login="dora", state="CHANGES_REQUESTED",
                          commit_id=head)
         line = approvals_line(await ask(bot, github_server, "/deploy production", 31))
-        assert line.startswith("- [ ]") and "changes requested by @dora" in line, line
+        assert "❌ does not hold" in line and "changes requested by @dora" in line, line
         # her approval of the head, after the changes: production may go
         state.add_review(REPO, 31, user_login="dora", state="APPROVED", commit_id=head)
         line = approvals_line(await ask(bot, github_server, "/deploy production", 31))
-        assert line.startswith("- [x]") and f"approved by @dora on `{head[:7]}`" in line, line
+        assert "✅ holds" in line and f"approved by @dora on `{head[:7]}`" in line, line
         # every other item, then production: its check run names approver and commit
-        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=31))
-        await wait_for(lambda: [r for r in runs(github_server, "deploybot/staging")
-                                if r.get("conclusion") == "success"], what="staging")
         assert "✅ Recorded" in await ask(
             bot, github_server, "/confirm production leaked-password-protection", 31)
+        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=31))
+        staging = await wait_for(lambda: [r for r in runs(github_server, "deploybot/staging")
+                                          if r.get("conclusion") == "success"], what="staging")
+        # with staging passed, production's whole checklist holds: the button is offered
+        assert [a["identifier"] for a in staging[0]["actions"]] == [
+            "rollback", "deploy-production"], staging[0]["output"]["summary"]
+        assert "checklist holds for" in staging[0]["output"]["summary"]
         await bot.send("issue_comment", post_comment(github_server, "/deploy production",
                                                      pr=31))
         run = await wait_for(lambda: [r for r in runs(github_server, "deploybot/production")
@@ -76,6 +80,8 @@ async def test_only_latest_write_approvals_on_the_deployed_commit_count(
                              what="the production deployment")
     assert run[0]["conclusion"] == "success", run[0]["output"]["summary"]
     assert run[0]["head_sha"] == head
+    summary = run[0]["output"]["summary"]
+    assert f"| ✅ holds: approved by @dora on `{head[:7]}` |" in summary
     text = run[0]["output"].get("text") or ""
     # the step's log, plain text in a code block on GitHub
     assert "✓ Approved" in text and f"approved by @dora on {head[:7]}" in text

@@ -11,6 +11,7 @@ from service.commands.grammar import Command
 from service.config.model import Config, EnvironmentConfig
 from service.github.client import InstallationClient, ReactionContent
 from workers import messages
+from workers.commands import replies
 from workers.jobs.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class CommandRequest:
     seen_reaction: int | None = None
 
     async def reply(self, body: str) -> None:
-        await self.client.create_comment(self.repo, self.pr_number, body)
+        await replies.post(self.client, self.repo, self.pr_number, body)
 
     async def react(self, content: ReactionContent) -> None:
         """A reaction is a courtesy: failing to add one must not stop the command."""

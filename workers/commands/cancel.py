@@ -23,16 +23,20 @@ async def run_cancel(req: CommandRequest) -> str:
             if row["gh_deployment_id"]:
                 await req.client.create_deployment_status(
                     req.repo, row["gh_deployment_id"], state="inactive",
-                    description=f"cancelled by {req.user}")
+                    description=f"cancelled by {req.user}",
+                    log_url=req.ctx.request_url(int(row["id"])),
+                    environment_url=req.ctx.environment_url(
+                        req.repo, req.config.environment(row["environment"]),
+                        row["environment"]))
         except Exception:  # the cancel itself is recorded; reporting may lag
             log.warning("could not report cancelled request %s", row["id"], exc_info=True)
     if not cancelled:
         await req.react("confused")
-        await req.reply(messages.refusal(
-            req.user, "you have no queued request on this pull request.",
-            "A running deployment is not cancelled: `/rollback <environment>` undoes it."))
+        await req.reply(messages.refusal(req.user, messages.NOTHING_TO_CANCEL,
+                                         messages.NOTHING_TO_CANCEL_FIX))
         return "nothing to cancel"
     await req.react("+1")
-    listed = ", ".join(f"{r['kind']} to `{r['environment']}`" for r in cancelled)
-    await req.reply(messages.reply(f"@{req.user} withdrawn: {listed}."))
+    listed = ", ".join(f"{messages.kind_words(r['kind'])} to `{r['environment']}`"
+                       for r in cancelled)
+    await req.reply(messages.reply(messages.WITHDRAWN.format(user=req.user, listed=listed)))
     return f"cancelled {len(cancelled)}"

@@ -18,9 +18,8 @@ async def run_confirm(req: CommandRequest) -> str:
     await req.react("+1")
     # A hosted project's setting is read from Supabase; a confirmation counts only while its
     # plan cannot have the protection (the Management API's 402).
-    note = (f" `{env.name}` is a Supabase project: this counts only while its plan cannot "
-            "enable the protection; the setting itself is read from Supabase."
+    note = (messages.CONFIRMED_HOSTED.format(environment=env.name)
             if env.supabase_project_ref else "")
-    await req.reply(messages.reply(
-        f"✅ Recorded: `{item}` confirmed for `{env.name}` by @{req.user}.{note}"))
+    await req.reply(messages.reply(messages.CONFIRMED.format(
+        item=item, environment=env.name, user=req.user, note=note)))
     return f"confirmed {item} for {env.name}"

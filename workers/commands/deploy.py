@@ -17,7 +17,7 @@ from workers.commands.head_history import (
     timeline_commits,
 )
 from workers.gates.precheck import precheck
-from workers.gates.result import checklist
+from workers.gates.result import checklist_table
 
 
 async def commit_to_deploy(req: CommandRequest, env: str, current: str
@@ -94,8 +94,8 @@ async def run_deploy(req: CommandRequest) -> str:
                                           forced_reason=req.command.reason)
         if missing:
             return await req.refuse(
-                f"`{env.name}` was not touched: {len(missing)} item(s) of the pre-production "
-                "checklist do not hold.", checklist(results))
+                messages.checklist_refusal(env.name, len(missing), len(results)),
+                checklist_table(results))
     await req.react("eyes")
     accepted = await accept(req.ctx, req.client, req.config, requests.NewRequest(
         repo=req.repo, environment=env.name,

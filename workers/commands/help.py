@@ -1,4 +1,4 @@
-"""/help: the command list."""
+"""/help: every command, what it does and the permission it needs on this repository."""
 
 from __future__ import annotations
 
@@ -8,5 +8,5 @@ from workers.commands.base import CommandRequest
 
 async def run_help(req: CommandRequest) -> str:
     await req.react("eyes")
-    await req.reply(messages.HELP)
+    await req.reply(messages.help_reply(req.config))
     return "help"

@@ -18,15 +18,14 @@ async def run_lock(req: CommandRequest) -> str:
                                 pr_number=req.pr_number, reason=req.command.reason)
     if held["pr_number"] != req.pr_number:
         return await req.refuse(
-            f"`{env.name}` is already locked by @{held['owner']} for #{held['pr_number']}"
-            f" since {held['since']:%Y-%m-%d %H:%M} UTC"
-            + (f" ({code(held['reason'])})" if held["reason"] else "") + ".",
-            f"Ask them to `/unlock {env.name}` there.")
+            messages.LOCKED_ELSEWHERE.format(
+                environment=env.name, owner=held["owner"], pr=held["pr_number"],
+                since=held["since"], reason=f" ({code(held['reason'])})" if held["reason"] else ""),
+            messages.LOCKED_ELSEWHERE_FIX.format(environment=env.name))
     await req.react("+1")
-    await req.reply(messages.reply(
-        f"🔒 `{env.name}` is locked for #{req.pr_number} by @{req.user}"
-        + (f": {code(req.command.reason)}" if req.command.reason else "")
-        + f". Other pull requests cannot deploy there until `/unlock {env.name}`."))
+    await req.reply(messages.reply(messages.LOCKED.format(
+        environment=env.name, pr=req.pr_number, user=req.user,
+        reason=f": {code(req.command.reason)}" if req.command.reason else "")))
     return f"locked {env.name}"
 
 
@@ -38,13 +37,13 @@ async def run_unlock(req: CommandRequest) -> str:
         held = await locks.lock_of(conn, req.repo, env.name)
         if held is None:
             await req.react("confused")
-            await req.reply(messages.refusal(req.user, f"`{env.name}` is not locked."))
+            await req.reply(messages.refusal(req.user,
+                                             messages.NOT_LOCKED.format(environment=env.name)))
             return "not locked"
         if not may_unlock(req.permission, holds_it=held["pr_number"] == req.pr_number):
-            return await req.refuse(
-                f"`{env.name}` is locked by @{held['owner']} for #{held['pr_number']}; only "
-                "they (from that pull request) or a maintainer can unlock it.")
+            return await req.refuse(messages.NOT_YOUR_LOCK.format(
+                environment=env.name, owner=held["owner"], pr=held["pr_number"]))
         await locks.release(conn, req.repo, env.name)
     await req.react("+1")
-    await req.reply(messages.reply(f"🔓 `{env.name}` is unlocked."))
+    await req.reply(messages.reply(messages.UNLOCKED.format(environment=env.name)))
     return f"unlocked {env.name}"

@@ -1,4 +1,4 @@
-"""/status: this pull request's queued and recent deployments."""
+"""/status: this pull request's queued and recent deployments, in words."""
 
 from __future__ import annotations
 
@@ -11,27 +11,25 @@ async def run_status(req: CommandRequest) -> str:
     async with req.ctx.db.connection() as conn:
         active = [r for r in await requests.active(conn, req.repo)
                   if r["pr_number"] == req.pr_number]
+        positions = {r["id"]: await requests.position(conn, r["id"]) for r in active
+                     if r["status"] == "queued"}
         cur = await conn.execute(
             """SELECT * FROM ledger.deployments WHERE repo = %s AND pr_number = %s
                ORDER BY id DESC LIMIT 10""", (req.repo, req.pr_number))
         recent = await cur.fetchall()
-    lines: list[str] = []
-    for r in active:
-        pos = await _position(req, r["id"])
-        lines.append(f"- {r['kind']} of `{r['commit_sha'][:7]}` to `{r['environment']}`: "
-                     f"{r['status']}" + (f" (position {pos})" if r["status"] == "queued" else ""))
+    lines = [messages.STATUS_REQUEST.format(
+        kind=messages.kind_words(r["kind"]).capitalize(), sha=r["commit_sha"][:7],
+        environment=r["environment"],
+        state=messages.request_state(r["status"], positions.get(r["id"], 0)))
+        for r in active if r["deployment_id"] is None]  # a started one is listed below
     for d in recent:
         link = req.ctx.log_url(d["id"])
-        lines.append(f"- #{d['id']} {d['kind']} of `{d['commit_sha'][:7]}` to "
-                     f"`{d['environment']}`: **{d['status']}**"
-                     + (f" — {d['reason']}" if d["reason"] else "")
-                     + (f" ([log]({link}))" if link else ""))
+        lines.append(messages.STATUS_DEPLOYMENT.format(
+            id=d["id"], kind=messages.kind_words(d["kind"]), sha=d["commit_sha"][:7],
+            environment=d["environment"], state=messages.deployment_state(d["status"]),
+            reason=f" — {d['reason']}" if d["reason"] else "",
+            link=f" ([log]({link}))" if link else ""))
     await req.react("eyes")
-    await req.reply(messages.reply(
-        f"**Deployments of #{req.pr_number}**\n\n" + ("\n".join(lines) or "none yet")))
+    await req.reply(messages.reply(messages.STATUS.format(
+        pr=req.pr_number, lines="\n".join(lines) or messages.STATUS_NONE)))
     return "status"
-
-
-async def _position(req: CommandRequest, request_id: int) -> int:
-    async with req.ctx.db.connection() as conn:
-        return await requests.position(conn, request_id)

@@ -1,6 +1,9 @@
-"""/wcid — "where can I deploy": every environment with its lock, queue and release."""
+"""/wcid — "what can I deploy": every environment with its lock, its queue, the deployment
+running there now and its active release, apart (what runs there vs. what is changing it)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from service.ledger import leases, locks, requests
 from service.ledger.deployments import Ledger
@@ -8,29 +11,44 @@ from workers import messages
 from workers.commands.base import CommandRequest
 
 
+def _running(r: dict[str, Any]) -> str:
+    return messages.WCID_RUNNING.format(
+        kind=messages.kind_words(r["kind"]), sha=r["commit_sha"][:7],
+        pr=f" from #{r['pr_number']}" if r["pr_number"] else "",
+        who=f" by @{r['requested_by']}" if r["requested_by"] else "",
+        since=f" since {r['started_at']:%H:%M} UTC" if r.get("started_at") else "")
+
+
+def _release(last: dict[str, Any] | None) -> str:
+    if last is None:
+        return messages.NOTHING
+    return messages.WCID_RELEASE.format(
+        sha=last["commit_sha"][:7], pr=f" from #{last['pr_number']}" if last["pr_number"] else "",
+        who=f"@{last['requested_by']}" if last["requested_by"] else f"a {last['trigger']}",
+        at=last["finished_at"])
+
+
 async def run_wcid(req: CommandRequest) -> str:
-    rows = ["| environment | state | queue | running now |", "|---|---|---|---|"]
+    rows: list[str] = []
     async with req.ctx.db.connection() as conn:
         ledger = Ledger(conn)
         for name in sorted(req.config.environments):
             lock = await locks.lock_of(conn, req.repo, name)
             lease = await leases.holder(conn, req.repo, name)
             active = await requests.active(conn, req.repo, name)
+            running = [r for r in active if r["status"] == "running"]
             queued = [r for r in active if r["status"] == "queued"]
-            last = await ledger.last_successful(req.repo, name)
+            busy = bool(running) or (lease is not None and not lease["expired"])
             if lock is not None:
-                state = f"🔒 locked by @{lock['owner']} (#{lock['pr_number']})"
-            elif lease is not None and not lease["expired"]:
-                state = "🔄 deploying"
+                state = messages.WCID_LOCKED.format(owner=lock["owner"], pr=lock["pr_number"])
             else:
-                state = "✅ free"
-            release = (f"`{last['commit_sha'][:7]}`"
-                       + (f" from #{last['pr_number']}" if last["pr_number"] else "")
-                       + f" by {last['requested_by'] or last['trigger']}"
-                       f" ({last['finished_at']:%Y-%m-%d %H:%M} UTC)") if last else "nothing yet"
-            queue_text = ", ".join(
-                f"#{r['pr_number'] or '—'} {r['kind']}" for r in queued) or "empty"
-            rows.append(f"| `{name}` | {state} | {queue_text} | {release} |")
+                state = messages.WCID_BUSY if busy else messages.WCID_FREE
+            rows.append(messages.WCID_ROW.format(
+                environment=name, state=state,
+                queue=", ".join(f"#{r['pr_number'] or '—'} {messages.kind_words(r['kind'])}"
+                                for r in queued) or messages.NOTHING,
+                now=", ".join(_running(r) for r in running) or messages.NOTHING,
+                release=_release(await ledger.last_successful(req.repo, name))))
     await req.react("eyes")
-    await req.reply(messages.reply("**Where can I deploy?**\n\n" + "\n".join(rows)))
+    await req.reply(messages.reply(messages.WCID.format(rows="\n".join(rows))))
     return "wcid"

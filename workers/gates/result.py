@@ -1,11 +1,17 @@
-"""A gate's verdict: the structured result every surface renders its own way (the
-terminal and the dashboard in workers/gates/render.py and the dashboard's templates, GitHub
-here as markdown)."""
+"""A gate's verdict: the structured result every surface renders its own way — the
+checklist as a table of states on GitHub (here), one line per item in logs, plain text or
+colour on the terminal and HTML on the dashboard (workers/gates/render.py)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+STATE_HOLDS = "✅ holds"
+STATE_FORCED = "⚠️ overridden with `--force`"
+STATE_UNMET = "❌ does not hold"
+TABLE_HEAD = "| checklist item | state | what to do |\n|---|---|---|"
+ROW = "| **{title}** | {state}: {reason} | {fix} |"
 
 
 @dataclass(frozen=True)
@@ -21,11 +27,22 @@ class GateResult:
     # `--force --reason` from a terminal overrides it (approvals, checks, deploy window).
     forceable: bool = False
 
+    @property
+    def state(self) -> str:
+        return STATE_HOLDS if self.ok else STATE_FORCED if self.forced else STATE_UNMET
+
     def line(self) -> str:
-        box = "x" if self.ok else " "
-        mark = " (overridden with --force)" if self.forced else ""
-        return f"- [{box}] **{self.title}** — {self.reason}{mark}" + (
-            f"<br>↳ {self.fix}" if not self.ok and not self.forced and self.fix else "")
+        """The item as a line of text (logs, the terminal)."""
+        mark = "✓" if self.ok else "!" if self.forced else "✗"
+        forced = " (overridden with --force)" if self.forced else ""
+        todo = f" → {self.fix}" if not self.ok and not self.forced and self.fix else ""
+        return f"{mark} {self.title} — {self.reason}{forced}{todo}"
+
+    def row(self) -> str:
+        """The item as a row of the checklist table (GitHub)."""
+        fix = self.fix if not self.ok and not self.forced else ""
+        return ROW.format(title=_cell(self.title), state=self.state,
+                          reason=_cell(self.reason), fix=_cell(fix) or "—")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -36,9 +53,19 @@ class GateResult:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def checklist(results: list[GateResult]) -> str:
-    """The checklist as GitHub markdown (comments, check runs)."""
+    """One line per item (logs, the terminal)."""
     return "\n".join(r.line() for r in results)
+
+
+def checklist_table(results: list[GateResult]) -> str:
+    """The checklist for GitHub: item | state | what to do, unmet items first."""
+    ordered = sorted(results, key=lambda r: r.ok or r.forced)
+    return "\n".join([TABLE_HEAD, *(r.row() for r in ordered)])
 
 
 def unmet(results: list[GateResult]) -> list[GateResult]:

@@ -11,8 +11,9 @@ from service.ledger import requests
 from service.ledger.deployments import Ledger
 from workers import messages
 from workers.accept import accept
+from workers.commands import replies
 from workers.gates.precheck import precheck
-from workers.gates.result import checklist
+from workers.gates.result import checklist_table
 from workers.github_source import load_config
 from workers.handlers.shape import REPOSITORY, malformed
 from workers.jobs.context import WorkerContext
@@ -58,14 +59,14 @@ async def _rerun(ctx: WorkerContext, d: Delivery, check_run_id: int, identifier:
         return f"refused: {user} has {permission}, needs {need}"
     env = config.environment(environment)
     if env is not None and env.production and kind == "deploy":
-        _, missing = await precheck(ctx, client, env, repo=d.repo,
-                                    commit=original["commit_sha"],
-                                    pr_number=original["pr_number"], forced_reason=None)
+        results, missing = await precheck(ctx, client, env, repo=d.repo,
+                                          commit=original["commit_sha"],
+                                          pr_number=original["pr_number"], forced_reason=None)
         if missing:
             if original["pr_number"]:
-                await client.create_comment(d.repo, original["pr_number"], messages.refusal(
-                    user, f"`{env.name}` was not touched: the pre-production checklist does "
-                    "not hold.", checklist(missing)))
+                await replies.post(client, d.repo, original["pr_number"], messages.refusal(
+                    user, messages.checklist_refusal(env.name, len(missing), len(results)),
+                    checklist_table(results)))
             return f"refused: {missing[0].key} gate"
     accepted = await accept(ctx, client, config, requests.NewRequest(
         repo=d.repo, environment=environment, kind=kind, commit_sha=original["commit_sha"],

@@ -13,7 +13,7 @@ from datetime import datetime
 from service.commands import authorization, grammar
 from service.config import ConfigError
 from workers import messages
-from workers.commands import RUNNERS
+from workers.commands import RUNNERS, replies
 from workers.commands.base import CommandRequest, see, unsee
 from workers.github_source import load_config
 from workers.handlers.shape import REPOSITORY, malformed
@@ -60,7 +60,7 @@ async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
         return f"ignored: {login} has {permission} permission, below read"
     if isinstance(parsed, grammar.ParseError):
         await client.add_reaction_to_comment(d.repo, comment_id, "confused")
-        await client.create_comment(d.repo, pr_number, messages.refusal(
+        await replies.post(client, d.repo, pr_number, messages.refusal(
             login, messages.PARSE_ERROR.format(message=parsed.message)))
         return f"not a valid command: {parsed.message}"
     seen = await see(client, d.repo, comment_id)  # 👀 before the slower checks below
@@ -72,7 +72,7 @@ async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
         await unsee(client, d.repo, comment_id, seen)
         await client.add_reaction_to_comment(d.repo, comment_id, "confused")
         problems = "\n".join(f"- {x}" for x in exc.problems)
-        await client.create_comment(d.repo, pr_number, messages.refusal(
+        await replies.post(client, d.repo, pr_number, messages.refusal(
             login, f"`{exc.source}` is invalid, so I cannot run commands until it is fixed:",
             problems))
         return "invalid configuration"
@@ -80,11 +80,8 @@ async def on_pr_comment(ctx: WorkerContext, d: Delivery) -> str:
         need = authorization.required(parsed, config)
         await unsee(client, d.repo, comment_id, seen)
         await client.add_reaction_to_comment(d.repo, comment_id, "confused")
-        await client.create_comment(d.repo, pr_number, messages.refusal(
-            login, f"`/{parsed.name}` needs **{need}** permission on this repository"
-            + (f" for `{parsed.environment}`" if parsed.environment else "")
-            + f"; you have **{permission}**.",
-            "Ask a repository admin for access, or ask someone who has it."))
+        await replies.post(client, d.repo, pr_number,
+                           messages.needs_permission(login, parsed, need, permission))
         return f"refused: {login} has {permission}, needs {need}"
     req = CommandRequest(
         ctx=ctx, client=client, repo=d.repo, installation_id=d.installation_id,

@@ -8,11 +8,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from arq import ArqRedis
 from psycopg_pool import AsyncConnectionPool
 
+from service.config.model import EnvironmentConfig
 from service.github.client import GitHubApp
+from service.github.internal import internal_url
 from service.settings import Settings
 from workers.runbook.step import Step
 
@@ -45,3 +48,21 @@ class WorkerContext:
 
     def log_url(self, deployment_id: int) -> str | None:
         return f"{self.public_url}/deployments/{deployment_id}" if self.public_url else None
+
+    def request_url(self, request_id: int) -> str | None:
+        """A request's page (it redirects to its deployment once that starts)."""
+        return f"{self.public_url}/requests/{request_id}" if self.public_url else None
+
+    def environment_url(self, repo: str, env: EnvironmentConfig | None, name: str
+                        ) -> str | None:
+        """What a GitHub deployment's environment link opens: the hosted Supabase project,
+        else the environment's public functions URL, else its history on the dashboard.
+        Never an internal address (a local function host's loopback URL)."""
+        if env is not None and env.supabase_project_ref:
+            return f"https://{env.supabase_project_ref}.supabase.co"
+        if env is not None and env.functions_url and env.functions_url.startswith("https://") \
+                and not internal_url(env.functions_url):
+            return env.functions_url
+        if self.public_url:
+            return f"{self.public_url}/history?{urlencode({'repo': repo, 'env': name})}"
+        return None

@@ -18,6 +18,7 @@ from service.github.client import InstallationClient
 from service.ledger import requests
 from service.ledger.deployments import Ledger
 from service.observability.jobs import observed_job
+from workers.gates.promotion import promotion_for
 from workers.github_source import load_config
 from workers.jobs.context import WorkerContext
 from workers.reporters.github_check_run import CheckRunReporter
@@ -125,18 +126,18 @@ def _reporters(ctx: WorkerContext, client: InstallationClient,
                config: Config | None, parts: list[str]) -> dict[str, Reporter]:
     repo, log_url = req["repo"], ctx.log_url(int(dep["id"]))
     env = config.environments.get(dep["environment"]) if config else None
+    promotion = promotion_for(ctx, client, config, environment=dep["environment"],
+                              kind=dep["kind"], repo=repo, commit=dep["commit_sha"],
+                              pr_number=req["pr_number"])
     out: dict[str, Reporter] = {}
     if CHECK_RUN in parts and req["check_run_id"]:
         out[CHECK_RUN] = CheckRunReporter(
-            client, repo, int(req["check_run_id"]), log_url=log_url,
-            production_env=bool(env and env.production),
-            has_production=bool(config and any(e.production
-                                               for e in config.environments.values())),
+            client, repo, int(req["check_run_id"]), log_url=log_url, promotion=promotion,
             resumed=True)
     if DEPLOYMENT_STATUS in parts and req["gh_deployment_id"]:
-        out[DEPLOYMENT_STATUS] = DeploymentStatusReporter(client, repo,
-                                                          int(req["gh_deployment_id"]),
-                                                          log_url=log_url)
+        out[DEPLOYMENT_STATUS] = DeploymentStatusReporter(
+            client, repo, int(req["gh_deployment_id"]), log_url=log_url,
+            environment_url=ctx.environment_url(repo, env, dep["environment"]))
     if ESCALATION in parts:
         escalation = EscalationReporter(
             client, repo, deployment_id=int(dep["id"]), pr_number=req["pr_number"],
@@ -145,6 +146,7 @@ def _reporters(ctx: WorkerContext, client: InstallationClient,
         escalation.look_first = True  # the issue may be there already
         out[ESCALATION] = escalation
     if SUMMARY_COMMENT in parts and req["pr_number"]:
-        out[SUMMARY_COMMENT] = SummaryCommentReporter(client, repo, int(req["pr_number"]),
-                                                      int(req["id"]), log_url=log_url)
+        out[SUMMARY_COMMENT] = SummaryCommentReporter(
+            client, repo, int(req["pr_number"]), int(req["id"]), log_url=log_url,
+            check_run_id=req["check_run_id"], promotion=promotion)
     return out

@@ -212,8 +212,9 @@ async def _report_abandoned(ctx: WorkerContext, req: dict[str, Any], dep: dict[s
         return False
     client = ctx.github.installation(req["installation_id"])
     summary = _summary(dep, stop, ctx.log_url(dep["id"]))
-    missing = await _send_abandoned(ctx, client, req, dep, stop, summary)
     env = config.environments.get(dep["environment"]) if config else None
+    missing = await _send_abandoned(ctx, client, req, dep, stop, summary,
+                                    ctx.environment_url(req["repo"], env, dep["environment"]))
     escalate = should_escalate(Progress.from_ledger(dep),
                                production=bool(env and env.production),
                                lead=env.lead if env else None)
@@ -232,7 +233,8 @@ async def _report_abandoned(ctx: WorkerContext, req: dict[str, Any], dep: dict[s
 
 
 async def _send_abandoned(ctx: WorkerContext, client: InstallationClient, req: dict[str, Any],
-                          dep: dict[str, Any], stop: Stopped, summary: str) -> list[str]:
+                          dep: dict[str, Any], stop: Stopped, summary: str,
+                          environment_url: str | None) -> list[str]:
     """Conclude the check run, the GitHub deployment and the summary comment, each tried
     even when one before it failed; the parts GitHub did not take."""
     repo = req["repo"]
@@ -250,6 +252,7 @@ async def _send_abandoned(ctx: WorkerContext, client: InstallationClient, req: d
         try:
             await client.create_deployment_status(
                 repo, req["gh_deployment_id"], state="error", log_url=ctx.log_url(dep["id"]),
+                environment_url=environment_url,
                 description=f"the worker stopped {stop.where}"[:140])
         except Exception:
             log.warning("concluding deployment %s failed", req["gh_deployment_id"],

@@ -22,6 +22,7 @@ from workers import messages
 from workers.accept import show_queued
 from workers.deploy import DeployRequest, run_deployment
 from workers.gates.gather import gather
+from workers.gates.promotion import promotion_for
 from workers.github_source import fetch_source, load_config
 from workers.jobs.context import WorkerContext
 from workers.jobs.deliver_report import (
@@ -177,7 +178,8 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> 
         # Started (by the reconciler) before its acceptance finished showing it on GitHub,
         # or after that acceptance died: report to the check run it has or will have.
         req = await show_queued(ctx, client, req["id"], look_first=True,
-                                production=bool(env and env.production)) or req
+                                production=bool(env and env.production),
+                                environment_url=ctx.environment_url(repo, env, env_name)) or req
     dreq = DeployRequest(repo=repo, environment=env_name, source=source, config=config,
                          dry_run=req["kind"] == "dry_run", trigger=req["trigger"],
                          requested_by=req["requested_by"], pr_number=req["pr_number"],
@@ -221,15 +223,17 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> 
                         output={"title": "Rollback refused", "summary": refused})
             return f"refused: {refused}"
         final: list[Tracked] = []  # reports that must arrive, later if not now
+        promotion = promotion_for(ctx, client, config, environment=env_name, kind=req["kind"],
+                                  repo=repo, commit=req["commit_sha"],
+                                  pr_number=req["pr_number"])
         if req["check_run_id"]:
             final.append(Tracked(CheckRunReporter(
-                client, repo, req["check_run_id"], log_url=log_url,
-                production_env=bool(env and env.production),
-                has_production=any(e.production for e in config.environments.values())),
+                client, repo, req["check_run_id"], log_url=log_url, promotion=promotion),
                 CHECK_RUN))
         if req["gh_deployment_id"]:
             final.append(Tracked(DeploymentStatusReporter(
-                client, repo, req["gh_deployment_id"], log_url=log_url), DEPLOYMENT_STATUS))
+                client, repo, req["gh_deployment_id"], log_url=log_url,
+                environment_url=ctx.environment_url(repo, env, env_name)), DEPLOYMENT_STATUS))
         if env is not None:
             final.append(Tracked(EscalationReporter(
                 client, repo, deployment_id=deployment_id, pr_number=req["pr_number"],
@@ -237,7 +241,8 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> 
                 log_url=log_url), ESCALATION))
         if req["pr_number"]:
             final.append(Tracked(SummaryCommentReporter(
-                client, repo, req["pr_number"], req["id"], log_url=log_url), SUMMARY_COMMENT))
+                client, repo, req["pr_number"], req["id"], log_url=log_url,
+                check_run_id=req["check_run_id"], promotion=promotion), SUMMARY_COMMENT))
         reporters: list[Reporter] = list(final)
         announce = None
         if env is not None and env.production and req["kind"] != "rollback":

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.github.client import InstallationClient
+from workers.gates.promotion import Promotion, Verdict
 from workers.reporters import markdown
 from workers.reporters.debounced import Debounced
 from workers.runbook.events import Outcome
@@ -31,38 +32,46 @@ def check_run_name(environment: str) -> str:
     return f"deploybot/{environment}"
 
 
-def actions_for(outcome: Outcome, *, production_env: bool, has_production: bool,
-                dry_run: bool) -> list[dict[str, str]]:
-    """The buttons a person may want next (at most three, GitHub's limit)."""
+def actions_for(outcome: Outcome, *, dry_run: bool, promote: bool) -> list[dict[str, str]]:
+    """The buttons a person may want next (at most three, GitHub's limit). Deploy to
+    production only when its checklist holds (`promote`: workers/gates/promotion.py)."""
     if dry_run:
         return []
     if outcome in (Outcome.FAILED, Outcome.ROLLED_BACK, Outcome.ROLLBACK_FAILED):
         return [RETRY]
     actions = [ROLLBACK] if outcome is Outcome.SUCCEEDED else []
-    if not production_env and has_production:
+    if promote:
         actions.append(PROMOTE)
     return actions
+
+
+async def promotion_verdict(promotion: Promotion | None, outcome: Outcome | None,
+                            dry_run: bool) -> Verdict | None:
+    """The production checklist's verdict, when this deployment could be promoted."""
+    if promotion is None or dry_run or outcome not in (Outcome.SUCCEEDED, Outcome.UP_TO_DATE):
+        return None
+    return await promotion.verdict()
 
 
 class CheckRunReporter(Debounced):
     def __init__(self, client: InstallationClient,
                  repo: str, check_run_id: int, *, log_url: str | None,
-                 production_env: bool, has_production: bool, interval: float | None = None,
+                 promotion: Promotion | None = None, interval: float | None = None,
                  resumed: bool = False) -> None:
         super().__init__(interval)
         self.client = client
         self.repo = repo
         self.check_run_id = check_run_id
         self.log_url = log_url
-        self.production_env = production_env
-        self.has_production = has_production
+        self.promotion = promotion
         self._started = resumed  # a report sent later keeps the check run's start time
 
-    def _output(self) -> dict[str, Any]:
+    def _output(self, verdict: Verdict | None = None) -> dict[str, Any]:
         p = self.progress
         out: dict[str, Any] = {
             "title": markdown.headline(p).replace("**", "").replace("`", "")[:250],
-            "summary": markdown.summary(p, self.log_url),
+            "summary": markdown.summary(p, self.log_url,
+                                        promotion=verdict.sentence() if verdict else ""),
         }
         text = markdown.logs(p, log_url=self.log_url)
         if text:
@@ -72,7 +81,9 @@ class CheckRunReporter(Debounced):
     async def publish(self, final: bool) -> None:
         p = self.progress
         now = datetime.now(UTC)
-        fields: dict[str, Any] = {"output": self._output(), "details_url": self.log_url}
+        verdict = await promotion_verdict(self.promotion, p.outcome, p.dry_run) if final \
+            else None
+        fields: dict[str, Any] = {"output": self._output(verdict), "details_url": self.log_url}
         if not self._started:
             fields["started_at"] = now
             self._started = True
@@ -85,9 +96,8 @@ class CheckRunReporter(Debounced):
                  "annotation_level": a.level, "message": a.message,
                  "title": a.title or "deploybot"}  # cut to GitHub's limits once redacted
                 for a in p.annotations]
-            fields["actions"] = actions_for(p.outcome, production_env=self.production_env,
-                                            has_production=self.has_production,
-                                            dry_run=p.dry_run)
+            fields["actions"] = actions_for(p.outcome, dry_run=p.dry_run,
+                                            promote=verdict is not None and verdict.ready)
         else:
             fields["status"] = "in_progress"
         await self.client.update_check_run(self.repo, self.check_run_id, **fields)

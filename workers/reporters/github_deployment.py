@@ -1,4 +1,5 @@
-"""Reporter: the GitHub deployment's statuses (in_progress, then success/failure/error)."""
+"""Reporter: the GitHub deployment's statuses (in_progress, then success/failure/error), each
+with its log (the dashboard) and its environment's link, as every status the bot posts."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ DESCRIPTIONS = {
 class DeploymentStatusReporter:
     def __init__(self, client: InstallationClient,
                  repo: str, deployment_id: int, *, log_url: str | None,
-                 environment_url: str | None = None) -> None:
+                 environment_url: str | None) -> None:
         self.client = client
         self.repo = repo
         self.deployment_id = deployment_id
@@ -37,7 +38,7 @@ class DeploymentStatusReporter:
         if event.kind is EventKind.DEPLOYMENT_STARTED:
             await self.client.create_deployment_status(
                 self.repo, self.deployment_id, state="in_progress", log_url=self.log_url,
-                description="running the runbook")
+                environment_url=self.environment_url, description="running the runbook")
         elif event.kind is EventKind.DEPLOYMENT_FINISHED:
             outcome = Outcome(event.data["outcome"])
             state = STATES[outcome]

@@ -22,15 +22,20 @@ ICONS = {
 UNDO_ICONS = {"running": "🔄 undoing", "undone": "↩️ undone", "undo_failed": "‼️ undo failed"}
 
 HEADLINES = {
-    None: "🔄 Deploying `{sha}` to **{env}**",
+    None: "⏳ Deploying `{sha}` to **{env}**",
     Outcome.SUCCEEDED: "✅ Deployed `{sha}` to **{env}**",
-    Outcome.UP_TO_DATE: "✅ **{env}** is already up to date with `{sha}`",
-    Outcome.PLANNED: "📝 Dry run of `{sha}` on **{env}**: nothing was changed",
+    Outcome.UP_TO_DATE: "✅ **{env}** already runs `{sha}`: nothing to do",
+    Outcome.PLANNED: "✅ Dry run of `{sha}` on **{env}**: nothing was changed",
     Outcome.FAILED: "❌ Deploying `{sha}` to **{env}** failed before changing anything",
-    Outcome.ROLLED_BACK: "↩️ Deploying `{sha}` to **{env}** failed and was rolled back",
-    Outcome.ROLLBACK_FAILED: "🚨 Deploying `{sha}` to **{env}** failed and the rollback "
+    Outcome.ROLLED_BACK: "❌ Deploying `{sha}` to **{env}** failed and was rolled back",
+    Outcome.ROLLBACK_FAILED: "❌ Deploying `{sha}` to **{env}** failed and the rollback "
                              "failed: a person is needed now",
 }
+WHY = "**Why:** {why}{stop}"
+STOP = " _(stop-the-line: {stop})_"
+CHECK_RUN_LINK = "[check run and logs]({url})"
+DASHBOARD_LINK = "[dashboard]({url})"
+FAILED = (Outcome.ROLLED_BACK, Outcome.FAILED, Outcome.ROLLBACK_FAILED)
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -48,6 +53,8 @@ def headline(p: Progress) -> str:
             "Deployed", f"Rolled back #{p.rollback_of} of").replace(" to **", " on **")
     if p.outcome is not None and p.elapsed is not None:
         text += f" in {fmt_duration(p.elapsed)}"
+    elif p.outcome is None and p.running is not None:
+        text += f" — now: {p.running.title}"
     return text
 
 
@@ -76,16 +83,45 @@ def step_table(p: Progress) -> str:
     return "\n".join(rows)
 
 
-def summary(p: Progress, log_url: str | None = None) -> str:
-    parts = [f"### {headline(p)}", step_table(p)]
-    if p.outcome in (Outcome.ROLLED_BACK, Outcome.FAILED, Outcome.ROLLBACK_FAILED):
-        reason = excerpt(p.reason, REASON_MAX)
-        why = f"**{p.failed_step}**: {reason}" if p.failed_step else reason
-        parts.append(f"**Why:** {why}" + (f" _(stop-the-line: {p.stop_the_line})_"
-                                          if p.stop_the_line else ""))
-    if log_url:
-        parts.append(f"[Full log]({log_url})")
-    return "\n\n".join(parts)
+def why(p: Progress) -> str:
+    """A failure's reason, named after the step it stopped at ("" unless it failed)."""
+    if p.outcome not in FAILED:
+        return ""
+    reason = excerpt(p.reason, REASON_MAX)
+    step = p.steps.get(p.failed_step or "")
+    where = step.title if step is not None else p.failed_step
+    return WHY.format(why=f"**{where}**: {reason}" if where else reason,
+                      stop=STOP.format(stop=p.stop_the_line) if p.stop_the_line else "")
+
+
+def sections(p: Progress) -> list[str]:
+    """What steps offered the summary (the checklist table, the plan), in step order."""
+    return [s.section for s in p.steps.values() if s.section]
+
+
+def links(check_run_url: str | None, log_url: str | None) -> str:
+    found = [CHECK_RUN_LINK.format(url=check_run_url) if check_run_url else "",
+             DASHBOARD_LINK.format(url=log_url) if log_url else ""]
+    return " · ".join(f for f in found if f)
+
+
+def summary(p: Progress, log_url: str | None = None, *, promotion: str = "") -> str:
+    """The check run's summary: headline, steps, why it failed, the steps' sections."""
+    parts = [f"### {headline(p)}", step_table(p), why(p), *sections(p), promotion,
+             f"[Full log]({log_url})" if log_url else ""]
+    return "\n\n".join(x for x in parts if x)
+
+
+def comment(p: Progress, *, check_run_url: str | None, log_url: str | None,
+            promotion: str = "", mention: str | None = None) -> str:
+    """The pull request's summary comment: short — headline, steps, why, links. The logs
+    are in the check run."""
+    head = f"### {headline(p)}"
+    parts = [f"@{mention}" if mention and p.outcome is not None else "", head, step_table(p),
+             why(p), *(s for s in sections(p) if p.outcome in (Outcome.PLANNED,
+                                                                 Outcome.UP_TO_DATE)),
+             promotion, links(check_run_url, log_url)]
+    return "\n\n".join(x for x in parts if x)
 
 
 def _fence(text: str) -> str:
@@ -102,9 +138,11 @@ def _details(step: StepState, body: str, *, open_: bool) -> str:
 
 
 def logs(p: Progress, limit: int = GITHUB_TEXT_LIMIT, log_url: str | None = None) -> str:
-    """Each step's output folded in <details>; the failed step's open. Long output keeps its
-    end (where errors are) and says where the rest is."""
-    with_output = [s for s in p.steps.values() if s.output.strip()]
+    """Each step's output folded in <details>, the failed step's first and open. Long output
+    keeps its end (where errors are) and says where the rest is."""
+    # the failing part first: it is what a reader opens the logs for
+    with_output = sorted((s for s in p.steps.values() if s.output.strip()),
+                         key=lambda s: s.status != "failed")
     if not with_output:
         return ""
     note = (f"\n\n… cut to fit GitHub's limit; the [full log]({log_url}) has every line."

@@ -21,6 +21,9 @@ class StepState:
     duration: float | None = None
     undo: str = ""  # "" | running | undone | undo_failed
     undo_note: str = ""
+    # Markdown a step offers the summary (the checklist table, the plan); not kept in the
+    # ledger, so a report rebuilt from it has none.
+    section: str = ""
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Progress:
                 step.undo_note = event.message
             else:
                 step.note = event.message
+            if event.data.get("section"):
+                step.section = str(event.data["section"])
         elif k is EventKind.OUTPUT:
             step.output += event.message if event.message.endswith("\n") else event.message + "\n"
             self.annotations.extend(event.data.get("annotations") or [])

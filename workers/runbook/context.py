@@ -81,8 +81,8 @@ class DeployContext:
         """Replace the current step's one-line status (while it runs)."""
         await self.reporter.emit(Event(EventKind.PROGRESS, self.current_step, message, data))
 
-    async def outcome(self, message: str) -> None:
+    async def outcome(self, message: str, **data: Any) -> None:
         """What the current step (or its undo) came to — "7 tests passed", "release 4
         active": shown now, and kept as the step's note once it ends."""
         self.step_outcome = message
-        await self.progress(message)
+        await self.progress(message, **data)

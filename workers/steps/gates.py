@@ -12,7 +12,7 @@ from workers.drivers.interfaces import DatabaseUnavailable
 from workers.gates.checklist import evaluate
 from workers.gates.facts import GateFacts
 from workers.gates.render import log_text, refusal
-from workers.gates.result import GateResult, checklist, unmet
+from workers.gates.result import GateResult, checklist_table, unmet
 from workers.notify import Announcement
 from workers.repository.migration_files import discover, pending
 from workers.runbook.context import DeployContext
@@ -57,15 +57,18 @@ async def run(ctx: DeployContext) -> None:
                          stop_the_line=STOP)
     results = [*evaluate(env, facts), await rollback_plan(ctx)]
     log = log_text(results, facts.source)  # the log is plain text wherever it is read
+    table = checklist_table(results)
     missing = unmet(results)
     ctx.state["gates"] = results
+    # the check run's summary shows the table (workers/reporters/markdown.py)
+    await ctx.progress(f"{len(results) - len(missing)} of {len(results)} checklist items hold",
+                       section=table)
     if missing:
         # Refused, not failed: nothing ran. The reporters render the verdict for where
         # they show it; the log keeps the whole checklist once.
         raise Refused(refusal(results, facts.source).headline, detail=results, output=log,
                       stop_the_line=STOP)
     await ctx.output(log)
-    text = checklist(results)
     forced = [r for r in results if r.forced]
     if ctx.announce is not None and not ctx.dry_run:
         sha, name = ctx.source.commit[:7], ctx.environment.name
@@ -76,13 +79,13 @@ async def run(ctx: DeployContext) -> None:
                 if forced else "")
         try:
             await ctx.announce(Announcement(
-                markdown=f"📣 Deploying `{sha}` to **{name}** now.\n\n{text}{note}",
+                markdown=f"📣 Deploying `{sha}` to **{name}** now.\n\n{table}{note}",
                 text=f"announced: deploying {sha} to {name} now{said}"))
         except Exception as exc:  # the runbook wants the team told before anything changes
             raise StepFailed(f"could not notify the team ({type(exc).__name__}); nothing "
                              "was changed", stop_the_line=STOP) from None
     await ctx.outcome(f"{len(results)} checklist items hold"
-                       + (f" ({len(forced)} forced)" if forced else ""))
+                      + (f" ({len(forced)} forced)" if forced else ""), section=table)
 
 
 GATES = Step(name="gates", title="Pre-production checklist", run=run, read_only=True,

@@ -50,13 +50,52 @@ async def _unit_tests(ctx: DeployContext) -> DenoResult:
     return await run_deno_tests(ctx.source.root, ctx.config.paths.functions)
 
 
+def _slugs(functions_dir: Path) -> tuple[str, ...] | None:
+    """The Supabase functions a release of `functions_dir` holds; None when its layout is
+    not valid (the Deno step says what is wrong)."""
+    try:
+        return discover(functions_dir, config_toml_path(functions_dir)).slugs
+    except FunctionLayoutError:
+        return None
+
+
 def _function_names(functions_dir: Path) -> str:
     """The Supabase functions a release of `functions_dir` holds, for the plan."""
-    try:
-        found = discover(functions_dir, config_toml_path(functions_dir))
-    except FunctionLayoutError:
-        return "no valid function layout"  # the Deno step says what is wrong
-    return ", ".join(found.slugs) or "no function"
+    slugs = _slugs(functions_dir)
+    if slugs is None:
+        return "no valid function layout"
+    return ", ".join(slugs) or "no function"
+
+
+PLAN = "**Plan for `{environment}`**\n\n- migrations: {migrations}\n- functions: {functions}"
+
+
+def _names(names: list[str] | tuple[str, ...], limit: int = 20) -> str:
+    shown = ", ".join(f"`{n}`" for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def plan_text(environment: str, pending: list[MigrationFile], applied: int,
+              last_applied: str | None, functions_changed: bool,
+              slugs: tuple[str, ...] | None) -> tuple[str, str]:
+    """(a one-line note, the plan in Markdown): which migration files would run and which
+    functions would be released, by name; or, with nothing to do, what is there already."""
+    if pending:
+        migrations = f"apply {len(pending)}: " + _names([m.relpath.rsplit('/', 1)[-1]
+                                                         for m in pending])
+    else:
+        migrations = f"none pending ({applied} applied" + (
+            f", the latest `{last_applied}`)" if last_applied else ")")
+    named = _names(slugs) if slugs else "none" if slugs is not None else "an invalid layout"
+    functions = (f"a new release of {named}" if functions_changed
+                 else f"unchanged ({named})" if slugs else "none")
+    # the step table's note stays short; the plan (the section) names every file
+    short = (f"apply {len(pending)} migration{'s' if len(pending) != 1 else ''}" if pending
+             else "no migration")
+    note = (f"plan: {short}; functions: {functions}" if pending or functions_changed
+            else f"nothing to do: migrations {migrations}; functions {functions}")
+    return note.replace("`", ""), PLAN.format(environment=environment,
+                                              migrations=migrations, functions=functions)
 
 
 async def _extensions_available(ctx: DeployContext, pending: list[MigrationFile]) -> None:
@@ -109,11 +148,18 @@ async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
     functions_changed = digest is not None and (active is None or active.digest != digest)
     ctx.state["functions_digest"] = digest
     if functions_changed:
-        lines.append(f"functions: new release from {ctx.source.commit[:12]} "
+            lines.append(f"functions: new release from {ctx.source.commit[:12]} "
                      f"({_function_names(fdir)}; "
                      f"active: {'release ' + str(active.id) if active else 'none'})")
     else:
         lines.append("functions: unchanged")
+    done = {a.version for a in applied}
+    last = max((m for m in found if m.version in done), default=None,
+               key=lambda m: migration_files.version_key(m.version))
+    ctx.state["plan"] = plan_text(
+        ctx.environment.name, pending, len(applied),
+        last.relpath.rsplit("/", 1)[-1] if last else None, functions_changed,
+        _slugs(fdir) if fdir.is_dir() else ())
     return lines, bool(pending) or functions_changed
 
 
@@ -126,18 +172,19 @@ async def run(ctx: DeployContext) -> None:
     await ctx.output(tools)
     await ctx.output("\n".join(lines))
     await squawk.lint_pending(ctx, ctx.state["pending"])
+    note, plan = ctx.state["plan"]
     if not changes and not ctx.dry_run:
         # Same content as what runs: a quick success, without running the tests again.
+        await ctx.progress(note, section=plan)
         raise UpToDate(f"{ctx.environment.name} already runs what {ctx.source.commit[:12]} "
-                       "holds: no pending migrations, functions unchanged")
+                       f"holds — {note}")
     if not ctx.dry_run:
         await _fingerprint(ctx)
     await ctx.progress("checking and testing the functions with Deno (sandboxed)")
     deno = await _unit_tests(ctx)
     await ctx.output(deno.output)
-    pending = len(ctx.state["pending"])
-    await ctx.outcome(f"{pending} pending migration{'' if pending == 1 else 's'}; "
-                      f"{deno.summary}")
+    # the note says what came of it; the summary's section names what would change
+    await ctx.outcome(f"{note}; {deno.summary}", section=plan)
 
 
 async def _fingerprint(ctx: DeployContext) -> None:

@@ -67,6 +67,7 @@ async def handle_breach(ctx: WorkerContext, watch: dict[str, Any]) -> str:
     if req is not None and req["gh_deployment_id"]:
         reports.append(("deployment status", lambda: client.create_deployment_status(
             repo, int(req["gh_deployment_id"]), state="failure", log_url=log_url,
+            environment_url=ctx.environment_url(repo, env, env.name),
             description=f"watch: {summary}")))
     if req is not None and req["check_run_id"]:
         section = messages.breach_section(
