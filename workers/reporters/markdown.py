@@ -31,6 +31,20 @@ HEADLINES = {
     Outcome.ROLLBACK_FAILED: "❌ Deploying `{sha}` to **{env}** failed and the rollback "
                              "failed: a person is needed now",
 }
+# A rollback of deployment #{target} is told in its own words, not by rewriting the above.
+ROLLBACK_HEADLINES = {
+    None: "⏳ Rolling back #{target} (`{sha}`) on **{env}**",
+    Outcome.SUCCEEDED: "✅ Rolled back #{target} (`{sha}`) on **{env}**",
+    Outcome.UP_TO_DATE: "✅ **{env}** no longer runs #{target} (`{sha}`): nothing to undo",
+    Outcome.PLANNED: "✅ Dry run of rolling back #{target} (`{sha}`) on **{env}**: nothing "
+                     "was changed",
+    Outcome.FAILED: "❌ Rolling back #{target} (`{sha}`) on **{env}** failed before changing "
+                    "anything",
+    Outcome.ROLLED_BACK: "❌ Rolling back #{target} (`{sha}`) on **{env}** failed; what it "
+                         "had begun was undone",
+    Outcome.ROLLBACK_FAILED: "❌ Rolling back #{target} (`{sha}`) on **{env}** failed and "
+                             "could not be undone: a person is needed now",
+}
 WHY = "**Why:** {why}{stop}"
 STOP = " _(stop-the-line: {stop})_"
 CHECK_RUN_LINK = "[check run and logs]({url})"
@@ -47,10 +61,11 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def headline(p: Progress) -> str:
-    text = HEADLINES[p.outcome].format(sha=p.commit[:7], env=p.environment)
     if p.rollback_of:
-        text = text.replace("Deploying", f"Rolling back #{p.rollback_of} of").replace(
-            "Deployed", f"Rolled back #{p.rollback_of} of").replace(" to **", " on **")
+        text = ROLLBACK_HEADLINES[p.outcome].format(target=p.rollback_of, sha=p.commit[:7],
+                                                    env=p.environment)
+    else:
+        text = HEADLINES[p.outcome].format(sha=p.commit[:7], env=p.environment)
     if p.outcome is not None and p.elapsed is not None:
         text += f" in {fmt_duration(p.elapsed)}"
     elif p.outcome is None and p.running is not None:
