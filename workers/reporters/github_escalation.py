@@ -52,6 +52,14 @@ def should_escalate(p: Progress, *, production: bool, lead: str | None) -> bool:
         production or lead is not None)
 
 
+ISSUE_TITLE = "Post-mortem: {env} deployment #{deployment_id} stopped at {at}"
+# The reply on the pull request: what stopped, what was undone, where things stand.
+STOP_THE_LINE = ("🚨 {mention}**Stop the line:** deploying `{commit}` to **{env}** stopped at "
+                 "**{at}** — {reason}\n\n{undone}\n\n**State now:** {state}\n\n{output}"
+                 "Post-mortem: #{issue}")
+OUTPUT = "<details><summary>output</summary>\n\n```text\n{output}\n```\n\n</details>\n\n"
+
+
 class EscalationReporter:
     def __init__(self, client: InstallationClient,
                  repo: str, *, deployment_id: int, pr_number: int | None,
@@ -99,18 +107,17 @@ class EscalationReporter:
             self.deployment_id), labels=labels) if self.look_first else None
         if issue is None:
             issue = await self.client.create_issue(
-                self.repo, title=f"Post-mortem: {p.environment} deployment "
-                                 f"#{self.deployment_id} stopped at {at}",
+                self.repo, title=ISSUE_TITLE.format(env=p.environment,
+                                                    deployment_id=self.deployment_id, at=at),
                 body=body, labels=labels, log_url=self.log_url)
         self.issue_number = int(issue["number"])
         if self.pr_number is not None:
             mention = f"{self.lead} " if self.lead else ""
             output = markdown.excerpt(failed.output, 6000, tail=True) if failed else ""
             await self.client.create_comment(self.repo, self.pr_number, messages.reply(
-                f"🚨 {mention}**Stop the line:** deploying `{p.commit[:7]}` to "
-                f"**{p.environment}** stopped at **{at}** — "
-                f"{markdown.excerpt(p.reason, REASON_MAX)}\n\n"
-                f"{self._undone()}\n\n**State now:** {STATE_NOW.get(p.outcome, '')}\n\n"
-                + (f"<details><summary>output</summary>\n\n```text\n{output}\n```\n\n"
-                   "</details>\n\n" if output else "")
-                + f"Post-mortem: #{self.issue_number}"), log_url=self.log_url)
+                STOP_THE_LINE.format(
+                    mention=mention, commit=p.commit[:7], env=p.environment, at=at,
+                    reason=markdown.excerpt(p.reason, REASON_MAX), undone=self._undone(),
+                    state=STATE_NOW.get(p.outcome, ""),
+                    output=OUTPUT.format(output=output) if output else "",
+                    issue=self.issue_number)), log_url=self.log_url)
