@@ -188,6 +188,33 @@ def request_state(status: str, position: int = 0) -> str:
 def deployment_state(status: str) -> str:
     return DEPLOYMENT_STATES.get(status, status.replace("_", " "))
 
+# /deploy: which commit, and whether this pull request may deploy it at all.
+PIN_UNRESOLVED = "{problem} Nothing was deployed."
+PIN_UNRESOLVED_FIX = ("Comment `/deploy {environment} <sha>` again with the full 40-character "
+                      "SHA of a commit of #{pr} (`git rev-parse HEAD` on the branch).")
+HEAD_MOVED = ("the head of #{pr} moved to `{head}` after your comment, so I deployed nothing: "
+              "a push after `/deploy` is never deployed.")
+HEAD_MOVED_FIX = ("Look at the new commits, then comment `/deploy {environment}` again to deploy "
+                  "`{head}`, or `/deploy {environment} <sha>` to deploy a commit by name.")
+HEAD_UNKNOWN = ("I cannot tell which commit was the head of #{pr} when you commented: it is "
+                "`{head}` now, and I have no record of that push arriving before your comment "
+                "(commit dates prove nothing), so I deployed nothing.")
+HEAD_UNKNOWN_FIX = ("Comment `/deploy {environment}` again to deploy `{head}`, or "
+                    "`/deploy {environment} <sha>` to deploy a commit by name.")
+PULL_NOT_OPEN = "#{pr} is {state}: only open pull requests deploy from a comment."
+PULL_NOT_OPEN_FIX = "Merged changes reach staging by themselves."
+FORK = "this pull request comes from a fork, and forks may not deploy here."
+FORK_FIX = ("A maintainer can push the branch to this repository, or set `allow_forks: true` "
+            "in `.github/deploybot.yml` on the default branch.")
+LOCKED_BY_OTHER = "`{environment}` is locked by @{owner} for #{pr}{reason}."
+LOCKED_BY_OTHER_FIX = "Ask them to `/unlock {environment}` there, then comment again."
+
+# /rollback
+NO_SUCH_DEPLOYMENT = "there is no deployment #{deployment} of `{environment}` here."
+NO_SUCH_DEPLOYMENT_FIX = ("`/status` lists this pull request's deployments; "
+                          "`/rollback {environment}` undoes the latest.")
+NOTHING_TO_UNDO = "`{environment}` has no successful deployment to undo."
+
 # /lock, /unlock, /confirm, /cancel
 LOCKED = ("🔒 `{environment}` is locked for #{pr} by @{user}{reason}. Other pull requests "
           "cannot deploy there until `/unlock {environment}`.")

@@ -37,26 +37,20 @@ async def commit_to_deploy(req: CommandRequest, env: str, current: str
                           pr_number=n, comment_at=written, changes=changes)
         if pin.sha is None:
             return None, await req.refuse(
-                f"{pin.problem} Nothing was deployed.",
-                f"Comment `/deploy {env} <sha>` again with the full 40-character SHA of a "
-                f"commit of #{n} (`git rev-parse HEAD` on the branch).")
+                messages.PIN_UNRESOLVED.format(problem=pin.problem),
+                messages.PIN_UNRESOLVED_FIX.format(environment=env, pr=n))
         return pin.sha, ""
     seen = head_at_comment(written, current, changes)
     if seen.verdict == "moved":
         return None, await req.refuse(
-            f"the head of #{n} moved to `{current[:7]}` after your comment, so I deployed "
-            "nothing: a push after `/deploy` is never deployed.",
-            f"Look at the new commits, then comment `/deploy {env}` again to deploy "
-            f"`{current[:7]}`, or `/deploy {env} <sha>` to deploy a commit by name.")
+            messages.HEAD_MOVED.format(pr=n, head=current[:7]),
+            messages.HEAD_MOVED_FIX.format(environment=env, head=current[:7]))
     if seen.verdict == "unknown" or seen.sha is None:
         async with req.ctx.db.connection() as conn:
             await pr_heads.record_observed(conn, repo=req.repo, pr_number=n, sha=current)
         return None, await req.refuse(
-            f"I cannot tell which commit was the head of #{n} when you commented: it is "
-            f"`{current[:7]}` now, and I have no record of that push arriving before your "
-            "comment (commit dates prove nothing), so I deployed nothing.",
-            f"Comment `/deploy {env}` again to deploy `{current[:7]}`, or `/deploy {env} "
-            "<sha>` to deploy a commit by name.")
+            messages.HEAD_UNKNOWN.format(pr=n, head=current[:7]),
+            messages.HEAD_UNKNOWN_FIX.format(environment=env, head=current[:7]))
     return seen.sha, ""
 
 
@@ -66,17 +60,14 @@ async def run_deploy(req: CommandRequest) -> str:
         return "unknown environment"
     pull = await req.client.get_pull(req.repo, req.pr_number)
     if pull.get("state") != "open":
-        return await req.refuse(f"#{req.pr_number} is {pull.get('state')}: only open pull "
-                                "requests deploy from a comment.",
-                                "Merged changes reach staging by themselves.")
+        return await req.refuse(
+            messages.PULL_NOT_OPEN.format(pr=req.pr_number, state=pull.get("state")),
+            messages.PULL_NOT_OPEN_FIX)
     head = pull["head"]
     sha = str(head["sha"])
     head_repo = (head.get("repo") or {}).get("full_name")
     if head_repo != req.repo and not req.config.allow_forks:
-        return await req.refuse(
-            "this pull request comes from a fork, and forks may not deploy here.",
-            "A maintainer can push the branch to this repository, or set `allow_forks: true` "
-            "in `.github/deploybot.yml` on the default branch.")
+        return await req.refuse(messages.FORK, messages.FORK_FIX)
     pinned, refusal = await commit_to_deploy(req, env.name, sha)
     if pinned is None:
         return refusal
@@ -85,9 +76,10 @@ async def run_deploy(req: CommandRequest) -> str:
         lock = await lock_of(conn, req.repo, env.name)
     if lock is not None and lock["pr_number"] != req.pr_number:
         return await req.refuse(
-            f"`{env.name}` is locked by @{lock['owner']} for #{lock['pr_number']}"
-            + (f" ({code(lock['reason'])})" if lock["reason"] else "") + ".",
-            f"Ask them to `/unlock {env.name}` there, then comment again.")
+            messages.LOCKED_BY_OTHER.format(
+                environment=env.name, owner=lock["owner"], pr=lock["pr_number"],
+                reason=f" ({code(lock['reason'])})" if lock["reason"] else ""),
+            messages.LOCKED_BY_OTHER_FIX.format(environment=env.name))
     if env.production and not req.command.noop:
         results, missing = await precheck(req.ctx, req.client, env, repo=req.repo, commit=sha,
                                           pr_number=req.pr_number,

@@ -20,13 +20,13 @@ async def run_rollback(req: CommandRequest) -> str:
             target = await ledger.get(req.command.deployment_id)
             if target is None or target["repo"] != req.repo or target["environment"] != env.name:
                 return await req.refuse(
-                    f"there is no deployment #{req.command.deployment_id} of `{env.name}` here.",
-                    f"`/status` lists this pull request's deployments; `/rollback {env.name}` "
-                    "undoes the latest.")
+                    messages.NO_SUCH_DEPLOYMENT.format(deployment=req.command.deployment_id,
+                                                       environment=env.name),
+                    messages.NO_SUCH_DEPLOYMENT_FIX.format(environment=env.name))
         else:
             target = await ledger.last_successful(req.repo, env.name)
             if target is None:
-                return await req.refuse(f"`{env.name}` has no successful deployment to undo.")
+                return await req.refuse(messages.NOTHING_TO_UNDO.format(environment=env.name))
         if (refused := await undoable.why_not(ledger, target)) is not None:
             return await req.refuse(refused.message + ".")
     await req.react("eyes")
