@@ -212,19 +212,16 @@ async def _rollback(args: argparse.Namespace, settings: Settings, console: Conso
     ident = repo_identity(repo)
     async with _ledger(settings) as ledger:
         good = await undoable.candidates(ledger, ident, env)
-        if args.to is not None:
-            if not any(d["id"] == args.to for d in good) and (
-                    await ledger.get(args.to)) is None:
-                raise UsageError(f"there is no deployment #{args.to}; "
-                                 "`deploybot history` lists them")
-            targets = [d for d in good if d["id"] > args.to]
-        else:
-            targets = good[:1]
+        if args.to is not None and not any(d["id"] == args.to for d in good) and (
+                await ledger.get(args.to)) is None:
+            raise UsageError(f"there is no deployment #{args.to}; "
+                             "`deploybot history` lists them")
+        choice = undoable.choose(good, after=args.to)
+        targets, earlier = choice.targets, choice.earlier
         if not targets:
             console.print(f"nothing to roll back on {env}"
                           + (f" after #{args.to}" if args.to is not None else ""))
             return EXIT_OK
-        earlier = [d for d in good if d["id"] < min(int(t["id"]) for t in targets)]
         console.print(_rollback_preview(env, targets, earlier), highlight=False)
         if not earlier and not args.allow_empty:
             raise UsageError(f"that would undo the first deployment of {env} and leave it "

@@ -45,3 +45,20 @@ async def candidates(ledger: Ledger, repo: str, environment: str, limit: int = 1
     return [d for d in await ledger.history(repo=repo, environment=environment,
                                              status="succeeded", limit=limit)
             if d["kind"] == "deploy" and d["details"].get("rolled_back_by") is None]
+
+
+@dataclass(frozen=True)
+class RollbackChoice:
+    targets: list[Row]  # to undo, newest first
+    earlier: list[Row]  # what stays: the environment runs the newest of these afterwards
+
+
+def choose(candidates_: list[Row], *, after: int | None) -> RollbackChoice:
+    """The latest deployment, or every one after deployment `after`, from `candidates`
+    (newest first)."""
+    targets = ([d for d in candidates_ if d["id"] > after] if after is not None
+               else candidates_[:1])
+    oldest = min((int(t["id"]) for t in targets), default=None)
+    earlier = [d for d in candidates_ if oldest is not None and d["id"] < oldest]
+    return RollbackChoice(targets, earlier)
+
