@@ -28,7 +28,7 @@ DOCS = PROJECT / "docs" / "screenshots"
 STYLE = """
 body { font: 14px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2328;
        margin: 0; background: #f6f8fa; }
-.box { max-width: 860px; margin: 16px; background: #fff; border: 1px solid #d0d7de;
+.box { max-width: 1060px; margin: 16px; background: #fff; border: 1px solid #d0d7de;
        border-radius: 6px; }
 .head { padding: 8px 16px; background: #f6f8fa; border-bottom: 1px solid #d0d7de;
         border-radius: 6px 6px 0 0; font-weight: 600; }
@@ -93,7 +93,7 @@ async def test_the_readme_pictures_of_a_deployment(
             summary = [c["body"] for c in repo.comments_on(12)
                        if "<!-- deploybot:deployment:" in c["body"]]
             assert summary, "the summary comment"
-            page = await chromium.new_page(viewport={"width": 900, "height": 600})
+            page = await chromium.new_page(viewport={"width": 1100, "height": 600})
             await page.set_content(_page("check run", [
                 (f"{check_run['name']} — {output['title']}",
                  output["summary"] + "\n\n" + (output.get("text") or "")),

@@ -173,7 +173,7 @@ BACKGROUND_MISUSED = BACKGROUND_FN.replace("EdgeRuntime.waitUntil(audit());",
 
 def test_the_edge_runtime_global_type_checks_as_on_supabase(tmp_path: Path) -> None:
     make_tree(tmp_path, {f"{FUNCTIONS}/background/index.ts": BACKGROUND_FN})
-    output = asyncio.run(run_deno_tests(tmp_path, FUNCTIONS))  # raises if the check fails
+    output = asyncio.run(run_deno_tests(tmp_path, FUNCTIONS)).output  # raises if it fails
     assert "deno check: 1 function(s) (background)" in output
     make_tree(tmp_path / "misused", {f"{FUNCTIONS}/background/index.ts": BACKGROUND_MISUSED})
     with pytest.raises(StepFailed) as failed:
