@@ -23,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-from workers.drivers.interfaces import Database
+from workers.drivers.interfaces import RolledBackRun
 from workers.runbook import tap
 from workers.runbook.events import Annotation
 from workers.runbook.migration_files import is_transaction_abort, is_transaction_control
@@ -51,6 +53,19 @@ _PGTAP_EXTENSION = re.compile(
 _PGTAP_FUNCTION = re.compile(r"function (?:\w+\.)?(plan|no_plan|finish|ok|is|isnt|"
                              r"results_eq|throws_ok|lives_ok|has_\w+|policies_are)\(")
 _PACKAGE_FILE = re.compile(r"^pgtap--(\d+(?:\.\d+)*)\.sql$")
+
+
+class TestDatabase(Protocol):
+    """Where test files run: the environment's database (each file in a transaction rolled
+    back), or the deployment's migration transaction (each in a savepoint rolled back)."""
+
+    async def server_version_num(self) -> int: ...
+
+    async def fetch(self, query: str, params: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]: ...
+
+    async def run_rolled_back(self, statements: Sequence[str], *, lock_timeout_ms: int,
+                              statement_timeout_ms: int = 0) -> RolledBackRun: ...
 
 
 @dataclass(frozen=True)
@@ -127,7 +142,7 @@ def _package_version(path: Path) -> str:
     return m.group(1) if m else "?"
 
 
-async def locate(db: Database, *, package: Path | None = None) -> PgTapSource:
+async def locate(db: TestDatabase, *, package: Path | None = None) -> PgTapSource:
     """Where pgTAP comes from for `db`; `package` names the packaged SQL to use instead
     of the server's extension."""
     if package is None:
@@ -141,7 +156,7 @@ async def locate(db: Database, *, package: Path | None = None) -> PgTapSource:
                        package_text=await asyncio.to_thread(package.read_text))
 
 
-async def _in_database(db: Database) -> PgTapSource | None:
+async def _in_database(db: TestDatabase) -> PgTapSource | None:
     rows = await db.fetch(
         "SELECT e.extversion AS version, n.nspname AS schema FROM pg_extension e "
         "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pgtap'")
@@ -251,7 +266,7 @@ def _failure_text(test: tap.TapTest) -> str:
     return "\n".join(parts)
 
 
-async def run_file(db: Database, root: Path, path: Path, source: PgTapSource, *,
+async def run_file(db: TestDatabase, root: Path, path: Path, source: PgTapSource, *,
                    lock_timeout_ms: int, statement_timeout_ms: int = 0) -> FileResult:
     """Run one test file in a transaction that is rolled back (DatabaseUnavailable when
     the database is lost)."""
