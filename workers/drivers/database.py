@@ -627,10 +627,10 @@ class PostgresDatabase:
             except psycopg.OperationalError as exc:
                 if not self._lost(conn):
                     raise
-                when = ("while committing the deployment's transaction: whether it "
+                when = ("while committing the deployment's transaction, so whether it "
                         "committed is unknown" if txn.committing else
-                        "before the deployment's transaction committed: the server rolls "
-                        "it back")
+                        "while the deployment's transaction was open (no COMMIT was "
+                        "sent, so the server rolls it back; the undo checks the history)")
                 raise DatabaseUnavailable(
                     f"lost the connection to {self._redacted} {when}: "
                     f"{self._scrub(' '.join(str(exc).split()))}") from exc
