@@ -7,10 +7,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.migrations.helpers import make_migration
 from tests.migrations.test_database import history, tables
+from tests.security.test_migration_transactions import (  # noqa: F401  (table_db: fixture)
+    _one_statement,
+    table_db,
+)
+from workers.drivers import database as database_driver
 from workers.drivers.database import PostgresDatabase
 from workers.drivers.interfaces import MigrationError, TransactionLost
 
@@ -88,3 +94,43 @@ async def test_a_concurrent_index_runs_outside_a_transaction(db: PostgresDatabas
     assert [v for v, _, _ in await history(db)] == ["20260301000001", "20260301000002"]
     rows = await db.fetch("select current_setting('lock_timeout') as t")
     assert rows == [{"t": "0"}]  # the session's timeout was put back
+
+
+async def test_a_files_own_begin_and_commit_are_left_out_in_the_transaction(
+        db: PostgresDatabase, fresh_db: str, tmp_path: Path) -> None:
+    a = make_migration(tmp_path, "20260301000001_a.sql",
+                       "begin;\ncreate table a (id int);\ncommit;\n")
+    b = make_migration(tmp_path, "20260301000002_b.sql", "insert into a values (1);\n")
+    async with db.transaction(lock_timeout_ms=1000) as txn:
+        await txn.apply(a)
+        await txn.apply(b)
+        with psycopg.connect(fresh_db) as other:  # the file's COMMIT did not run
+            assert other.execute("select to_regclass('public.a')").fetchone() == (None,)
+        await txn.commit()
+    assert [v for v, _, _ in await history(db)] == ["20260301000001", "20260301000002"]
+    assert await db.fetch("select id from a") == [{"id": 1}]
+
+
+@pytest.mark.parametrize("sql", [
+    "alter table t drop column c;\ncommit;\nselect 1/0;\n",  # fails after the COMMIT
+    "alter table t drop column c;\ncommit;\nselect 1;\n",  # succeeds after it
+])
+async def test_a_file_that_ends_the_deployments_transaction_is_caught(
+        sql: str, table_db: str, tmp_path: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A COMMIT the splitter missed commits the earlier files too: `transaction_ended`,
+    so the migrate step restores the backup rather than claim nothing was committed."""
+    monkeypatch.setattr(database_driver, "split", _one_statement)
+    first = make_migration(tmp_path, "20260301000001_a.sql", "alter table t add column d int")
+    bad = make_migration(tmp_path, "20260301000002_b.sql", sql)
+    async with PostgresDatabase(table_db) as db:
+        with pytest.raises(MigrationError) as caught:
+            async with db.transaction(lock_timeout_ms=1000) as txn:
+                await txn.apply(first)
+                await txn.apply(bad)
+    assert caught.value.transaction_ended
+    with psycopg.connect(table_db) as conn:
+        columns = [r[0] for r in conn.execute(
+            "select attname from pg_attribute where attrelid = 't'::regclass and attnum > 0 "
+            "and not attisdropped order by attnum")]
+    assert columns == ["id", "d"]  # the first file did commit with the hidden COMMIT
