@@ -39,7 +39,8 @@ MIGRATION_ERROR = "migration error"
 DATABASE_DOWN = "database connection issues"
 # ctx.state key: the migration being applied when the database went away.
 IN_DOUBT = "migrate_in_doubt"
-# ctx.state key: the migration that ended its own transaction (part of it may be committed,
+# ctx.state key: the migration (or the one transaction) that ended the transaction it ran
+# in, or that ran outside one and failed halfway (part of it may be committed,
 # without a history row): only the backup undoes it.
 ENDED = "migrate_transaction_ended"
 # ctx.state key: the files of the one transaction, from its start until its outcome is
@@ -116,12 +117,12 @@ async def _apply_and_test(ctx: DeployContext, todo: list[MigrationFile]) -> None
         if exc.transaction_ended:
             ctx.state.pop(BATCH_IN_DOUBT, None)
             ctx.state[ENDED] = exc.migration.relpath
-            raise _failed(exc, applied) from exc
+            raise _failed(exc, applied, one_transaction=True) from exc
         failure = _failed(exc, applied, one_transaction=True)
     except TransactionLost as exc:
         if exc.maybe_committed:
             ctx.state.pop(BATCH_IN_DOUBT, None)
-            ctx.state[ENDED] = "the deployment's transaction"
+            ctx.state[ENDED] = "the transaction holding the migrations"
             raise StepFailed(f"{exc}; the rollback restores the verified backup",
                              stop_the_line=MIGRATION_ERROR) from exc
         failure = StepFailed(str(exc), stop_the_line=pgtap_suite.SECURITY_STOP)
@@ -218,8 +219,10 @@ def _failed(exc: MigrationError, applied: list[MigrationFile], *,
         outcome = ("it runs outside a transaction and part of it is committed: the rollback "
                    "restores the verified backup")
     elif exc.transaction_ended:
-        outcome = ("it ended the transaction it ran in, so part of it may be committed: the "
-                   "rollback restores the verified backup")
+        what = ("the deployment's one transaction, so part of it and of the files before it"
+                if one_transaction else "the file's own transaction, so part of it")
+        outcome = (f"it ended {what} may be committed: the rollback restores the verified "
+                   f"backup")
     else:
         outcome = ("the deployment's transaction is rolled back" if one_transaction
                    else "the file's transaction was rolled back")
@@ -246,8 +249,8 @@ async def undo(ctx: DeployContext) -> None:
     ended: str | None = ctx.state.get(ENDED)
     if ended is not None:
         # No rollback script can undo half a file: its statements ran, its history row not.
-        await _restore_backup(ctx, ended, "it ended its own transaction, so part of it may "
-                              "be committed")
+        await _restore_backup(ctx, ended, "part of it may be committed without its "
+                              "history row")
         return
     if not applied:
         await ctx.output("nothing to undo: this deployment committed no migration\n")
