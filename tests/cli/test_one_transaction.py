@@ -143,3 +143,33 @@ def test_a_file_that_cannot_run_in_a_transaction_falls_back_to_committing_each_f
     assert history(dbs["staging"]) == ["20260301000000", "20260302000000"]
     assert has(dbs["staging"], INDEX)
     assert last_step(dbs["bot"], "verify")[1].startswith("2/2 tests passed")
+
+
+def test_a_test_that_commits_the_transaction_is_undone_from_the_backup(
+        dbs: dict[str, str], repo: Path, capsys: pytest.CaptureFixture[str],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defence in depth: with a splitter that takes a test file for one statement, the
+    file's COMMIT reaches the server and commits the migration before the tests passed.
+    The run sees it ended the transaction, says part of it may be committed, and the undo
+    restores the verified backup instead of claiming nothing was committed."""
+    import workers.runbook.pgtap as pgtap
+    from tests.security.test_migration_transactions import _one_statement
+
+    before = state(dbs["staging"])
+    sha = branch_with(repo, "committing-test", {**TAGS, "supabase/tests/zz_commit_test.sql":
+                                                "select 1;\ncommit;\nselect 2;\n"})
+    monkeypatch.setattr(pgtap, "split", _one_statement)
+    capsys.readouterr()
+    assert deploy("staging", "--ref", sha) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert last_step(dbs["bot"], "migrate")[0] == "failed"
+    assert ("supabase/tests/zz_commit_test.sql: a statement ended the transaction holding "
+            "the migrations (the server ran "
+            "COMMIT deploybot did not see as a statement of its own): part of it may be "
+            "committed; the rollback restores the verified backup") in out
+    assert "nothing was committed" not in out
+    assert "restored the backup" in out
+    assert "the environment is as it was before the deployment: the fingerprint matches" in out
+    assert history(dbs["staging"]) == ["20260301000000"]
+    assert not has(dbs["staging"], TAGS_COLUMN)
+    assert diff(before, state(dbs["staging"]), sequences=False) == []

@@ -69,7 +69,7 @@ async def test_a_test_statement_that_ends_the_transaction_is_caught(
             await txn.apply(a)
             await txn.run_rolled_back(["select 1; commit"], lock_timeout_ms=1000)
     assert caught.value.maybe_committed
-    assert "ended the transaction holding the migrations" in str(caught.value)
+    assert "a statement ended the transaction holding the migrations" in str(caught.value)
     assert await tables(db) == ["a"]  # what the hidden COMMIT committed: hence the backup
 
 

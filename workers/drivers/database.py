@@ -940,8 +940,8 @@ class _DeploymentTransaction:
                         TransactionStatus.INTRANS, TransactionStatus.INERROR):
                     self.dropped = True
                     raise TransactionLost(
-                        f"test statement {index + 1} ended the transaction holding the "
-                        f"migrations (the server ran {ended or 'a ROLLBACK or COMMIT'} "
+                        f"a statement ended the transaction holding the migrations (the "
+                        f"server ran {ended or 'a ROLLBACK or COMMIT'} "
                         f"deploybot did not see as a statement of its own): part of it may "
                         f"be committed", maybe_committed=True)
                 if failure is not None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.bounded_input import InputRefused, read_bounded
-from workers.drivers.interfaces import DatabaseUnavailable
+from workers.drivers.interfaces import DatabaseUnavailable, TransactionLost
 from workers.runbook import pgtap
 from workers.runbook.context import DeployContext
 from workers.runbook.step import StepFailed
@@ -64,9 +64,15 @@ async def run(ctx: DeployContext, db: pgtap.TestDatabase, files: list[Path]) -> 
                            f"({source.describe()})")
         async with asyncio.timeout(SUITE_TIMEOUT):
             for path in files:
-                result = await pgtap.run_file(
-                    db, ctx.source.root, path, source, lock_timeout_ms=env.lock_timeout_ms,
-                    statement_timeout_ms=env.statement_timeout_ms)
+                try:
+                    result = await pgtap.run_file(
+                        db, ctx.source.root, path, source,
+                        lock_timeout_ms=env.lock_timeout_ms,
+                        statement_timeout_ms=env.statement_timeout_ms)
+                except TransactionLost as exc:  # name the file that did it
+                    rel = path.relative_to(ctx.source.root).as_posix()
+                    raise TransactionLost(f"{rel}: {exc}",
+                                          maybe_committed=exc.maybe_committed) from exc
                 results.append(result)
                 await ctx.output(_log(result))
     except DatabaseUnavailable as exc:
