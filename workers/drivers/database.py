@@ -18,6 +18,12 @@ against what the server reports, not what the splitter saw: the command tag of e
 command it ran, the transaction status after each statement, and a guard before the
 history row that the transaction is still the one the file began in. A file that ended it
 fails with `transaction_ended`; its undo restores the verified backup.
+
+One transaction (`transaction()`): a deployment's files each run as above but inside a
+savepoint of one transaction begun with the timeouts and the marker, its test files each in
+a savepoint of a random name rolled back, and the guard runs again before the COMMIT. A
+file with a statement the server refuses in a transaction block (CREATE INDEX
+CONCURRENTLY) runs statement by statement outside any, its history row last.
 """
 
 from __future__ import annotations
