@@ -65,7 +65,8 @@ async def test_a_stop_the_line_failure_escalates(
     body = issues[0]["body"]
     assert "RLS test fails" in body and "rolled back" in body and "Root cause" in body
     text = incident[0]
-    assert "@3d3d/backend-leads" in text and "stopped at **verify**" in text
+    # the RLS suite runs inside the migrations' transaction, before its commit
+    assert "@3d3d/backend-leads" in text and "stopped at **migrate**" in text
     assert "undid **Apply migrations**" in text and f"#{issues[0]['number']}" in text
     github_server.assert_no_validation_errors()
 

@@ -166,7 +166,7 @@ def test_the_cli_layout_deploys_with_only_environments_configured(
     assert history == [("20260301000000", "notes")]
 
 
-def test_a_failing_pgtap_test_fails_verify_at_its_line_and_rolls_back(
+def test_a_failing_pgtap_test_fails_at_its_line_and_rolls_back(
         dbs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     repo = supabase_project(tmp_path / "repo")
@@ -184,7 +184,8 @@ def test_a_failing_pgtap_test_fails_verify_at_its_line_and_rolls_back(
     assert deploy("staging", "--ref", sha) == 1
     out = capsys.readouterr().out
     assert "rolled back" in out
-    status, message, output = last_step(dbs["bot"], "verify")
+    # the tests run in the migrations' transaction (tests/cli/test_one_transaction.py)
+    status, message, output = last_step(dbs["bot"], "migrate")
     assert status == "failed"
     # the failing assertion, at the line of its description, with pgTAP's diagnostics
     assert "supabase/tests/zz_failing_test.sql:6: not ok 2 - fails on purpose" in message

@@ -42,6 +42,15 @@ SLOW_SMOKE = (PROJECT / "tests/backend/smoke.yml").read_text().replace("\ncleanu
 
 cleanup:""")
 
+# the runbook's smoke checks, then a slow one that fails (3 s to take the test's lock)
+FAILING_SMOKE = (PROJECT / "tests/backend/smoke.yml").read_text().replace("\ncleanup:", """
+  - name: a slow check that fails
+    sql: select 1 as one from pg_sleep(3)
+    expect:
+      rows: [{one: 2}]
+
+cleanup:""")
+
 # (with row level security on: the RLS suite fails any public table without it)
 NEW_TABLE = {"migrations/20260401000000_t.sql": "create table public.t1 (id int);\n"
              "alter table public.t1 enable row level security;\n",
@@ -57,14 +66,16 @@ DWELL: dict[str, dict[str, str]] = {
                 "migrations/rollback/20260401000000_slow.sql": "drop table public.t1;\n"},
     "functions": {"functions/slow-start/index.ts": SLOW_FUNCTION},
     "backup": NEW_TABLE,
-    "verify": {**NEW_TABLE, "tests/backend/rls_suite.sql": SLOW},
+    # With pending migrations the suite runs inside their transaction, in `migrate` (the
+    # kill there is the case above): here a release of functions alone, tested after it.
+    "verify": {"functions/hello/index.ts": "Deno.serve(() => new Response('hello'));\n",
+               "tests/backend/rls_suite.sql": SLOW},
     "smoke": {**NEW_TABLE, "tests/backend/smoke.yml": SLOW_SMOKE},
     # report does no I/O of its own to dwell on: the victim pauses before it (worker_main)
     "report": NEW_TABLE,
-    # not a step: the undo after verify fails, killed while reverting the migration (which
+    # not a step: the undo after smoke fails, killed while reverting the migration (which
     # waits for the test's lock on the new table)
-    "undo": {**NEW_TABLE, "tests/backend/rls_suite.sql":
-             "select pg_sleep(3);\nselect no_such_function();\n"},
+    "undo": {**NEW_TABLE, "tests/backend/smoke.yml": FAILING_SMOKE},
 }
 
 

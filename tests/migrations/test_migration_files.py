@@ -181,8 +181,10 @@ def test_statements_that_cannot_run_in_the_files_transaction(tmp_path: Path) -> 
               "SAVEPOINT s; ROLLBACK TO SAVEPOINT s;\nROLLBACK;\n")
     problems = lint(discover(tmp_path), [])
     assert [(p.line, p.warning) for p in problems] == [
-        (1, True), (3, True), (4, False), (6, False)]
+        (1, True), (3, True), (4, True), (6, False)]
+    # Run apart, outside a transaction: the deployment falls back to committing each file.
     assert "cannot run inside a transaction block" in problems[2].message
+    assert "falls back to committing each file" in problems[2].message
     assert "would abort the transaction" in problems[3].message
 
 
@@ -202,3 +204,14 @@ def test_the_repositorys_migrations_lint_clean() -> None:
     found = discover(REPO)
     assert len(found) >= 8
     assert lint(found, []) == []
+
+
+def test_what_reaches_beyond_the_database_is_still_refused(tmp_path: Path) -> None:
+    """Index builds run apart; ALTER SYSTEM or CREATE DATABASE would change what neither a
+    rollback script's transaction nor the backup of the database can put back."""
+    migration(tmp_path, "20260107000001_a.sql",
+              "ALTER SYSTEM SET work_mem = '64MB';\nCREATE DATABASE other;\n"
+              "VACUUM quotes;\n")
+    problems = lint(discover(tmp_path), [])
+    assert [(p.line, p.warning) for p in problems] == [(1, False), (2, False), (3, True)]
+    assert "reaches beyond the project's database" in problems[0].message

@@ -18,6 +18,12 @@ against what the server reports, not what the splitter saw: the command tag of e
 command it ran, the transaction status after each statement, and a guard before the
 history row that the transaction is still the one the file began in. A file that ended it
 fails with `transaction_ended`; its undo restores the verified backup.
+
+One transaction (`transaction()`): a deployment's files each run as above but inside a
+savepoint of one transaction begun with the timeouts and the marker, its test files each in
+a savepoint of a random name rolled back, and the guard runs again before the COMMIT. A
+file with a statement the server refuses in a transaction block (CREATE INDEX
+CONCURRENTLY) runs statement by statement outside any, its history row last.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -48,9 +56,14 @@ from workers.drivers.interfaces import (
     MigrationError,
     MigrationFile,
     RolledBackRun,
+    TransactionLost,
 )
 from workers.drivers.libpq import libpq_env_from_url
-from workers.repository.migration_files import is_transaction_abort, is_transaction_control
+from workers.repository.migration_files import (
+    is_transaction_abort,
+    is_transaction_control,
+    outside_transaction,
+)
 from workers.repository.sql_split import SplitResult, Statement, split
 
 log = logging.getLogger(__name__)
@@ -98,6 +111,23 @@ class _Failure:
 
     error: str  # message, with DETAIL / HINT / CONTEXT lines when the server gave them
     sqlstate: str | None
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What a migration file runs in: its own transaction, or a savepoint of the
+    deployment's transaction (PostgresDatabase.transaction)."""
+
+    begin: str
+    end: str
+    undo: str  # gives up what ran since `begin`
+    settled: TransactionStatus  # the status once `end` or `undo` ran
+
+
+_OWN = _Frame("BEGIN", "COMMIT", "ROLLBACK", TransactionStatus.IDLE)
+_FILE_SAVEPOINT = "deploybot_file"
+_IN_DEPLOYMENT = _Frame(f"SAVEPOINT {_FILE_SAVEPOINT}", f"RELEASE SAVEPOINT {_FILE_SAVEPOINT}",
+                        f"ROLLBACK TO SAVEPOINT {_FILE_SAVEPOINT}", TransactionStatus.INTRANS)
 
 
 def redact(url: str) -> str:
@@ -243,6 +273,29 @@ def attempts_within(seconds: float, first: float = 0.5, cap: float = 5.0) -> int
         waited += _backoff(attempts, first, cap)
         attempts += 1
     return attempts
+
+
+def _refuse(script: MigrationFile, parsed: SplitResult) -> None:
+    """MigrationError for a file that must not be sent at all."""
+    if parsed.unterminated:
+        # The server would take the rest of the file, and anything we append, as part of it.
+        raise MigrationError(script, parsed.unterminated_line, "", (
+            f"unterminated {parsed.unterminated}: it runs to the end of the file; "
+            f"close it"), "42601")
+    abort = next((s for s in parsed.statements if is_transaction_abort(s.sql)), None)
+    if abort is not None:
+        raise MigrationError(script, abort.line, abort.sql, (
+            f"`{abort.sql}` would abort the transaction the file runs in, halfway "
+            f"through; remove it (ROLLBACK TO SAVEPOINT is fine)"))
+
+
+def _insert(migration: MigrationFile, parsed: SplitResult) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {} (version, name, statements) VALUES ({}, {}, ARRAY[{}]::text[])"
+    ).format(
+        sql.SQL(HISTORY_TABLE), sql.Literal(migration.version), sql.Literal(migration.name),
+        # As the Supabase CLI stores them: comments before a statement included.
+        sql.SQL(", ").join(sql.Literal(s.source) for s in parsed.statements))
 
 
 class PostgresDatabase:
@@ -471,16 +524,117 @@ class PostgresDatabase:
     async def apply_migration(self, migration: MigrationFile, *, lock_timeout_ms: int,
                               statement_timeout_ms: int = 0, durable: bool = True) -> None:
         parsed = split(migration.sql)
-        statements = parsed.statements
-        insert = sql.SQL(
-            "INSERT INTO {} (version, name, statements) VALUES ({}, {}, ARRAY[{}]::text[])"
-        ).format(
-            sql.SQL(HISTORY_TABLE), sql.Literal(migration.version), sql.Literal(migration.name),
-            # As the Supabase CLI stores them: comments before a statement included.
-            sql.SQL(", ").join(sql.Literal(s.source) for s in statements))
-        await self._transact(migration, migration, parsed, insert, lock_timeout_ms,
-                             statement_timeout_ms, applying=True, durable=durable)
+        if outside_transaction(migration) is not None:
+            await self._apply_outside(migration, parsed, lock_timeout_ms,
+                                      statement_timeout_ms)
+        else:
+            await self._transact(migration, migration, parsed, _insert(migration, parsed),
+                                 lock_timeout_ms, statement_timeout_ms, applying=True,
+                                 durable=durable)
         self._history_ready = True
+
+    async def _apply_outside(self, migration: MigrationFile, parsed: SplitResult,
+                             lock_timeout_ms: int, statement_timeout_ms: int) -> None:
+        """A file with a statement the server refuses in a transaction block (CREATE INDEX
+        CONCURRENTLY): each statement on its own, committed as it runs, then the history
+        row. A failure after the first statement leaves part of the file committed:
+        MigrationError with `transaction_ended`, whose undo is the verified backup."""
+        _refuse(migration, parsed)
+        to_run = [s for s in parsed.statements if not is_transaction_control(s.sql)]
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                await _standard_lexing(conn)
+                # Session settings, reset below: there is no transaction to scope them.
+                await conn.execute(_setup_sql(lock_timeout_ms, statement_timeout_ms)
+                                   .replace("SET LOCAL", "SET").encode())
+                for done, statement in enumerate(to_run):
+                    _, failure = await _send(conn, statement.sql)
+                    changed = None if failure else _lexing_changed(conn)
+                    if conn.info.transaction_status != TransactionStatus.IDLE:
+                        await conn.execute(b"ROLLBACK")
+                        failure = failure or _Failure(
+                            "the statement left a transaction open (a BEGIN deploybot did "
+                            "not see as a statement of its own); remove it", "25001")
+                    if changed:
+                        failure = _Failure(f"the statement sets {changed}, which changes how "
+                                           f"the server reads the statements after it; "
+                                           f"remove it", "42601")
+                    if failure is not None:
+                        error = self._migration_error(migration, statement, failure)
+                        if done:
+                            error.error += (f"\n({done} statement(s) of the file before it "
+                                            f"ran outside a transaction and are committed)")
+                            error.transaction_ended = True
+                        error.outside_transaction = True
+                        raise error
+                history = await self._history_sql(conn)
+                insert = _insert(migration, parsed).as_string(conn)
+                await conn.execute(f"BEGIN;\n{history}{insert};\nCOMMIT;".encode())
+            except MigrationError as exc:
+                if exc.transaction_ended:
+                    self._conn = None
+                    await conn.close()
+                raise
+            except psycopg.OperationalError as exc:
+                if not self._lost(conn):
+                    raise
+                raise DatabaseUnavailable(
+                    f"lost the connection to {self._redacted} while applying "
+                    f"{migration.relpath} outside a transaction: part of it may be committed: "
+                    f"{self._scrub(' '.join(str(exc).split()))}") from exc
+            except asyncio.CancelledError:
+                self._conn = None
+                conn.pgconn.finish()
+                raise
+            finally:
+                if not conn.closed and not conn.broken:
+                    await conn.execute(b"RESET lock_timeout; RESET statement_timeout")
+
+    @asynccontextmanager
+    async def transaction(self, *, lock_timeout_ms: int, statement_timeout_ms: int = 0
+                          ) -> AsyncIterator[_DeploymentTransaction]:
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                await _standard_lexing(conn)
+                await conn.execute(f"BEGIN;\n{_setup_sql(lock_timeout_ms, statement_timeout_ms)}"
+                                   f"{_MARK}".encode())
+            except psycopg.OperationalError as exc:
+                if self._lost(conn):
+                    raise DatabaseUnavailable(
+                        f"lost the connection to {self._redacted}: "
+                        f"{self._scrub(' '.join(str(exc).split()))}") from exc
+                raise
+            txn = _DeploymentTransaction(self, conn)
+            try:
+                yield txn
+            except asyncio.CancelledError:
+                # Mid-transaction: drop the connection, and the server rolls back.
+                txn.dropped = True
+                conn.pgconn.finish()
+                raise
+            except psycopg.OperationalError as exc:
+                if not self._lost(conn):
+                    raise
+                when = ("while committing the deployment's transaction, so whether it "
+                        "committed is unknown" if txn.committing else
+                        "while the deployment's transaction was open (no COMMIT was "
+                        "sent, so the server rolls it back; the undo checks the history)")
+                raise DatabaseUnavailable(
+                    f"lost the connection to {self._redacted} {when}: "
+                    f"{self._scrub(' '.join(str(exc).split()))}") from exc
+            finally:
+                if txn.dropped:
+                    # A statement may have changed the session: never reuse the connection.
+                    self._conn = None
+                    if not conn.closed:
+                        await conn.close()
+                elif (not conn.closed and not conn.broken
+                      and conn.info.transaction_status != TransactionStatus.IDLE):
+                    await conn.execute(b"ROLLBACK")
+                if txn.committed:
+                    self._history_ready = True
 
     async def revert_migration(self, migration: MigrationFile, *, lock_timeout_ms: int) -> None:
         script = "" if migration.rollback_noop else (migration.rollback_sql or "")
@@ -506,36 +660,15 @@ class PostgresDatabase:
                         applying: bool, durable: bool = True) -> None:
         """Run `script.sql` (split as `parsed`) and `history_change` in one transaction,
         or raise MigrationError (rolled back, or `transaction_ended`) / DatabaseUnavailable."""
-        if parsed.unterminated:
-            # The server would take the rest of the file, and anything we append, as part
-            # of it.
-            raise MigrationError(script, parsed.unterminated_line, "", (
-                f"unterminated {parsed.unterminated}: it runs to the end of the file; "
-                f"close it"), "42601")
-        abort = next((s for s in parsed.statements if is_transaction_abort(s.sql)), None)
-        if abort is not None:
-            raise MigrationError(script, abort.line, abort.sql, (
-                f"`{abort.sql}` would abort the transaction the file runs in, halfway "
-                f"through; remove it (ROLLBACK TO SAVEPOINT is fine)"))
-        to_run = [s for s in parsed.statements if not is_transaction_control(s.sql)]
-        verbatim = len(to_run) == len(parsed.statements)
+        _refuse(script, parsed)
         setup = _setup_sql(lock_timeout_ms, statement_timeout_ms, durable) + _MARK
         async with self._lock:
             conn = await self._connection()
             try:
                 await _standard_lexing(conn)
                 history = await self._history_sql(conn) if applying else ""
-                tail = f"{_GUARD};\n{history_change.as_string(conn)}"
-                if verbatim:
-                    failure = await self._apply_whole(conn, script, to_run, setup, history,
-                                                      tail)
-                    if failure is None:
-                        return
-                    await self._raise_located(conn, script, to_run, setup, history, failure)
-                failed = await self._run_statements(conn, script, to_run, setup, history,
-                                                    tail, commit=True)
-                if failed is not None:
-                    raise self._migration_error(script, *failed)
+                await self._run_script(conn, script, parsed, history_change, setup, history,
+                                       _OWN)
             except MigrationError as exc:
                 if exc.transaction_ended:
                     # The file may have changed the session (settings, temp tables) and
@@ -554,20 +687,41 @@ class PostgresDatabase:
                 conn.pgconn.finish()
                 raise
 
+    async def _run_script(self, conn: Conn, script: MigrationFile, parsed: SplitResult,
+                          history_change: sql.Composed, setup: str, history: str,
+                          frame: _Frame) -> None:
+        """Run the file and its history change inside `frame`: ended by `frame.end`, or
+        given up with `frame.undo` and MigrationError."""
+        to_run = [s for s in parsed.statements if not is_transaction_control(s.sql)]
+        tail = f"{_GUARD};\n{history_change.as_string(conn)}"
+        if len(to_run) == len(parsed.statements):
+            failure = await self._apply_whole(conn, script, to_run, setup, history, tail,
+                                              frame)
+            if failure is None:
+                return
+            await self._raise_located(conn, script, to_run, setup, history, failure, frame)
+        failed = await self._run_statements(conn, script, to_run, setup, history, tail,
+                                            frame, commit=True)
+        if failed is not None:
+            raise self._migration_error(script, *failed)
+
     async def _apply_whole(self, conn: Conn, script: MigrationFile,
                            to_run: Sequence[Statement], setup: str, history: str,
-                           tail: str) -> _Failure | None:
+                           tail: str, frame: _Frame) -> _Failure | None:
         # The newline ends a trailing -- comment; the lone ';' ends a last statement
         # written without one.
-        message = f"BEGIN;\n{setup}{history}{script.sql}\n;\n{tail};\nCOMMIT;"
+        message = (f"{frame.begin};\n{setup}{history}{script.sql}\n;\n{tail};\n"
+                   f"{frame.end};")
         tags, failure = await _send(conn, message)
-        # Every command but our BEGIN and COMMIT came from the file (or the guard).
+        # Every command but our begin and end came from the file (or the guard).
         ended = _ended_by(tags[1:-1] if failure is None else tags[1:])
         status = conn.info.transaction_status
         if failure is not None and (status != TransactionStatus.INERROR or _is_guard(failure)):
             ended = ended or "ROLLBACK"  # the transaction open at the failure was not ours
-        if status != TransactionStatus.IDLE:
-            await conn.execute(b"ROLLBACK")
+        if failure is None and status != frame.settled:
+            ended = ended or "COMMIT"  # the deployment's transaction is no longer open
+        if status != frame.settled:
+            await conn.execute(b"ROLLBACK" if ended else frame.undo.encode())
         if ended:
             # Running the statements again to find the culprit would run it again too.
             prefix = 1 + f"{setup}{history}".count(";\n")
@@ -576,11 +730,11 @@ class PostgresDatabase:
 
     async def _raise_located(self, conn: Conn, migration: MigrationFile,
                              to_run: Sequence[Statement], setup: str, history: str,
-                             failure: _Failure) -> None:
-        """Find the statement that failed by running them one by one in a transaction that
-        is rolled back; raise MigrationError for it."""
+                             failure: _Failure, frame: _Frame) -> None:
+        """Find the statement that failed by running them one by one in a transaction (or
+        savepoint) that is rolled back; raise MigrationError for it."""
         failed = await self._run_statements(conn, migration, to_run, setup, history, "",
-                                            commit=False)
+                                            frame, commit=False)
         if failed is not None:
             statement, rerun = failed
             # Same error again: the rerun's text is as good; a different one (a timeout
@@ -593,12 +747,13 @@ class PostgresDatabase:
 
     async def _run_statements(self, conn: Conn, migration: MigrationFile,
                               to_run: Sequence[Statement], setup: str, history: str,
-                              tail: str, *, commit: bool
+                              tail: str, frame: _Frame, *, commit: bool
                               ) -> tuple[Statement, _Failure] | None:
-        """Run the statements one by one in one transaction; the failing one, or None.
-        After each, the transaction must still be the file's own, and the server must
-        still read text as the splitter does; else MigrationError (transaction_ended)."""
-        await conn.execute(f"BEGIN;\n{setup}{history}".encode())
+        """Run the statements one by one in one transaction (or savepoint); the failing
+        one, or None. After each, the transaction must still be the file's own, and the
+        server must still read text as the splitter does; else MigrationError
+        (transaction_ended)."""
+        await conn.execute(f"{frame.begin};\n{setup}{history}".encode())
         for statement in to_run:
             tags, failure = await _send(conn, statement.sql)
             status = conn.info.transaction_status
@@ -606,7 +761,7 @@ class PostgresDatabase:
             ended = _ended_by(tags) or ("" if status == expected else "ROLLBACK")
             changed = None if failure or ended else _lexing_changed(conn)
             if (failure or ended or changed) and status != TransactionStatus.IDLE:
-                await conn.execute(b"ROLLBACK")
+                await conn.execute(b"ROLLBACK" if ended else frame.undo.encode())
             if ended:
                 raise _ended_at(migration, statement, ended)
             if changed:
@@ -617,14 +772,14 @@ class PostgresDatabase:
             if failure is not None:
                 return statement, failure
         if not commit:
-            await conn.execute(b"ROLLBACK")
+            await conn.execute(frame.undo.encode())
             return None
-        tags, failure = await _send(conn, f"{tail};\nCOMMIT;")
+        tags, failure = await _send(conn, f"{tail};\n{frame.end};")
         ended = _ended_by(tags[:-1] if failure is None else tags)
         if failure is not None and _is_guard(failure):
             ended = ended or "ROLLBACK"
-        if conn.info.transaction_status != TransactionStatus.IDLE:
-            await conn.execute(b"ROLLBACK")
+        if conn.info.transaction_status != frame.settled:
+            await conn.execute(b"ROLLBACK" if ended else frame.undo.encode())
         if ended:
             raise _ended_at(migration, Statement("", 1, 0, ""), ended)
         if failure is not None:
@@ -686,3 +841,129 @@ class PostgresDatabase:
         raise DatabaseUnavailable(
             f"lost the connection to {self._redacted} while {what} {migration.relpath} "
             f"(it was not committed): {reason}") from exc
+
+
+class _DeploymentTransaction:
+    """MigrationTransaction on the connection of PostgresDatabase.transaction, which holds
+    the database's lock meanwhile. The transaction began with the migrations' timeouts and
+    the marker the guard checks; each file runs in a savepoint released when it passed,
+    each test file in a savepoint of a random name (a test cannot name it) rolled back."""
+
+    def __init__(self, db: PostgresDatabase, conn: Conn) -> None:
+        self._db = db
+        self._conn = conn
+        self.committing = False
+        self.committed = False
+        self.dropped = False  # the connection must be closed, not reused
+
+    async def server_version_num(self) -> int:
+        return self._conn.info.server_version
+
+    async def fetch(self, query: str, params: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]:
+        async with self._conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query.encode(), params)
+            return await cur.fetchall() if cur.description else []
+
+    async def apply(self, migration: MigrationFile) -> None:
+        parsed = split(migration.sql)
+        _refuse(migration, parsed)
+        history = await self._db._history_sql(self._conn)
+        try:
+            await self._db._run_script(self._conn, migration, parsed,
+                                       _insert(migration, parsed), "", history,
+                                       _IN_DEPLOYMENT)
+        except MigrationError as exc:
+            if exc.transaction_ended:
+                self.dropped = True
+            raise
+        except asyncio.CancelledError:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        """Stopped mid-statement (a timeout): the server rolls back when the connection
+        goes, and nothing else may use it."""
+        self.dropped = True
+        self._conn.pgconn.finish()
+
+    async def run_rolled_back(self, statements: Sequence[str], *, lock_timeout_ms: int,
+                              statement_timeout_ms: int = 0) -> RolledBackRun:
+        conn = self._conn
+        savepoint = f"deploybot_test_{secrets.token_hex(8)}"
+        outputs: list[list[str]] = []
+        printed: list[str] = []
+
+        def notice(diag: psycopg.errors.Diagnostic) -> None:
+            printed.append(f"{diag.severity or 'NOTICE'}: {diag.message_primary or ''}")
+
+        conn.add_notice_handler(notice)
+        try:
+            await conn.execute(f"SAVEPOINT {savepoint};\n"
+                               f"{_setup_sql(lock_timeout_ms, statement_timeout_ms)}".encode())
+            result = RolledBackRun(outputs)
+            for index, statement in enumerate(statements):
+                printed = []
+                outputs.append(printed)
+                cur = _TagCursor(conn)
+                failure: _Failure | None = None
+                try:
+                    await cur.execute(statement.encode())
+                    while True:
+                        if cur.description is not None:
+                            for row in await cur.fetchall():
+                                printed.extend(str(v) for v in row if v is not None)
+                        if not cur.nextset():
+                            break
+                except psycopg.Error as exc:
+                    if conn.closed or conn.broken:
+                        raise
+                    failure = _failure(exc)
+                except asyncio.CancelledError:
+                    self._drop()
+                    raise
+                finally:
+                    if not conn.closed:
+                        await cur.close()
+                ended = _ended_by(cur.tags or [])
+                if ended or conn.info.transaction_status not in (
+                        TransactionStatus.INTRANS, TransactionStatus.INERROR):
+                    self.dropped = True
+                    raise TransactionLost(
+                        f"a statement ended the transaction holding the migrations (the "
+                        f"server ran {ended or 'a ROLLBACK or COMMIT'} "
+                        f"deploybot did not see as a statement of its own): part of it may "
+                        f"be committed", maybe_committed=True)
+                if failure is not None:
+                    result = RolledBackRun(outputs, index, failure.error, failure.sqlstate)
+                    break
+        finally:
+            conn.remove_notice_handler(notice)
+        await self._back_to(savepoint)
+        return result
+
+    async def _back_to(self, savepoint: str) -> None:
+        """Undo what the test did; the transaction must still be the one begun."""
+        _, failure = await _send(self._conn, f"ROLLBACK TO SAVEPOINT {savepoint};\n"
+                                             f"RELEASE SAVEPOINT {savepoint};\n{_GUARD}")
+        status = self._conn.info.transaction_status
+        if failure is not None or status != TransactionStatus.INTRANS:
+            said = failure.error.splitlines()[0] if failure else "the transaction ended"
+            raise TransactionLost(
+                f"a test file left the savepoint it runs in (RELEASE or ROLLBACK TO of a "
+                f"savepoint it did not make): what it changed can no longer be told apart "
+                f"from the migrations ({said})",
+                maybe_committed=status == TransactionStatus.IDLE)
+
+    async def commit(self) -> None:
+        self.committing = True
+        tags, failure = await _send(self._conn, f"{_GUARD};\nCOMMIT;")
+        if failure is not None or tags[-1:] != ["COMMIT"]:
+            if self._conn.info.transaction_status != TransactionStatus.IDLE:
+                await self._conn.execute(b"ROLLBACK")
+            self.dropped = True
+            raise TransactionLost(
+                "the transaction holding the migrations is not the one deploybot began "
+                f"({failure.error.splitlines()[0] if failure else 'it did not commit'}): "
+                "part of it may have been committed earlier", maybe_committed=True)
+        self.committed = True

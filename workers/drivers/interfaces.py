@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,8 @@ class MigrationError(Exception):
     brings the database back."""
 
     def __init__(self, migration: MigrationFile, line: int, statement: str, error: str,
-                 sqlstate: str | None = None, *, transaction_ended: bool = False) -> None:
+                 sqlstate: str | None = None, *, transaction_ended: bool = False,
+                 outside_transaction: bool = False) -> None:
         super().__init__(f"{migration.relpath}:{line}: {error}")
         self.migration = migration
         self.line = line
@@ -28,6 +30,9 @@ class MigrationError(Exception):
         self.error = error
         self.sqlstate = sqlstate
         self.transaction_ended = transaction_ended
+        # The file runs outside a transaction (CREATE INDEX CONCURRENTLY): with
+        # `transaction_ended`, statements before the failing one are committed.
+        self.outside_transaction = outside_transaction
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,43 @@ class RolledBackRun:
     failed_at: int | None = None  # index of the statement that raised; the rest never ran
     error: str = ""
     sqlstate: str | None = None
+
+
+class TransactionLost(Exception):
+    """The deployment's transaction (Database.transaction) is no longer the one it began:
+    a statement ended it or a test file left its savepoint. With `maybe_committed`, part of
+    what it held may be committed (only the backup brings the database back); otherwise
+    it was rolled back."""
+
+    def __init__(self, message: str, *, maybe_committed: bool) -> None:
+        super().__init__(message)
+        self.maybe_committed = maybe_committed
+
+
+class MigrationTransaction(Protocol):
+    """One transaction holding a deployment's migrations and its database tests: each file
+    with its history row in a savepoint, each test file in a savepoint rolled back, and
+    nothing committed unless `commit` is called (leaving the block rolls back)."""
+
+    async def server_version_num(self) -> int: ...
+
+    async def fetch(self, query: str, params: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]: ...
+
+    async def apply(self, migration: MigrationFile) -> None:
+        """Run the file and insert its history row (MigrationError; `transaction_ended`
+        means the transaction may be partly committed)."""
+        ...
+
+    async def run_rolled_back(self, statements: Sequence[str], *, lock_timeout_ms: int,
+                              statement_timeout_ms: int = 0) -> RolledBackRun:
+        """Like Database.run_rolled_back, in a savepoint rolled back (TransactionLost when
+        a statement escapes it)."""
+        ...
+
+    async def commit(self) -> None:
+        """Commit, after checking the transaction is still the one begun (TransactionLost)."""
+        ...
 
 
 class DatabaseUnavailable(Exception):
@@ -89,6 +131,12 @@ class Database(Protocol):
                               statement_timeout_ms: int = 0) -> RolledBackRun:
         """Run the statements one by one in one transaction that is always rolled back,
         stopping at the first that fails (tests: nothing they do may stay)."""
+        ...
+
+    def transaction(self, *, lock_timeout_ms: int, statement_timeout_ms: int = 0
+                    ) -> AbstractAsyncContextManager[MigrationTransaction]:
+        """The deployment's one transaction (MigrationTransaction); DatabaseUnavailable
+        when the connection is lost (before `commit`: rolled back by the server)."""
         ...
 
     async def connection_count(self) -> int: ...

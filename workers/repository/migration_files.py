@@ -25,10 +25,18 @@ NAME_RULE = re.compile(r"^([0-9]+)_(.*)\.sql$")
 NOOP_MARKER = "-- deploybot:rollback no-op"
 HISTORY_TABLE = "supabase_migrations.schema_migrations"
 
-# Statements PostgreSQL refuses inside a transaction block: a migration file runs in one.
-_NOT_IN_TRANSACTION = re.compile(
+# Statements PostgreSQL refuses inside a transaction block. Those that change only the
+# project's own database (index builds, vacuum) run outside one: the file is applied
+# statement by statement and the deployment falls back to committing each file. The others
+# reach beyond the database, where neither a rollback script's transaction nor the backup
+# can undo them: refused.
+_OUTSIDE_TRANSACTION = re.compile(
     r"^(?:create\s+(?:unique\s+)?index\s+concurrently|drop\s+index\s+concurrently"
-    r"|reindex\b.*\bconcurrently|vacuum\b|alter\s+system\b|create\s+database\b"
+    r"|reindex\b.*\bconcurrently|vacuum\b)",
+    re.IGNORECASE | re.DOTALL,
+)
+_NOT_IN_TRANSACTION = re.compile(
+    r"^(?:alter\s+system\b|create\s+database\b"
     r"|drop\s+database\b|create\s+tablespace\b|drop\s+tablespace\b)",
     re.IGNORECASE | re.DOTALL,
 )
@@ -100,6 +108,13 @@ class MigrationSet(list[MigrationFile]):
         self.problems = list(problems)
         self.folder = folder  # the migrations directory inside the repository
         self.rollbacks = rollbacks  # the rollbacks directory inside the repository
+
+
+def outside_transaction(migration: MigrationFile) -> Statement | None:
+    """The first statement of the file that cannot run inside a transaction block (and that
+    deploybot runs outside one), or None: the file can join the deployment's transaction."""
+    return next((s for s in split(migration.sql).statements
+                 if _OUTSIDE_TRANSACTION.match(s.sql)), None)
 
 
 def is_transaction_control(statement: str) -> bool:
@@ -364,9 +379,17 @@ def _statement_problem(m: MigrationFile, s: Statement, committing: Collection[st
             f"remove it"))]
     if _NOT_IN_TRANSACTION.match(s.sql):
         return [LintProblem(m.relpath, s.line, (
-            f"`{_head(s.sql)}` cannot run inside a transaction block, and each migration "
-            f"file runs in one transaction with its history row; do it outside the "
-            f"migrations (or use the non-concurrent form)"))]
+            f"`{_head(s.sql)}` cannot run inside a transaction block and reaches beyond the "
+            f"project's database, where no rollback script or backup undoes it; do it "
+            f"outside the migrations"))]
+    if _OUTSIDE_TRANSACTION.match(s.sql):
+        return [LintProblem(m.relpath, s.line, (
+            f"`{_head(s.sql)}` cannot run inside a transaction block: {m.path.name} is "
+            f"applied statement by statement, each committed as it runs, and this "
+            f"deployment falls back to committing each file (the pgTAP tests run after the "
+            f"commit, and the undo is the rollback scripts or the verified backup instead "
+            f"of a rollback that needs neither); use the non-concurrent form to keep it"),
+            warning=True)]
     if is_transaction_abort(s.sql):
         return [LintProblem(m.relpath, s.line, (
             f"`{s.sql}` would abort the transaction the file runs in, halfway through, and "

@@ -23,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-from workers.drivers.interfaces import Database
+from workers.drivers.interfaces import RolledBackRun
 from workers.repository.migration_files import is_transaction_abort, is_transaction_control
 from workers.repository.sql_split import Statement, split
 from workers.runbook import tap
@@ -51,6 +53,19 @@ _PGTAP_EXTENSION = re.compile(
 _PGTAP_FUNCTION = re.compile(r"function (?:\w+\.)?(plan|no_plan|finish|ok|is|isnt|"
                              r"results_eq|throws_ok|lives_ok|has_\w+|policies_are)\(")
 _PACKAGE_FILE = re.compile(r"^pgtap--(\d+(?:\.\d+)*)\.sql$")
+
+
+class TestDatabase(Protocol):
+    """Where test files run: the environment's database (each file in a transaction rolled
+    back), or the deployment's migration transaction (each in a savepoint rolled back)."""
+
+    async def server_version_num(self) -> int: ...
+
+    async def fetch(self, query: str, params: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]: ...
+
+    async def run_rolled_back(self, statements: Sequence[str], *, lock_timeout_ms: int,
+                              statement_timeout_ms: int = 0) -> RolledBackRun: ...
 
 
 @dataclass(frozen=True)
@@ -132,7 +147,7 @@ def _package_version(path: Path) -> str:
     return m.group(1) if m else "?"
 
 
-async def locate(db: Database, *, package: Path | None = None) -> PgTapSource:
+async def locate(db: TestDatabase, *, package: Path | None = None) -> PgTapSource:
     """Where pgTAP comes from for `db`; `package` names the packaged SQL to use instead
     of the server's extension."""
     if package is None:
@@ -146,7 +161,7 @@ async def locate(db: Database, *, package: Path | None = None) -> PgTapSource:
                        package_text=await asyncio.to_thread(package.read_text))
 
 
-async def _in_database(db: Database) -> PgTapSource | None:
+async def _in_database(db: TestDatabase) -> PgTapSource | None:
     rows = await db.fetch(
         "SELECT e.extversion AS version, n.nspname AS schema FROM pg_extension e "
         "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pgtap'")
@@ -274,7 +289,7 @@ def prepare_seed(relpath: str, text: str) -> Seed:
     return Seed(relpath, prepared.statements)
 
 
-async def run_file(db: Database, root: Path, path: Path, source: PgTapSource, *,
+async def run_file(db: TestDatabase, root: Path, path: Path, source: PgTapSource, *,
                    lock_timeout_ms: int, statement_timeout_ms: int = 0,
                    seed: Seed | None = None) -> FileResult:
     """Run one test file in a transaction that is rolled back (DatabaseUnavailable when

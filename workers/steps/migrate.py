@@ -1,6 +1,16 @@
 """Runbook "Apply migrations": pending migrations in version order, each file with its
-history row in one transaction. Undo reverts what this deployment applied with the rollback
-scripts, newest first, and restores the backup when a script is missing or fails."""
+history row.
+
+By default every pending file and the pgTAP suite run in ONE transaction (each file in a
+savepoint, each test file in a savepoint rolled back), committed only when every test
+passed: a failing test or migration leaves nothing committed, which is the exact undo that
+needs no rollback script — and the step checks the history before saying so. A file that
+cannot run in a transaction (CREATE INDEX CONCURRENTLY, named by the lint) makes the step
+fall back to committing each file in its own transaction, the tests then running in
+`verify` after the commit.
+
+Undo reverts what this deployment committed with the rollback scripts, newest first, and
+restores the backup when a script is missing or fails."""
 
 from __future__ import annotations
 
@@ -14,19 +24,31 @@ from workers.drivers.interfaces import (
     DatabaseUnavailable,
     MigrationError,
     MigrationFile,
+    TransactionLost,
 )
-from workers.repository.migration_files import discover, pending
+from workers.repository.migration_files import (
+    HISTORY_TABLE,
+    discover,
+    outside_transaction,
+    pending,
+)
+from workers.runbook import pgtap_suite
 from workers.runbook.context import DeployContext
 from workers.runbook.events import Annotation
 from workers.runbook.step import Step, StepFailed, StepSkipped
+from workers.steps.verify import TESTED_BEFORE_COMMIT
 
 MIGRATION_ERROR = "migration error"
 DATABASE_DOWN = "database connection issues"
 # ctx.state key: the migration being applied when the database went away.
 IN_DOUBT = "migrate_in_doubt"
-# ctx.state key: the migration that ended its own transaction (part of it may be committed,
+# ctx.state key: the migration (or the one transaction) that ended the transaction it ran
+# in, or that ran outside one and failed halfway (part of it may be committed,
 # without a history row): only the backup undoes it.
 ENDED = "migrate_transaction_ended"
+# ctx.state key: the files of the one transaction, from its start until its outcome is
+# known (the connection died, or the worker, around the commit): undo checks the history.
+BATCH_IN_DOUBT = "migrate_batch_in_doubt"
 
 
 def _seconds(duration: float) -> str:
@@ -50,6 +72,107 @@ async def run(ctx: DeployContext) -> None:
     todo = await _pending(ctx)
     if not todo:
         raise StepSkipped("no pending migrations")
+    apart = [(m, s) for m in todo if (s := outside_transaction(m)) is not None]
+    if not apart:
+        await _apply_and_test(ctx, todo)
+        return
+    named = "; ".join(f"{m.relpath}:{s.line} (`{' '.join(s.sql.split()[:4])}`)"
+                      for m, s in apart)
+    await ctx.output(
+        f"not one transaction: {named} cannot run inside a transaction block; falling back "
+        f"to committing each file in its own transaction (that file statement by "
+        f"statement), the pgTAP tests running after the commit in `verify`, and the undo "
+        f"being the rollback scripts or the verified backup\n")
+    await _apply_each(ctx, todo)
+
+
+async def _apply_and_test(ctx: DeployContext, todo: list[MigrationFile]) -> None:
+    """Every file, then the pgTAP suite, in one transaction; commit only when they pass."""
+    files = pgtap_suite.find(ctx)  # before anything changes: a bad test file stops here
+    db = ctx.environment.database
+    settings = ctx.environment.config
+    applied: list[MigrationFile] = ctx.state.setdefault("applied", [])
+    tests = (f"the pgTAP tests ({len(files)} file(s))" if isinstance(files, list)
+             else "no pgTAP tests (" + files.removeprefix("no tests ran: ") + ")")
+    await ctx.output(f"applying {len(todo)} migration(s) and running {tests} in one "
+                     f"transaction, committed only if all pass\n")
+    failure: StepFailed | None = None
+    summary = ""
+    try:
+        async with db.transaction(lock_timeout_ms=settings.lock_timeout_ms,
+                                  statement_timeout_ms=settings.statement_timeout_ms) as txn:
+            ctx.state[BATCH_IN_DOUBT] = list(todo)  # begun: from now on, check the history
+            for index, migration in enumerate(todo, 1):
+                await ctx.progress(f"applying {migration.relpath} ({index}/{len(todo)})",
+                                   file=migration.relpath, index=index, total=len(todo))
+                started = time.monotonic()
+                await txn.apply(migration)
+                await ctx.output(f"applied {migration.relpath} in "
+                                 f"{_seconds(time.monotonic() - started)} (not committed)\n")
+            if isinstance(files, list):
+                await ctx.progress("running the pgTAP tests before the commit")
+                result = await pgtap_suite.run(ctx, txn, files)
+                summary, failure = result.summary, result.failure
+            if failure is None:
+                await ctx.progress("committing")
+                await txn.commit()
+    except MigrationError as exc:
+        if exc.transaction_ended:
+            ctx.state.pop(BATCH_IN_DOUBT, None)
+            ctx.state[ENDED] = exc.migration.relpath
+            raise _failed(exc, applied, one_transaction=True) from exc
+        failure = _failed(exc, applied, one_transaction=True)
+    except TransactionLost as exc:
+        if exc.maybe_committed:
+            ctx.state.pop(BATCH_IN_DOUBT, None)
+            ctx.state[ENDED] = "the transaction holding the migrations"
+            raise StepFailed(f"{exc}; the rollback restores the verified backup",
+                             stop_the_line=MIGRATION_ERROR) from exc
+        failure = StepFailed(str(exc), stop_the_line=pgtap_suite.SECURITY_STOP)
+    except DatabaseUnavailable as exc:
+        # Around the COMMIT nobody can tell: undo checks the history (BATCH_IN_DOUBT).
+        raise StepFailed(str(exc), stop_the_line=DATABASE_DOWN) from exc
+    except StepFailed as exc:  # the suite could not finish (timeout, database lost)
+        failure = exc
+    if failure is not None:
+        raise await _rolled_back(ctx, todo, failure)
+    ctx.state.pop(BATCH_IN_DOUBT, None)
+    applied.extend(todo)
+    what = f"after {summary}" if summary else "(no pgTAP tests to run first)"
+    if summary:
+        ctx.state[TESTED_BEFORE_COMMIT] = summary
+    await ctx.output(f"committed {len(todo)} migration(s) in one transaction {what}\n")
+    await ctx.progress(f"applied {len(todo)} migration{'s' if len(todo) != 1 else ''} "
+                       f"in one transaction")
+
+
+async def _rolled_back(ctx: DeployContext, todo: list[MigrationFile], failure: StepFailed
+                       ) -> StepFailed:
+    """The transaction was rolled back: check the history before saying nothing was
+    committed, and put that in the step's failure."""
+    try:
+        recorded = {a.version for a in await ctx.environment.database.applied_migrations()}
+    except DatabaseUnavailable as exc:
+        failure.output += (f"\nThe transaction was rolled back, but the history could not be "
+                           f"read to check it: {exc}\n")
+        return failure  # BATCH_IN_DOUBT stays: undo checks again
+    ctx.state.pop(BATCH_IN_DOUBT, None)
+    still = [m for m in todo if m.version in recorded]
+    if still:  # cannot happen after a rollback; never say "nothing" without looking
+        ctx.state["applied"].extend(still)
+        failure.output += ("\nThe transaction was rolled back, yet the history lists "
+                           + ", ".join(m.relpath for m in still) + "; the undo reverts them\n")
+        return failure
+    failure.reason += "; the transaction was rolled back: nothing was committed"
+    failure.output = (
+        f"{failure.output.rstrip()}\n\nThe migrations and the tests ran in one transaction, "
+        f"which was rolled back: nothing was committed (checked: none of the "
+        f"{len(todo)} version(s) is in {HISTORY_TABLE}).\n")
+    return failure
+
+
+async def _apply_each(ctx: DeployContext, todo: list[MigrationFile]) -> None:
+    """Each file in its own transaction, committed before the next one runs."""
     db = ctx.environment.database
     settings = ctx.environment.config
     applied: list[MigrationFile] = ctx.state.setdefault("applied", [])
@@ -69,7 +192,11 @@ async def run(ctx: DeployContext) -> None:
             raise _failed(exc, applied) from exc
         except DatabaseUnavailable as exc:
             # The connection may have died around the COMMIT: undo checks the history.
-            ctx.state[IN_DOUBT] = migration
+            # A file run outside a transaction may be partly committed: only the backup.
+            if outside_transaction(migration) is not None:
+                ctx.state[ENDED] = migration.relpath
+            else:
+                ctx.state[IN_DOUBT] = migration
             raise StepFailed(str(exc), output=_committed(applied),
                              stop_the_line=DATABASE_DOWN) from exc
         applied.append(migration)
@@ -86,19 +213,29 @@ def _committed(applied: list[MigrationFile]) -> str:
             f"reverts them and reports how it went:\n{names}\n")
 
 
-def _failed(exc: MigrationError, applied: list[MigrationFile]) -> StepFailed:
+def _failed(exc: MigrationError, applied: list[MigrationFile], *,
+            one_transaction: bool = False) -> StepFailed:
     m = exc.migration
     first_line = exc.error.splitlines()[0] if exc.error else "failed"
     statement = exc.statement or "(not one statement of the file: see the error)"
-    outcome = ("it ended the file's own transaction, so part of it may be committed: the "
-               "rollback restores the verified backup" if exc.transaction_ended
-               else "the file's transaction was rolled back")
+    if exc.transaction_ended and exc.outside_transaction:
+        outcome = ("it runs outside a transaction and part of it is committed: the rollback "
+                   "restores the verified backup")
+    elif exc.transaction_ended:
+        what = ("the deployment's one transaction, so part of it and of the files before it"
+                if one_transaction else "the file's own transaction, so part of it")
+        outcome = (f"it ended {what} may be committed: the rollback restores the verified "
+                   f"backup")
+    else:
+        outcome = ("the deployment's transaction is rolled back" if one_transaction
+                   else "the file's transaction was rolled back")
     hint = _platform_role_hint(exc) or _not_supabase_hint(exc)
+    done = "" if one_transaction else f"\n\n{_committed(applied)}"
     output = (
         f"{m.relpath}:{exc.line} failed{f' (SQLSTATE {exc.sqlstate})' if exc.sqlstate else ''}"
         f"; {outcome}.\n\n"
-        f"Statement:\n{statement}\n\nError:\n{exc.error}\n\n"
-        f"{hint + chr(10) + chr(10) if hint else ''}{_committed(applied)}"
+        f"Statement:\n{statement}\n\nError:\n{exc.error}"
+        f"{chr(10) + chr(10) + hint if hint else ''}{done}"
     )
     return StepFailed(
         f"{m.relpath}:{exc.line}: {first_line}{': ' + hint if hint else ''}",
@@ -149,13 +286,14 @@ def _not_supabase_hint(exc: MigrationError) -> str | None:
 
 async def undo(ctx: DeployContext) -> None:
     applied: list[MigrationFile] = ctx.state.setdefault("applied", [])
+    await _settle_batch(ctx, applied)
     await _settle_in_doubt(ctx, applied)
     await _drop_unflushed(ctx, applied)
     ended: str | None = ctx.state.get(ENDED)
     if ended is not None:
         # No rollback script can undo half a file: its statements ran, its history row not.
-        await _restore_backup(ctx, ended, "it ended its own transaction, so part of it may "
-                              "be committed")
+        await _restore_backup(ctx, ended, "part of it may be committed without its "
+                              "history row")
         return
     if not applied:
         await ctx.output("nothing to undo: this deployment committed no migration\n")
@@ -224,6 +362,32 @@ async def _settle_in_doubt(ctx: DeployContext, applied: list[MigrationFile]) -> 
     if migration.version in recorded:
         await ctx.output(f"{migration.relpath} did commit before the connection was lost\n")
         applied.append(migration)
+
+
+async def _settle_batch(ctx: DeployContext, applied: list[MigrationFile]) -> None:
+    """The one transaction's outcome is unknown (the connection or the worker died around
+    its commit): the history says whether it committed — all of it, or nothing."""
+    batch: list[MigrationFile] | None = ctx.state.get(BATCH_IN_DOUBT)
+    if batch is None:
+        return
+    try:
+        recorded = {a.version for a in await ctx.environment.database.applied_migrations()}
+    except DatabaseUnavailable as exc:
+        versions = ", ".join(m.version for m in batch)
+        raise StepFailed(
+            f"cannot check whether the transaction applying {len(batch)} migration(s) "
+            f"committed: {exc}; a person is needed: when the database is back, look for "
+            f"versions {versions} in {HISTORY_TABLE} and undo them if they are there",
+            stop_the_line=DATABASE_DOWN) from exc
+    del ctx.state[BATCH_IN_DOUBT]
+    committed = [m for m in batch if m.version in recorded and m not in applied]
+    if committed:
+        await ctx.output("the transaction did commit before the connection was lost: "
+                         + ", ".join(m.relpath for m in committed) + "\n")
+        applied.extend(committed)
+    else:
+        await ctx.output(f"the transaction did not commit (checked: none of its "
+                         f"{len(batch)} version(s) is in {HISTORY_TABLE})\n")
 
 
 def _cannot_revert(m: MigrationFile) -> str | None:

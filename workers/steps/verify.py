@@ -5,113 +5,43 @@ CLI's layout); each file runs in its own transaction that is rolled back, like
 `supabase test db` (workers/runbook/pgtap.py), so the step has nothing to undo. Any
 failing, missing or erroring test is the runbook's security stop. A repository without
 tests deploys, and the step says no tests ran.
+
+When `migrate` applied the pending migrations in one transaction, it ran these tests in
+that transaction before its commit (they test the database only: what the functions and
+smoke steps change afterwards is no concern of theirs); this step then reports that run
+instead of running them again. With no pending migrations, or when the migrations fell
+back to committing each file, the tests run here, after the commit.
 """
 
 from __future__ import annotations
 
-import asyncio
-
-from service.bounded_input import InputRefused, read_bounded
-from workers.drivers.interfaces import DatabaseUnavailable
-from workers.runbook import pgtap
+from workers.runbook import pgtap_suite
 from workers.runbook.context import DeployContext
-from workers.runbook.step import Step, StepFailed, StepSkipped
+from workers.runbook.pgtap_suite import MAX_TEST_FILE_BYTES, SECURITY_STOP
+from workers.runbook.step import Step, StepSkipped
 
-SECURITY_STOP = "RLS test fails (security vulnerability)"
-UNREACHABLE = "database connection issues"
-SUITE_TIMEOUT = 600  # seconds; the tests' own lock timeouts keep them far below this
-MAX_TEST_FILE_BYTES = 1024 * 1024  # each file is read whole: bounded input
+# ctx.state key (set by migrate): the summary of the tests it ran before its commit.
+TESTED_BEFORE_COMMIT = "tested_before_commit"
+
+__all__ = ["MAX_TEST_FILE_BYTES", "SECURITY_STOP", "TESTED_BEFORE_COMMIT", "VERIFY"]
 
 
 async def run(ctx: DeployContext) -> None:
-    relpath = ctx.config.paths.tests
-    commit = ctx.source.commit[:12]
-    if not ctx.source.path(relpath).exists():
-        if "tests" in ctx.config.paths_set:  # a path someone wrote down must be there
-            raise StepFailed(
-                f"the tests {relpath} do not exist at {commit}: add them, or point "
-                f"paths.tests in .github/deploybot.yml at the pgTAP file or directory")
-        raise StepSkipped(f"no tests ran: {relpath} does not exist at {commit}")
-    files = pgtap.test_files(ctx.source.root, relpath)
-    if not files:
-        raise StepSkipped(f"no tests ran: {relpath} holds no pgTAP files "
-                          f"({', '.join('*' + s for s in pgtap.TEST_SUFFIXES)})")
-    for path in files:  # pull-request input: bounded like the configuration
-        rel = path.relative_to(ctx.source.root).as_posix()
-        try:
-            read_bounded(path, MAX_TEST_FILE_BYTES, rel)
-        except InputRefused as exc:
-            raise StepFailed(str(exc)) from None
-        except UnicodeDecodeError as exc:
-            raise StepFailed(f"{rel} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
-                             "save it as UTF-8") from None
-    seed = _seed(ctx)
-    db = ctx.environment.database
-    env = ctx.environment.config
-    results: list[pgtap.FileResult] = []
-    try:
-        source = await pgtap.locate(db)
-        await ctx.progress(f"running {len(files)} test file(s) from {relpath} "
-                           f"({source.describe()})")
-        async with asyncio.timeout(SUITE_TIMEOUT):
-            for path in files:
-                result = await pgtap.run_file(
-                    db, ctx.source.root, path, source, lock_timeout_ms=env.lock_timeout_ms,
-                    statement_timeout_ms=env.statement_timeout_ms, seed=seed)
-                results.append(result)
-                await ctx.output(_log(result))
-    except DatabaseUnavailable as exc:
-        raise StepFailed(f"lost the database while running the tests: {exc}",
-                         stop_the_line=UNREACHABLE) from None
-    except TimeoutError:
-        raise StepFailed(f"the tests did not finish within {SUITE_TIMEOUT} s",
-                         stop_the_line=SECURITY_STOP) from None
-    tests = [t for r in results for t in r.report.tests]
-    passed = sum(1 for t in tests if not t.failed)
-    summary = (f"{passed}/{len(tests)} tests passed in {len(results)} file(s) "
-               f"({source.describe()})")
-    problems = [p for r in results for p in r.problems()]
-    if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more"
-                                           if len(problems) > 5 else "")
-        raise StepFailed(f"tests failed: {shown}", output="\n".join(problems),
-                         annotations=[a for r in results for a in r.annotations()][:50],
-                         stop_the_line=SECURITY_STOP)
-    await ctx.output(summary + "\n")
-    await ctx.outcome(summary)
-
-
-def _seed(ctx: DeployContext) -> pgtap.Seed | None:
-    """paths.test_seed, read and checked; None when unset."""
-    relpath = ctx.config.paths.test_seed
-    if not relpath:
-        return None
-    path = ctx.source.path(relpath)
-    if not path.is_file():
-        raise StepFailed(f"the test seed {relpath} does not exist at {ctx.source.commit[:12]}: "
-                         "add it, or remove paths.test_seed from .github/deploybot.yml")
-    try:
-        text = read_bounded(path, MAX_TEST_FILE_BYTES, relpath)
-        return pgtap.prepare_seed(relpath, text)
-    except InputRefused as exc:
-        raise StepFailed(str(exc)) from None
-    except UnicodeDecodeError as exc:
-        raise StepFailed(f"{relpath} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
-                         "save it as UTF-8") from None
-    except ValueError as exc:
-        raise StepFailed(f"the test seed cannot run: {exc}") from None
-
-
-def _log(result: pgtap.FileResult) -> str:
-    lines = [f"# {result.relpath}"]
-    lines += [f"# left out {note}" for note in result.left_out]
-    for test in result.report.tests:
-        lines.append(test.line())
-        if test.failed:
-            lines += [f"#   {d}" for d in test.diagnostics]
-    if result.error is not None:
-        lines.append(f"error at line {result.error[0]}: {result.error[1]}")
-    return "\n".join(lines) + "\n"
+    tested: str | None = ctx.state.get(TESTED_BEFORE_COMMIT)
+    if tested is not None:
+        note = (f"{tested}, inside the transaction that applied the migrations, before it "
+                f"committed (migrate step); not run again")
+        await ctx.output(note + "\n")
+        await ctx.outcome(note)
+        return
+    files = pgtap_suite.find(ctx)
+    if isinstance(files, str):
+        raise StepSkipped(files)
+    result = await pgtap_suite.run(ctx, ctx.environment.database, files)
+    if result.failure is not None:
+        raise result.failure
+    await ctx.output(result.summary + "\n")
+    await ctx.outcome(result.summary)
 
 
 VERIFY = Step(name="verify", title="RLS tests", run=run, read_only=False,
