@@ -17,6 +17,7 @@ from service.settings import Settings
 from workers.cli_runs import this_process
 from workers.environments import resolve
 from workers.gates.render import refusal
+from workers.gates.result import GateResult
 from workers.notify import Announce
 from workers.plans import deploy_steps
 from workers.reporters.fanout import Fanout
@@ -141,3 +142,25 @@ async def record_result(ledger: Ledger, deployment_id: int, repo: str, environme
             deployment_id=deployment_id, repo=repo, environment=environment,
             location=backup.location, size_bytes=backup.size_bytes, entries=backup.entries,
             server_version_num=backup.server_version_num, created_at=backup.created_at)
+
+
+async def record_refusal(ledger: Ledger, *, repo: str, environment: str, commit: str,
+                         ref: str, trigger: str, requested_by: str | None,
+                         pr_number: int | None, forced_reason: str | None,
+                         results: list[GateResult], source: str) -> int:
+    """A request the pre-production checklist refused before it was queued (`/deploy
+    production` on a pull request): kept for the audit trail as a `refused` record, like
+    a refusal from the terminal, never counted as a deployment."""
+    verdict = refusal(results, source)
+    dep = await ledger.create_deployment(
+        repo=repo, environment=environment, kind="deploy", commit_sha=commit, ref=ref,
+        trigger=trigger, requested_by=requested_by, pr_number=pr_number,
+        forced_reason=forced_reason, steps=[("gates", "Pre-production checklist")],
+        details={"checklist": {"source": source, "headline": verdict.headline,
+                               "force_note": verdict.force_note,
+                               "items": [r.as_dict() for r in results]}})
+    await ledger.update_step(dep, "gates", status="failed", message=verdict.headline)
+    await ledger.finish(dep, status="refused", failed_step="gates", reason=verdict.headline,
+                        stop_the_line="pre-production checklist not met")
+    return dep
+

@@ -145,6 +145,16 @@ async def test_each_gate_blocks_production_on_its_own(
         assert runs(github_server, "deploybot/production") == []  # production untouched
         with psycopg.connect(world["production"]) as conn:
             assert conn.execute("select to_regclass('public.quotes')").fetchone() == (None,)
+        # each refusal is on record for the audit trail, none of them a deployment (the
+        # permission refusal is not a checklist's: the request never reached it)
+        with psycopg.connect(world["bot"]) as conn:
+            refused = conn.execute(
+                "select status, record_kind, failed_step, details->'checklist'->>'headline' "
+                "from ledger.deployments where environment = 'production' order by id"
+            ).fetchall()
+        assert len(refused) == 7
+        assert {r[:3] for r in refused} == {("refused", "refused", "gates")}
+        assert all(" checklist items " in r[3] and " not hold" in r[3] for r in refused)
         # every item holds: production is deployed, announced first
         await bot.send("issue_comment", post_comment(github_server, "/deploy production",
                                                      pr=21))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from service.commands.echo import code
 from service.ledger import pr_heads, requests
+from service.ledger.deployments import Ledger
 from service.ledger.locks import lock_of
 from workers import messages
 from workers.accept import accept
@@ -16,6 +17,7 @@ from workers.commands.head_history import (
     resolve_pin,
     timeline_commits,
 )
+from workers.deploy import record_refusal
 from workers.gates.precheck import precheck
 from workers.gates.result import checklist_table
 
@@ -85,6 +87,12 @@ async def run_deploy(req: CommandRequest) -> str:
                                           pr_number=req.pr_number,
                                           forced_reason=req.command.reason)
         if missing:
+            async with req.ctx.db.connection() as conn:  # the audit trail keeps every refusal
+                await record_refusal(
+                    Ledger(conn), repo=req.repo, environment=env.name, commit=sha,
+                    ref=str(head.get("ref") or ""), trigger="comment", requested_by=req.user,
+                    pr_number=req.pr_number, forced_reason=req.command.reason,
+                    results=results, source="github")
             return await req.refuse(
                 messages.checklist_refusal(env.name, len(missing), len(results)),
                 checklist_table(results))
