@@ -75,7 +75,8 @@ const realServe = Deno.serve.bind(Deno);
 let served = false;
 
 type Handler = (request: Request, info: unknown) => Response | Promise<Response>;
-type Options = Record<string, unknown> & { handler?: Handler; onError?: unknown };
+type ErrorHandler = (error: unknown) => Response | Promise<Response>;
+type Options = Record<string, unknown> & { handler?: Handler; onError?: ErrorHandler };
 
 function supabaseStyle(handler: Handler): Handler {
   // The host speaks HTTP over a unix socket; the function sees the URL its caller used,
@@ -116,10 +117,10 @@ function onError(error: unknown): Response {
   }
   served = true;
   const { port: _port, hostname: _hostname, cert: _cert, key: _key, onListen: _onListen,
-    handler: _handler, ...rest } = options;
+    handler: _handler, onError: ownOnError, ...rest } = options;
   return realServe({
-    onError,
     ...rest,
+    onError: ownOnError ?? onError, // the function's own error page wins, as on Supabase
     path: socketPath,
     handler: supabaseStyle(handler),
     onListen: () => {},
