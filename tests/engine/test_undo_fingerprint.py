@@ -20,10 +20,7 @@ from workers.cli import main
 from workers.drivers.database import PostgresDatabase
 from workers.repository.migration_files import discover, lint
 from workers.runbook import fingerprint
-from workers.runbook.engine import Engine
-from workers.runbook.events import Outcome
 from workers.runbook.snapshot import EnvironmentSnapshot, diff, snapshot
-from workers.runbook.step import Step
 
 # A Supabase project as it lives on GitHub: migrations, no rollback scripts.
 NOTES = {
@@ -174,32 +171,27 @@ async def test_the_fingerprint_names_each_part_that_differs(shim_db: str, tmp_pa
         before.to_json())) == []
 
 
-async def test_a_step_that_only_checks_is_not_an_undo_on_its_own() -> None:
-    """A run that failed before anything changed ends `failed`, not `rolled back`, even
-    though the fingerprint check has an undo."""
-    from tests.engine.test_engine import make_ctx
-    from tests.recorder import Recorder
+async def test_a_changed_role_setting_is_never_as_before(fresh_db: str) -> None:
+    """`ALTER ROLE … SET` (PostgREST's pre-request hook, say) is not undone by any script or
+    backup: the fingerprint sees it, so the undo does not claim "as it was before"."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
 
-    async def ok(ctx: object) -> None:
-        return None
+    from tests.conftest import admin_url_of
+    from workers.drivers.functions import PostgresFunctionReleases
 
-    async def broken(ctx: object) -> None:
-        from workers.runbook.step import StepFailed
-        raise StepFailed("no")
-
-    steps = [Step("check", "Check", ok, undo=ok, read_only=True, undo_verifies=True),
-             Step("backup", "Backup", broken)]
-    assert await Engine(steps).run(make_ctx(Recorder())) is Outcome.FAILED
-
-
-def test_the_rollback_scripts_policy_is_a_setting(tmp_path: Path) -> None:
-    repo = tmp_path
-    (repo / ".github").mkdir()
-    (repo / ".github" / "deploybot.yml").write_text(
-        "environments:\n  staging:\n    database_url_env: S\n    rollback_scripts: never\n")
-    from service.config.load import ConfigError, load_config
-
-    with pytest.raises(ConfigError) as caught:
-        load_config(repo)
-    assert "environments.staging.rollback_scripts: expected one of required, backup" in str(
-        caught.value)
+    name = str(conninfo_to_dict(fresh_db)["dbname"])
+    role = f"fp_{name[-12:]}"
+    with psycopg.connect(admin_url_of(fresh_db), autocommit=True) as admin:
+        admin.execute(f"create role {role}")
+        try:
+            async with PostgresDatabase(fresh_db) as db:
+                releases = PostgresFunctionReleases(fresh_db)
+                before = await fingerprint.take(db, releases)
+                admin.execute(f"alter role {role} in database {name} "
+                              "set statement_timeout = '5s'")
+                after = await fingerprint.take(db, releases, tables=before.row_counts)
+        finally:
+            admin.execute(f"drop role {role}")
+    assert fingerprint.differences(before, after) == [
+        f"role settings: {role} in this database: statement_timeout=5s (only after)"]

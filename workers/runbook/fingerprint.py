@@ -5,7 +5,9 @@ It holds what a deployment changes and an undo must put back: the schema (each o
 `pg_dump --schema-only`, hashed), the Supabase migration history, the row counts of the
 tables the deployment's SQL names (its pending migrations, their rollback scripts, the
 smoke file; counting every table of a production database would be slow, and rows other
-users write meanwhile are not the deployment's), and the active function release.
+users write meanwhile are not the deployment's), the active function release, and the
+settings of roles (`ALTER ROLE … SET`) for this database and for every database — which a
+migration can change and no undo puts back, so an undo after one is never "as before".
 deploybot's own release store and the history table's DDL are left out of the schema: the
 release store keeps every release by design, and the history is compared row by row.
 """
@@ -31,6 +33,18 @@ _OBJECT = re.compile(r"^-- (?:Data for )?Name: (.*?)(?:; Owner: .*)?$")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 
+# Role settings that apply here: this database's and every database's (ALTER ROLE … SET).
+_ROLE_SETTINGS = """
+SELECT coalesce(r.rolname, 'every role') || ' in '
+       || CASE WHEN s.setdatabase = 0 THEN 'every database' ELSE 'this database' END
+       || ': ' || array_to_string(s.setconfig, ', ') AS setting
+  FROM pg_catalog.pg_db_role_setting s
+  LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+ WHERE s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database
+                             WHERE datname = current_database()))
+ ORDER BY 1"""
+
+
 class FingerprintError(Exception):
     """The fingerprint could not be taken (the message says why, without secrets)."""
 
@@ -41,16 +55,19 @@ class Fingerprint:
     history: tuple[str, ...] = ()  # history rows as JSON, in version order
     row_counts: dict[str, int] = field(default_factory=dict)  # "schema.table" → rows; -1 gone
     active_release: int | None = None
+    # "role in this database: setting, …" ("every role", "every database" where unset)
+    role_settings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": self.schema, "history": list(self.history),
-                "row_counts": self.row_counts, "active_release": self.active_release}
+                "row_counts": self.row_counts, "active_release": self.active_release,
+                "role_settings": list(self.role_settings)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fingerprint:
         return cls(dict(data.get("schema") or {}), tuple(data.get("history") or ()),
                    {k: int(v) for k, v in (data.get("row_counts") or {}).items()},
-                   data.get("active_release"))
+                   data.get("active_release"), tuple(data.get("role_settings") or ()))
 
     def summary(self) -> str:
         tables = ", ".join(sorted(self.row_counts)) or "none"
@@ -70,11 +87,12 @@ async def take(db: Database, functions: FunctionReleases, *,
         if tables is None:
             tables = await _named_tables(db, sql_texts)
         counts = {t: await _count(db, t) for t in sorted(tables)}
+        settings = tuple(str(r["setting"]) for r in await db.fetch(_ROLE_SETTINGS))
     except Exception as exc:
         raise FingerprintError(f"cannot read the database: {exc}") from exc
     active = await functions.active()
     return Fingerprint(await _schema(db, version), history, counts,
-                       active.id if active else None)
+                       active.id if active else None, settings)
 
 
 def differences(before: Fingerprint, after: Fingerprint) -> list[str]:
@@ -101,6 +119,11 @@ def differences(before: Fingerprint, after: Fingerprint) -> list[str]:
     if before.active_release != after.active_release:
         out.append(f"active function release: {before.active_release or 'none'} before, "
                    f"{after.active_release or 'none'} after")
+    if before.role_settings != after.role_settings:
+        gone = [s for s in before.role_settings if s not in after.role_settings]
+        new = [s for s in after.role_settings if s not in before.role_settings]
+        out.append("role settings: " + "; ".join(
+            [*(f"{s} (only before)" for s in gone), *(f"{s} (only after)" for s in new)]))
     return out
 
 
