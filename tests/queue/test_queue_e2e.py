@@ -149,7 +149,7 @@ async def test_cancel_withdraws_ones_own_request_and_a_newer_one_replaces_the_qu
     assert [(r["pr_number"], r["status"]) for r in rows] == [
         (10, "done"), (11, "superseded"), (12, "cancelled"), (11, "done")]
     assert rows[1]["id"] == older["id"]
-    assert "withdrawn: deploy to `staging`" in replies(github_server, 12)[-1]
+    assert "withdrawn: deployment to `staging`" in replies(github_server, 12)[-1]
     # the replacement waits only behind #10: the withdrawn and replaced ones do not count
     assert "queued at position **2**" in replies(github_server, 11)[-1]
     assert [r["deployment_id"] is None for r in rows] == [False, True, True, False]
