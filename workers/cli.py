@@ -121,6 +121,7 @@ def load_repo_config(repo: Path) -> Config:
 async def _deploy(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from workers.deploy import DeployRequest, run_deployment
     from workers.reporters.console import ConsoleReporter
+    from workers.runbook.run_state import RunState
 
     repo = Path(args.repo)
     config = load_repo_config(repo)
@@ -141,13 +142,13 @@ async def _deploy(args: argparse.Namespace, settings: Settings, console: Console
                         source=source, config=config, dry_run=args.dry_run, trigger="cli",
                         forced_reason=args.reason if args.force else None)
     async with _ledger(settings) as ledger:
-        state = {}
+        state = RunState()
         announce = None
         if env.production:
             from workers.gates.gather import gather
             from workers.notify import console_announcer
 
-            state["gate_facts"] = await gather(ledger, env, repo=req.repo,
+            state.gate_facts = await gather(ledger, env, repo=req.repo,
                                                commit=source.commit,
                                                forced_reason=req.forced_reason,
                                                settings=settings)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from service.config.layout import for_tree
 from service.config.model import Config
@@ -25,6 +24,7 @@ from workers.reporters.ledger import LedgerReporter
 from workers.runbook.context import DeployContext, SourceTree
 from workers.runbook.engine import Engine, StopCheck
 from workers.runbook.events import Outcome, Reporter
+from workers.runbook.run_state import RunState
 from workers.runbook.step import Step
 from workers.steps.report import summary
 
@@ -66,7 +66,7 @@ async def create_record(ledger: Ledger, req: DeployRequest,
 async def run_deployment(
     settings: Settings, ledger: Ledger, req: DeployRequest, reporters: Sequence[Reporter] = (),
     *, deployment_id: int | None = None, steps: Sequence[Step] | None = None,
-    stop_check: StopCheck | None = None, initial_state: dict[str, Any] | None = None,
+    stop_check: StopCheck | None = None, initial_state: RunState | None = None,
     rollback_of: int | None = None, announce: Announce | None = None,
     undo_on_interrupt: bool = False,
 ) -> DeployResult:
@@ -86,7 +86,7 @@ async def run_deployment(
     ctx = DeployContext(deployment_id=deployment_id, environment=environment,
                         source=req.source, config=for_tree(req.config, req.source.root),
                         reporter=reporter,
-                        dry_run=req.dry_run, state=dict(initial_state or {}),
+                        dry_run=req.dry_run, state=initial_state or RunState(),
                         announce=announce)
     engine = Engine(steps, stop_check)
     interrupted = False
@@ -122,21 +122,21 @@ async def run_deployment(
 
 
 async def record_result(ledger: Ledger, deployment_id: int, repo: str, environment: str,
-                        state: dict[str, Any], outcome: Outcome, *,
+                        state: RunState, outcome: Outcome, *,
                         rollback_of: int | None) -> None:
     """What a finished run leaves in the ledger besides its steps: what it changed (a later
     rollback reads it), the rollback it completed, and its backup."""
     details = summary(state)
-    if state.get("gates"):  # the checklist as judged, for the dashboard to render
-        source = getattr(state.get("gate_facts"), "source", "github")
-        verdict = refusal(state["gates"], source)
+    if state.gates:  # the checklist as judged, for the dashboard to render
+        source = state.gate_facts.source if state.gate_facts is not None else "github"
+        verdict = refusal(state.gates, source)
         details["checklist"] = {"source": source, "headline": verdict.headline,
                                 "force_note": verdict.force_note,
-                                "items": [r.as_dict() for r in state["gates"]]}
+                                "items": [r.as_dict() for r in state.gates]}
     await ledger.merge_details(deployment_id, details)
     if rollback_of is not None and outcome is Outcome.SUCCEEDED:
         await ledger.merge_details(rollback_of, {"rolled_back_by": deployment_id})
-    backup = state.get("backup")
+    backup = state.backup
     if backup is not None:
         await ledger.record_backup(
             deployment_id=deployment_id, repo=repo, environment=environment,

@@ -8,11 +8,11 @@ itself undone if it fails half-way."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from service.config.model import EnvironmentConfig
 from service.ledger import undoable
 from service.ledger.deployments import Ledger
+from workers.drivers.interfaces import Backup
+from workers.runbook.run_state import RollbackTarget, RunState
 from workers.runbook.step import Step
 from workers.steps.backup import BACKUP
 from workers.steps.functions import FUNCTIONS
@@ -42,7 +42,7 @@ def rollback_steps() -> list[Step]:
     return [ROLLBACK_CHECK, BACKUP, SMOKE_DATA, REVERT, RESTORE_RELEASE, REPORT]
 
 
-async def prepare_rollback(ledger: Ledger, target_id: int) -> tuple[list[Step], dict[str, Any]]:
+async def prepare_rollback(ledger: Ledger, target_id: int) -> tuple[list[Step], RunState]:
     """Steps and initial state for undoing deployment `target_id`."""
     target = await ledger.get(target_id)
     if target is None:
@@ -50,13 +50,15 @@ async def prepare_rollback(ledger: Ledger, target_id: int) -> tuple[list[Step], 
     if (refused := await undoable.why_not(ledger, target)) is not None:
         raise RollbackRefused(refused.message)
     details = target["details"]
-    state = {"rollback_target": {
-        "id": target_id,
-        "commit": target["commit_sha"],
-        "applied": [a["version"] for a in details.get("applied", [])],
-        "release": (details.get("release") or {}).get("id"),
-        "previous_release": details.get("previous_release"),
+    journal = details.get("journal") or {}
+    backup = journal.get("backup")
+    state = RunState(rollback_target=RollbackTarget(
+        id=target_id,
+        commit=target["commit_sha"],
+        applied=[a["version"] for a in details.get("applied", [])],
+        release=(details.get("release") or {}).get("id"),
+        previous_release=details.get("previous_release"),
         # The backup it took before its migrations: their undo where one has no script.
-        "backup": (details.get("journal") or {}).get("backup"),
-    }, "smoke_cleanup": list((details.get("journal") or {}).get("smoke_cleanup") or [])}
+        backup=Backup.from_json(backup) if backup else None,
+    ), smoke_cleanup=list(journal.get("smoke_cleanup") or []))
     return rollback_steps(), state

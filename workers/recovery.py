@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import datetime
 from typing import Any
 
 from service.config.layout import for_tree
@@ -30,6 +29,7 @@ from workers.runbook.context import DeployContext
 from workers.runbook.engine import Engine
 from workers.runbook.events import Outcome
 from workers.runbook.fingerprint import Fingerprint
+from workers.runbook.run_state import RunState
 from workers.runbook.step import Step
 from workers.steps.fingerprint_check import FINGERPRINT
 
@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 REASON = "the worker running this deployment stopped"
 
 
-async def rebuild_state(ctx: DeployContext, journal: dict[str, Any]) -> dict[str, Any]:
+async def rebuild_state(ctx: DeployContext, journal: dict[str, Any]) -> RunState:
     """ctx.state as the dead worker had it, from the journal and the environment."""
-    state: dict[str, Any] = {}
+    state = RunState()
     env = ctx.environment
     pending = set(journal.get("pending") or [])
     if pending:
@@ -48,21 +48,18 @@ async def rebuild_state(ctx: DeployContext, journal: dict[str, Any]) -> dict[str
         # Everything pending at the start and applied now is this deployment's doing, even
         # a file whose commit the dead worker never got to write down.
         now = {a.version for a in await env.database.applied_migrations()}
-        state["applied"] = [m for m in found if m.version in pending and m.version in now]
+        state.applied = [m for m in found if m.version in pending and m.version in now]
     b = journal.get("backup")
     if b:
-        state["backup"] = Backup(location=b["location"], size_bytes=b["size_bytes"],
-                                 entries=b["entries"],
-                                 created_at=datetime.fromisoformat(b["created_at"]),
-                                 server_version_num=b["server_version_num"])
+        state.backup = Backup.from_json(b)
     if "new_release" in journal:
-        state["new_release"] = await env.functions.get(int(journal["new_release"]))
+        state.new_release = await env.functions.get(int(journal["new_release"]))
         prev = journal.get("previous_release")
-        state["previous_release"] = await env.functions.get(int(prev)) if prev else None
+        state.previous_release = await env.functions.get(int(prev)) if prev else None
     if journal.get("smoke_cleanup"):
-        state["smoke_cleanup"] = list(journal["smoke_cleanup"])
+        state.smoke_cleanup = list(journal["smoke_cleanup"])
     if journal.get(FINGERPRINT):
-        state[FINGERPRINT] = Fingerprint.from_json(journal[FINGERPRINT])
+        state.fingerprint = Fingerprint.from_json(journal[FINGERPRINT])
     return state
 
 

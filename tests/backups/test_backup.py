@@ -196,7 +196,7 @@ async def test_backup_step_records_the_backup(fresh_db: str, tmp_path: Path) -> 
     run_sql(fresh_db, "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
     ctx = make_ctx(as_database(fresh_db), LocalBackupStore(tmp_path), deployment_id=31)
     await BACKUP.run(ctx)
-    backup = ctx.state["backup"]
+    backup = ctx.state.backup
     assert Path(backup.location).name.startswith("staging-31-")
     out = ctx.reporter.output()  # type: ignore[attr-defined]
     assert backup.location in out
@@ -209,7 +209,7 @@ async def test_backup_step_skips_when_turned_off(fresh_db: str, tmp_path: Path) 
     ctx = make_ctx(as_database(fresh_db), LocalBackupStore(tmp_path), backup=False)
     with pytest.raises(StepSkipped, match=r"environments\.staging\.backup: false"):
         await BACKUP.run(ctx)
-    assert "backup" not in ctx.state
+    assert ctx.state.backup is None
     assert listing(tmp_path) == []
     assert not any(e.kind == EventKind.OUTPUT for e in ctx.reporter.events)  # type: ignore[attr-defined]
 

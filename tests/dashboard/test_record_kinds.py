@@ -20,6 +20,7 @@ from workers.deploy import record_result
 from workers.gates.checklist import evaluate
 from workers.gates.facts import GateFacts
 from workers.runbook.events import Outcome
+from workers.runbook.run_state import RunState
 
 
 def _records(dash: Dash) -> dict[str, list[int]]:
@@ -111,7 +112,7 @@ def _refusal(dash: Dash) -> int:
     async def record() -> None:
         async with Ledger.open(dash.db) as ledger:
             await record_result(ledger, dep, "octo/backend", "production",
-                                {"gates": results, "gate_facts": facts}, Outcome.FAILED,
+                                RunState(gates=results, gate_facts=facts), Outcome.FAILED,
                                 rollback_of=None)
     asyncio.run(record())
     return dep

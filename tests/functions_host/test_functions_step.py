@@ -55,8 +55,8 @@ async def test_deploys_skips_when_unchanged_and_undo_restores_the_previous_relea
     write_version(functions, "hello", "v1")
     first = make_ctx(env, source, "1" * 40)
     await FUNCTIONS.run(first)
-    one = first.state["new_release"]
-    assert first.state["previous_release"] is None
+    one = first.state.new_release
+    assert first.state.previous_release is None
     assert one.slugs == ("hello",) and one.commit == "1" * 40
     out = first.reporter.output()  # type: ignore[attr-defined]
     assert f"published release {one.id}" in out and "hello" in out
@@ -75,8 +75,8 @@ async def test_deploys_skips_when_unchanged_and_undo_restores_the_previous_relea
     write_version(functions, "hello", "v2")
     second = make_ctx(env, source, "3" * 40)
     await FUNCTIONS.run(second)
-    two = second.state["new_release"]
-    assert second.state["previous_release"].id == one.id
+    two = second.state.new_release
+    assert second.state.previous_release.id == one.id
     assert await version_of(client, host.url) == "v2"
 
     await functions_undo(second)

@@ -77,7 +77,7 @@ async def test_the_runbook_smoke_tests_pass_and_undo_removes_their_data(
         "✓ quote calculation", "✓ quote stored", "✓ customers see only their own quotes",
         "✓ anonymous visitors cannot read quotes"]
     assert ANON_KEY not in out
-    cleanup = ctx.state["smoke_cleanup"]
+    cleanup = ctx.state.smoke_cleanup
     assert len(cleanup) == 1 and cleanup[0].startswith("delete from public.quotes where id")
     assert quote_count(shim_db) == 1  # Test 1's quote; the RLS check's rows were rolled back
 
@@ -101,7 +101,7 @@ async def test_a_function_answering_500_stops_the_line(
     out = ctx.reporter.output()  # type: ignore[attr-defined]
     assert "✗ quote calculation" in out and "- quote stored: not run" in out
     assert "secret internal detail" not in out
-    assert ctx.state["smoke_cleanup"] == []  # nothing was captured, nothing to delete
+    assert ctx.state.smoke_cleanup == []  # nothing was captured, nothing to delete
     await smoke_undo(ctx)
 
 
@@ -123,7 +123,7 @@ async def test_a_wrong_answer_after_storing_fails_and_undo_removes_the_row(
     with pytest.raises(StepFailed, match=r"platform_fee: expected 5\.0, got 6\.00"):
         await SMOKE.run(ctx)
     assert quote_count(shim_db) == 1
-    assert len(ctx.state["smoke_cleanup"]) == 1
+    assert len(ctx.state.smoke_cleanup) == 1
     await smoke_undo(ctx)
     assert quote_count(shim_db) == 0
 
@@ -142,7 +142,7 @@ async def test_a_broken_rls_policy_is_an_rls_failure(
     assert "customers see only their own quotes" in failure.value.reason
     assert "expected 1 item(s), got 3" in failure.value.reason
     # Test 1's quote was captured before the failure: undo removes it.
-    assert len(ctx.state["smoke_cleanup"]) == 1
+    assert len(ctx.state.smoke_cleanup) == 1
     await smoke_undo(ctx)
     assert quote_count(shim_db) == 0
 

@@ -97,7 +97,7 @@ async def test_the_projects_migrations_apply_and_undo_to_the_same_schema(
                 if line.startswith("reverted ")]
     assert reverted == files[::-1]
     assert rec.of(EventKind.UNDO_FINISHED, "migrate")
-    assert ctx.state["applied"] == []
+    assert ctx.state.applied == []
     assert await history(db) == []
     assert await schema_dump(db, HISTORY) == before
 
@@ -107,7 +107,7 @@ async def test_applied_migrations_are_recorded_in_order(db: PostgresDatabase, sh
     ctx = context(db, shim_db, REPO, tmp_path / "backups")
     await MIGRATE.run(ctx)
     found = discover(REPO)
-    assert ctx.state["applied"] == list(found)
+    assert ctx.state.applied == list(found)
     assert [v for v, _, _ in await history(db)] == [m.version for m in found]
     rows = await db.fetch("SELECT to_regclass('public.quotes') IS NOT NULL AS ok")
     assert rows == [{"ok": True}]
@@ -173,7 +173,7 @@ async def test_undo_restores_the_backup_when_a_rollback_script_is_missing(
     assert f"reverted {found[-1].relpath}" in out
     assert f"cannot revert {found[2].relpath}: it has no rollback script" in out
     assert "restored the backup" in out
-    assert ctx.state["applied"] == []
+    assert ctx.state.applied == []
     assert await history(db) == before_history
     assert await schema_dump(db) == before_schema
 
@@ -187,13 +187,13 @@ async def test_a_file_that_committed_as_the_connection_died_is_reverted_too(
     await MIGRATE.run(ctx)
     # As if the connection died after the last file's COMMIT reached the server but
     # before its answer reached us.
-    last = ctx.state["applied"].pop()
-    ctx.state["migrate_in_doubt"] = last
+    last = ctx.state.applied.pop()
+    ctx.state.migrate_in_doubt = last
     assert MIGRATE.undo is not None
     await MIGRATE.undo(ctx)
     assert f"{last.relpath} did commit" in recorder(ctx).output("migrate")
     assert await history(db) == []
-    assert ctx.state["applied"] == []
+    assert ctx.state.applied == []
     assert last == found[-1]
 
 
@@ -211,7 +211,7 @@ async def test_undo_without_a_backup_asks_for_a_person(db: PostgresDatabase, shi
         f"cannot revert {found[1].relpath}: it has no rollback script, and there is no "
         f"backup to restore; a person is needed")
     # What could be reverted was; what is left is still listed as applied.
-    assert [m.version for m in ctx.state["applied"]] == [found[0].version, found[1].version]
+    assert [m.version for m in ctx.state.applied] == [found[0].version, found[1].version]
     assert [v for v, _, _ in await history(db)] == [found[0].version, found[1].version]
 
 
@@ -224,7 +224,7 @@ async def test_an_unreachable_database_stops_the_line(tmp_path: Path) -> None:
     for pending in (None, list(discover(REPO))):
         ctx = context(db, url, REPO, tmp_path / "backups")
         if pending is not None:
-            ctx.state["pending"] = pending
+            ctx.state.pending = pending
         outcome = await Engine([MIGRATE]).run(ctx)
         [failed] = recorder(ctx).of(EventKind.FAILED, "migrate")
         assert failed.data["stop_the_line"] == "database connection issues"

@@ -150,6 +150,18 @@ class Backup:
     created_at: datetime
     server_version_num: int
 
+    def to_json(self) -> dict[str, Any]:
+        """As the journal keeps it (recovery and a later rollback read it back)."""
+        return {"location": self.location, "size_bytes": self.size_bytes,
+                "entries": self.entries, "created_at": self.created_at.isoformat(),
+                "server_version_num": self.server_version_num}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Backup:
+        return cls(location=data["location"], size_bytes=data["size_bytes"],
+                   entries=data["entries"], created_at=datetime.fromisoformat(data["created_at"]),
+                   server_version_num=data["server_version_num"])
+
 
 class BackupStore(Protocol):
     async def create(self, db: Database, label: str) -> Backup:

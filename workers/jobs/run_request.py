@@ -41,6 +41,7 @@ from workers.reporters.github_deployment import DeploymentStatusReporter
 from workers.reporters.github_escalation import EscalationReporter
 from workers.reporters.tracked import Tracked, undelivered
 from workers.runbook.events import Outcome, Reporter
+from workers.runbook.run_state import RunState
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> 
     async with ctx.db.connection() as conn:
         ledger = Ledger(conn)
         steps = ctx.plan(req["kind"]) if ctx.plan is not None else None
-        state: dict[str, Any] = {}
+        state = RunState()
         rollback_of = req["rollback_target"] if req["kind"] == "rollback" else None
         refused = None
         if rollback_of is not None and steps is None:
@@ -246,7 +247,7 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> 
         reporters: list[Reporter] = list(final)
         announce = None
         if env is not None and env.production and req["kind"] != "rollback":
-            state["gate_facts"] = await gather(
+            state.gate_facts = await gather(
                 ledger, env, repo=repo, commit=req["commit_sha"], client=client,
                 pr_number=req["pr_number"], forced_reason=req["forced_reason"],
                 settings=ctx.settings)

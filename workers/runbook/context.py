@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from service.config.model import Config, EnvironmentConfig
 from workers.drivers.interfaces import BackupStore, Database, FunctionReleases
 from workers.runbook.events import Annotation, Event, EventKind, Reporter
+from workers.runbook.run_state import RunState
 
 if TYPE_CHECKING:
     from workers.notify import Announcement
@@ -52,7 +53,7 @@ class DeployContext:
     reporter: Reporter
     dry_run: bool = False
     # What steps recorded for later steps and for undo (backup, applied migrations, ...).
-    state: dict[str, Any] = field(default_factory=dict)
+    state: RunState = field(default_factory=RunState)
     current_step: str | None = None
     # What the current step (or its undo) came to, in a few words: the note it keeps once
     # it has ended, instead of the last thing it was doing.

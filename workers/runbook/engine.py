@@ -45,7 +45,7 @@ class Engine:
             "titles": {s.name: s.title for s in self.steps},
             "commit": ctx.source.commit,
             "dry_run": ctx.dry_run,
-            "rollback_of": (ctx.state.get("rollback_target") or {}).get("id"),
+            "rollback_of": target.id if (target := ctx.state.rollback_target) else None,
         }))
         touched = self.touched = []
         failure: StepFailed | None = None

@@ -40,11 +40,8 @@ async def run(ctx: DeployContext) -> None:
     except BackupError as exc:
         raise StepFailed(f"backup failed: {exc}",
                          stop_the_line=UNREACHABLE if exc.unreachable else "") from None
-    ctx.state["backup"] = backup
-    await ctx.journal("backup", {"location": backup.location, "size_bytes": backup.size_bytes,
-                                 "entries": backup.entries,
-                                 "created_at": backup.created_at.isoformat(),
-                                 "server_version_num": backup.server_version_num})
+    ctx.state.backup = backup
+    await ctx.journal("backup", backup.to_json())
     took = time.monotonic() - started
     await ctx.output(
         f"backup: {backup.location}\n"

@@ -12,7 +12,7 @@ from workers.runbook import fingerprint
 from workers.runbook.context import DeployContext
 from workers.runbook.step import StepFailed
 
-FINGERPRINT = "fingerprint"  # ctx.state and journal key
+FINGERPRINT = "fingerprint"  # journal key (ctx.state.fingerprint)
 NOT_AS_BEFORE = "rollback not exact"
 
 
@@ -27,7 +27,7 @@ async def remember(ctx: DeployContext, sql_texts: Iterable[str]) -> None:
         raise StepFailed(f"cannot take the environment's fingerprint, without which no undo "
                          f"could be checked: {exc}",
                          stop_the_line="database connection issues") from None
-    ctx.state[FINGERPRINT] = taken
+    ctx.state.fingerprint = taken
     await ctx.journal(FINGERPRINT, taken.to_json())
     await ctx.output(f"fingerprint: {taken.summary()}\n")
 
@@ -36,7 +36,7 @@ async def verify(ctx: DeployContext) -> None:
     """After every other step's undo: the environment must match the fingerprint; say so
     only when it does, else stop the line saying what differs (the engine then reports the
     rollback as failed and escalates)."""
-    before: fingerprint.Fingerprint | None = ctx.state.get(FINGERPRINT)
+    before = ctx.state.fingerprint
     if before is None:
         # Taken before any step that changes something: without it, nothing ran after.
         await ctx.output("no fingerprint was taken: nothing ran after this step\n")

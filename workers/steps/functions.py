@@ -104,7 +104,7 @@ async def run(ctx: DeployContext) -> None:
         previous = await releases.active()
     except DatabaseUnavailable as exc:
         raise StepFailed(str(exc), stop_the_line="database connection issues") from None
-    ctx.state["previous_release"] = previous
+    ctx.state.previous_release = previous
     await ctx.journal("previous_release", previous.id if previous is not None else None)
     try:
         # A folder holding files but no function is an error, never skipped in silence.
@@ -129,7 +129,7 @@ async def run(ctx: DeployContext) -> None:
     await ctx.output(f"published {_describe(release)}")
     # Recorded before activating: if activation's commit is acknowledged by the server but
     # lost on the way back, undo must still put the previous release back.
-    ctx.state["new_release"] = release
+    ctx.state.new_release = release
     await ctx.journal("new_release", release.id)
     await ctx.progress(f"activating release {release.id}")
     try:
@@ -144,11 +144,11 @@ async def run(ctx: DeployContext) -> None:
 
 
 async def undo(ctx: DeployContext) -> None:
-    if "new_release" not in ctx.state:
+    if ctx.state.new_release is None:
         await ctx.output("no release was activated: nothing to undo")
         await ctx.outcome("nothing to undo")
         return
-    previous: Release | None = ctx.state.get("previous_release")
+    previous = ctx.state.previous_release
     try:
         await ctx.environment.functions.activate(previous.id if previous else None)
     except FunctionsUnavailable as exc:

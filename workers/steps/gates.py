@@ -1,7 +1,7 @@
 """gates: the pre-production checklist, item by item, before anything touches production.
 
 The facts come from the caller (GitHub and the ledger in the worker, the ledger alone on the
-CLI) in ctx.state["gate_facts"]; the rollback-plan item is judged here against the
+CLI) in ctx.state.gate_facts; the rollback-plan item is judged here against the
 environment's migration history. When every item holds, the team is told — before anything
 changes — and the deployment goes on."""
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 from service.commands.echo import code
 from workers.drivers.interfaces import DatabaseUnavailable
 from workers.gates.checklist import evaluate
-from workers.gates.facts import GateFacts
 from workers.gates.render import log_text, refusal
 from workers.gates.result import GateResult, checklist_table, unmet
 from workers.notify import Announcement
@@ -49,7 +48,7 @@ async def rollback_plan(ctx: DeployContext) -> GateResult:
 
 async def run(ctx: DeployContext) -> None:
     env = ctx.environment.config
-    facts: GateFacts | None = ctx.state.get("gate_facts")
+    facts = ctx.state.gate_facts
     if not env.production:
         raise StepSkipped("no pre-production checklist for this environment")
     if facts is None:
@@ -59,7 +58,7 @@ async def run(ctx: DeployContext) -> None:
     log = log_text(results, facts.source)  # the log is plain text wherever it is read
     table = checklist_table(results)
     missing = unmet(results)
-    ctx.state["gates"] = results
+    ctx.state.gates = results
     # the check run's summary shows the table (workers/reporters/markdown.py)
     await ctx.progress(f"{len(results) - len(missing)} of {len(results)} checklist items hold",
                        section=table)

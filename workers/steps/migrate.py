@@ -20,7 +20,6 @@ import time
 from service.embedded.shim import PLATFORM_ROLES
 from workers.drivers.backup_toc import PLATFORM_SCHEMAS
 from workers.drivers.interfaces import (
-    Backup,
     DatabaseUnavailable,
     MigrationError,
     MigrationFile,
@@ -36,19 +35,9 @@ from workers.runbook import pgtap_suite
 from workers.runbook.context import DeployContext
 from workers.runbook.events import Annotation
 from workers.runbook.step import Step, StepFailed, StepSkipped
-from workers.steps.verify import TESTED_BEFORE_COMMIT
 
 MIGRATION_ERROR = "migration error"
 DATABASE_DOWN = "database connection issues"
-# ctx.state key: the migration being applied when the database went away.
-IN_DOUBT = "migrate_in_doubt"
-# ctx.state key: the migration (or the one transaction) that ended the transaction it ran
-# in, or that ran outside one and failed halfway (part of it may be committed,
-# without a history row): only the backup undoes it.
-ENDED = "migrate_transaction_ended"
-# ctx.state key: the files of the one transaction, from its start until its outcome is
-# known (the connection died, or the worker, around the commit): undo checks the history.
-BATCH_IN_DOUBT = "migrate_batch_in_doubt"
 
 
 def _seconds(duration: float) -> str:
@@ -56,7 +45,7 @@ def _seconds(duration: float) -> str:
 
 
 async def _pending(ctx: DeployContext) -> list[MigrationFile]:
-    todo: list[MigrationFile] | None = ctx.state.get("pending")
+    todo = ctx.state.pending
     if todo is not None:
         return todo
     paths = ctx.config.paths
@@ -91,7 +80,7 @@ async def _apply_and_test(ctx: DeployContext, todo: list[MigrationFile]) -> None
     files = pgtap_suite.find(ctx)  # before anything changes: a bad test file stops here
     db = ctx.environment.database
     settings = ctx.environment.config
-    applied: list[MigrationFile] = ctx.state.setdefault("applied", [])
+    applied = ctx.state.applied
     tests = (f"the pgTAP tests ({len(files)} file(s))" if isinstance(files, list)
              else "no pgTAP tests (" + files.removeprefix("no tests ran: ") + ")")
     await ctx.output(f"applying {len(todo)} migration(s) and running {tests} in one "
@@ -101,7 +90,7 @@ async def _apply_and_test(ctx: DeployContext, todo: list[MigrationFile]) -> None
     try:
         async with db.transaction(lock_timeout_ms=settings.lock_timeout_ms,
                                   statement_timeout_ms=settings.statement_timeout_ms) as txn:
-            ctx.state[BATCH_IN_DOUBT] = list(todo)  # begun: from now on, check the history
+            ctx.state.migrate_batch_in_doubt = list(todo)  # begun: from now on, check the history
             for index, migration in enumerate(todo, 1):
                 await ctx.progress(f"applying {migration.relpath} ({index}/{len(todo)})",
                                    file=migration.relpath, index=index, total=len(todo))
@@ -118,29 +107,29 @@ async def _apply_and_test(ctx: DeployContext, todo: list[MigrationFile]) -> None
                 await txn.commit()
     except MigrationError as exc:
         if exc.transaction_ended:
-            ctx.state.pop(BATCH_IN_DOUBT, None)
-            ctx.state[ENDED] = exc.migration.relpath
+            ctx.state.migrate_batch_in_doubt = None
+            ctx.state.migrate_ended = exc.migration.relpath
             raise _failed(exc, applied, one_transaction=True) from exc
         failure = _failed(exc, applied, one_transaction=True)
     except TransactionLost as exc:
         if exc.maybe_committed:
-            ctx.state.pop(BATCH_IN_DOUBT, None)
-            ctx.state[ENDED] = "the transaction holding the migrations"
+            ctx.state.migrate_batch_in_doubt = None
+            ctx.state.migrate_ended = "the transaction holding the migrations"
             raise StepFailed(f"{exc}; the rollback restores the verified backup",
                              stop_the_line=MIGRATION_ERROR) from exc
         failure = StepFailed(str(exc), stop_the_line=pgtap_suite.SECURITY_STOP)
     except DatabaseUnavailable as exc:
-        # Around the COMMIT nobody can tell: undo checks the history (BATCH_IN_DOUBT).
+        # Around the COMMIT nobody can tell: undo checks the history (batch in doubt).
         raise StepFailed(str(exc), stop_the_line=DATABASE_DOWN) from exc
     except StepFailed as exc:  # the suite could not finish (timeout, database lost)
         failure = exc
     if failure is not None:
         raise await _rolled_back(ctx, todo, failure)
-    ctx.state.pop(BATCH_IN_DOUBT, None)
+    ctx.state.migrate_batch_in_doubt = None
     applied.extend(todo)
     what = f"after {summary}" if summary else "(no pgTAP tests to run first)"
     if summary:
-        ctx.state[TESTED_BEFORE_COMMIT] = summary
+        ctx.state.tested_before_commit = summary
     await ctx.output(f"committed {len(todo)} migration(s) in one transaction {what}\n")
     await ctx.progress(f"applied {len(todo)} migration{'s' if len(todo) != 1 else ''} "
                        f"in one transaction")
@@ -155,11 +144,11 @@ async def _rolled_back(ctx: DeployContext, todo: list[MigrationFile], failure: S
     except DatabaseUnavailable as exc:
         failure.output += (f"\nThe transaction was rolled back, but the history could not be "
                            f"read to check it: {exc}\n")
-        return failure  # BATCH_IN_DOUBT stays: undo checks again
-    ctx.state.pop(BATCH_IN_DOUBT, None)
+        return failure  # the batch stays in doubt: undo checks again
+    ctx.state.migrate_batch_in_doubt = None
     still = [m for m in todo if m.version in recorded]
     if still:  # cannot happen after a rollback; never say "nothing" without looking
-        ctx.state["applied"].extend(still)
+        ctx.state.applied.extend(still)
         failure.output += ("\nThe transaction was rolled back, yet the history lists "
                            + ", ".join(m.relpath for m in still) + "; the undo reverts them\n")
         return failure
@@ -175,7 +164,7 @@ async def _apply_each(ctx: DeployContext, todo: list[MigrationFile]) -> None:
     """Each file in its own transaction, committed before the next one runs."""
     db = ctx.environment.database
     settings = ctx.environment.config
-    applied: list[MigrationFile] = ctx.state.setdefault("applied", [])
+    applied = ctx.state.applied
     for index, migration in enumerate(todo, 1):
         await ctx.progress(f"applying {migration.relpath} ({index}/{len(todo)})",
                            file=migration.relpath, index=index, total=len(todo))
@@ -188,15 +177,15 @@ async def _apply_each(ctx: DeployContext, todo: list[MigrationFile]) -> None:
                                      durable=index == len(todo))
         except MigrationError as exc:
             if exc.transaction_ended:
-                ctx.state[ENDED] = migration.relpath
+                ctx.state.migrate_ended = migration.relpath
             raise _failed(exc, applied) from exc
         except DatabaseUnavailable as exc:
             # The connection may have died around the COMMIT: undo checks the history.
             # A file run outside a transaction may be partly committed: only the backup.
             if outside_transaction(migration) is not None:
-                ctx.state[ENDED] = migration.relpath
+                ctx.state.migrate_ended = migration.relpath
             else:
-                ctx.state[IN_DOUBT] = migration
+                ctx.state.migrate_in_doubt = migration
             raise StepFailed(str(exc), output=_committed(applied),
                              stop_the_line=DATABASE_DOWN) from exc
         applied.append(migration)
@@ -285,11 +274,11 @@ def _not_supabase_hint(exc: MigrationError) -> str | None:
 
 
 async def undo(ctx: DeployContext) -> None:
-    applied: list[MigrationFile] = ctx.state.setdefault("applied", [])
+    applied = ctx.state.applied
     await _settle_batch(ctx, applied)
     await _settle_in_doubt(ctx, applied)
     await _drop_unflushed(ctx, applied)
-    ended: str | None = ctx.state.get(ENDED)
+    ended = ctx.state.migrate_ended
     if ended is not None:
         # No rollback script can undo half a file: its statements ran, its history row not.
         await _restore_backup(ctx, ended, "part of it may be committed without its "
@@ -346,7 +335,7 @@ async def _settle_in_doubt(ctx: DeployContext, applied: list[MigrationFile]) -> 
     """The database went away while a file was being applied: revert that file too if
     its history row is there. If the database is still unreachable nobody can tell, and
     saying "rolled back" would be a guess."""
-    migration: MigrationFile | None = ctx.state.get(IN_DOUBT)
+    migration = ctx.state.migrate_in_doubt
     if migration is None:
         return
     try:
@@ -358,7 +347,7 @@ async def _settle_in_doubt(ctx: DeployContext, applied: list[MigrationFile]) -> 
             f"needed: when the database is back, look for version {migration.version} in "
             f"supabase_migrations.schema_migrations and undo it and this deployment's "
             f"other migrations ({done})", stop_the_line=DATABASE_DOWN) from exc
-    del ctx.state[IN_DOUBT]
+    ctx.state.migrate_in_doubt = None
     if migration.version in recorded:
         await ctx.output(f"{migration.relpath} did commit before the connection was lost\n")
         applied.append(migration)
@@ -367,7 +356,7 @@ async def _settle_in_doubt(ctx: DeployContext, applied: list[MigrationFile]) -> 
 async def _settle_batch(ctx: DeployContext, applied: list[MigrationFile]) -> None:
     """The one transaction's outcome is unknown (the connection or the worker died around
     its commit): the history says whether it committed — all of it, or nothing."""
-    batch: list[MigrationFile] | None = ctx.state.get(BATCH_IN_DOUBT)
+    batch = ctx.state.migrate_batch_in_doubt
     if batch is None:
         return
     try:
@@ -379,7 +368,7 @@ async def _settle_batch(ctx: DeployContext, applied: list[MigrationFile]) -> Non
             f"committed: {exc}; a person is needed: when the database is back, look for "
             f"versions {versions} in {HISTORY_TABLE} and undo them if they are there",
             stop_the_line=DATABASE_DOWN) from exc
-    del ctx.state[BATCH_IN_DOUBT]
+    ctx.state.migrate_batch_in_doubt = None
     committed = [m for m in batch if m.version in recorded and m not in applied]
     if committed:
         await ctx.output("the transaction did commit before the connection was lost: "
@@ -400,9 +389,9 @@ def _cannot_revert(m: MigrationFile) -> str | None:
 
 async def _restore_backup(ctx: DeployContext, relpath: str, why: str) -> None:
     """The rollback scripts cannot finish the job: bring back the pre-deployment backup."""
-    applied: list[MigrationFile] = ctx.state["applied"]
+    applied = ctx.state.applied
     left = ", ".join(m.relpath for m in applied) or relpath
-    backup: Backup | None = ctx.state.get("backup")
+    backup = ctx.state.backup
     if backup is None:
         raise StepFailed(
             f"cannot revert {relpath}: {why}, and there is no backup to restore; "

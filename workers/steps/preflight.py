@@ -137,7 +137,7 @@ async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
         )
     pending = migration_files.pending(found, applied)
     await _extensions_available(ctx, pending)
-    ctx.state["pending"] = pending
+    ctx.state.pending = pending
     await ctx.journal("pending", [m.version for m in pending])
     lines = [f"migrations: {len(applied)} applied, {len(pending)} pending"]
     lines += [f"  + {m.relpath}" for m in pending]
@@ -146,7 +146,6 @@ async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
     active = await ctx.environment.functions.active()
     digest = digest_of(fdir) if fdir.is_dir() else None
     functions_changed = digest is not None and (active is None or active.digest != digest)
-    ctx.state["functions_digest"] = digest
     if functions_changed:
             lines.append(f"functions: new release from {ctx.source.commit[:12]} "
                      f"({_function_names(fdir)}; "
@@ -156,7 +155,7 @@ async def _plan(ctx: DeployContext) -> tuple[list[str], bool]:
     done = {a.version for a in applied}
     last = max((m for m in found if m.version in done), default=None,
                key=lambda m: migration_files.version_key(m.version))
-    ctx.state["plan"] = plan_text(
+    ctx.state.plan = plan_text(
         ctx.environment.name, pending, len(applied),
         last.relpath.rsplit("/", 1)[-1] if last else None, functions_changed,
         _slugs(fdir) if fdir.is_dir() else ())
@@ -171,8 +170,9 @@ async def run(ctx: DeployContext) -> None:
         raise StepFailed(str(exc), stop_the_line="database connection issues") from None
     await ctx.output(tools)
     await ctx.output("\n".join(lines))
-    await squawk.lint_pending(ctx, ctx.state["pending"])
-    note, plan = ctx.state["plan"]
+    await squawk.lint_pending(ctx, ctx.state.pending or [])
+    assert ctx.state.plan is not None  # _plan wrote it
+    note, plan = ctx.state.plan
     if not changes and not ctx.dry_run:
         # Same content as what runs: a quick success, without running the tests again.
         await ctx.progress(note, section=plan)
@@ -189,7 +189,7 @@ async def run(ctx: DeployContext) -> None:
 
 async def _fingerprint(ctx: DeployContext) -> None:
     """The environment before anything changes, for `undo` to compare with."""
-    pending: list[MigrationFile] = ctx.state.get("pending") or []
+    pending = ctx.state.pending or []
     smoke = ctx.source.path(ctx.config.paths.smoke)
     await fingerprint_check.remember(ctx, [
         *(m.sql for m in pending), *(m.rollback_sql or "" for m in pending),

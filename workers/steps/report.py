@@ -7,18 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.drivers.interfaces import Backup, MigrationFile, Release
 from workers.runbook.context import DeployContext
+from workers.runbook.run_state import RunState
 from workers.runbook.step import Step
 
 
-def summary(state: dict[str, Any]) -> dict[str, Any]:
+def summary(state: RunState) -> dict[str, Any]:
     """What the deployment did, as plain data for the ledger and the reporters."""
-    backup: Backup | None = state.get("backup")
-    new: Release | None = state.get("new_release")
-    prev: Release | None = state.get("previous_release")
-    pending: list[MigrationFile] = state.get("pending", [])
-    applied: list[MigrationFile] = state.get("applied", [])
+    backup, new, prev = state.backup, state.new_release, state.previous_release
+    pending, applied = state.pending or [], state.applied
     return {
         "backup": {"location": backup.location, "size_bytes": backup.size_bytes,
                    "entries": backup.entries} if backup else None,
@@ -39,18 +36,18 @@ async def run(ctx: DeployContext) -> None:
         await ctx.outcome(f"would apply {len(s['pending'])} migration"
                           f"{'' if len(s['pending']) == 1 else 's'}")
         return
-    target = ctx.state.get("rollback_target")
+    target = ctx.state.rollback_target
     if target is not None:
-        reverted = ctx.state.get("reverted", [])
-        lines = [f"undid deployment #{target['id']} of {ctx.source.commit[:12]} on "
+        reverted = ctx.state.reverted
+        lines = [f"undid deployment #{target.id} of {ctx.source.commit[:12]} on "
                  f"{ctx.environment.name}: {len(reverted)} migration(s) reverted"]
-        if ctx.state.get("release_before_rollback") is not None:
-            prev = target.get("previous_release")
+        if ctx.state.release_before_rollback is not None:
+            prev = target.previous_release
             lines.append(f"functions: {'release ' + str(prev) if prev else 'none'} active again")
         if s["backup"]:
             lines.append(f"backup taken first: {s['backup']['location']}")
         await ctx.output("\n".join(lines))
-        await ctx.outcome(f"deployment #{target['id']} undone")
+        await ctx.outcome(f"deployment #{target.id} undone")
         return
     lines = [f"{ctx.environment.name} now runs {ctx.source.commit[:12]}"]
     if s["applied"]:

@@ -3,21 +3,20 @@ being undone (runbook: "Rollback to previous version")."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from workers.drivers.interfaces import FunctionsUnavailable
 from workers.runbook.context import DeployContext
 from workers.runbook.step import Step, StepFailed, StepSkipped
 
 
 async def run(ctx: DeployContext) -> None:
-    target: dict[str, Any] = ctx.state["rollback_target"]
+    target = ctx.state.rollback_target
+    assert target is not None  # a rollback's plan sets it
     functions = ctx.environment.functions
     active = await functions.active()
-    if target.get("release") is None or active is None or active.id != target["release"]:
+    if target.release is None or active is None or active.id != target.release:
         raise StepSkipped("the deployment's function release is not active: nothing to undo")
-    ctx.state["release_before_rollback"] = active.id
-    prev = target.get("previous_release")
+    ctx.state.release_before_rollback = active.id
+    prev = target.previous_release
     try:
         await functions.activate(prev)
     except FunctionsUnavailable as exc:
@@ -28,7 +27,7 @@ async def run(ctx: DeployContext) -> None:
 
 
 async def undo(ctx: DeployContext) -> None:
-    before = ctx.state.get("release_before_rollback")
+    before = ctx.state.release_before_rollback
     if before is not None:
         await ctx.environment.functions.activate(before)
         await ctx.output(f"reactivated release {before} again")

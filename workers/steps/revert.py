@@ -22,12 +22,12 @@ from workers.runbook.step import Step, StepFailed, StepSkipped
 
 
 async def run(ctx: DeployContext) -> None:
-    todo: list[MigrationFile] = ctx.state.get("to_revert", [])
+    todo = ctx.state.to_revert
     if not todo:
         raise StepSkipped("no migrations to revert")
     db = ctx.environment.database
-    reverted: list[MigrationFile] = ctx.state.setdefault("reverted", [])
-    target_backup: Backup | None = ctx.state.get("restore_target_backup")
+    reverted = ctx.state.reverted
+    target_backup = ctx.state.restore_target_backup
     if target_backup is not None:
         await _restore_target_backup(ctx, target_backup, todo)
         return
@@ -61,15 +61,15 @@ async def _restore_target_backup(ctx: DeployContext, backup: Backup,
         raise StepFailed(f"restoring the deployment's backup failed: {exc}",
                          stop_the_line="database connection issues" if exc.unreachable
                          else "migration error") from exc
-    ctx.state["reverted"].extend(todo)
+    ctx.state.reverted.extend(todo)
     await ctx.output(f"restored {backup.location} in {time.monotonic() - started:.2f} s: "
                      f"undid {', '.join(m.relpath for m in todo)}")
 
 
 async def undo(ctx: DeployContext) -> None:
-    if not ctx.state.get("reverted"):
+    if not ctx.state.reverted:
         return
-    backup: Backup | None = ctx.state.get("backup")
+    backup = ctx.state.backup
     if backup is None:
         raise StepFailed("the rollback stopped half-way and there is no backup to restore: "
                          "a person is needed")

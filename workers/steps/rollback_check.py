@@ -10,19 +10,19 @@ here, before anything changed, saying why."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from workers.drivers.interfaces import Backup, DatabaseUnavailable, MigrationFile
 from workers.repository.migration_files import discover
 from workers.runbook.context import DeployContext
+from workers.runbook.run_state import RollbackTarget
 from workers.runbook.step import Step, StepFailed
 from workers.steps import fingerprint_check
 
 
 async def run(ctx: DeployContext) -> None:
-    target: dict[str, Any] = ctx.state["rollback_target"]
+    target = ctx.state.rollback_target
+    assert target is not None  # a rollback's plan sets it
     paths = ctx.config.paths
     found = {m.version: m for m in discover(ctx.source.root, paths.migrations, paths.rollbacks)}
     try:
@@ -32,13 +32,13 @@ async def run(ctx: DeployContext) -> None:
     to_revert: list[MigrationFile] = []
     problems: list[str] = []
     unscripted: list[MigrationFile] = []
-    for version in reversed(target["applied"]):
+    for version in reversed(target.applied):
         if version not in applied:
             await ctx.output(f"{version}: no longer applied, nothing to revert")
             continue
         m = found.get(version)
         if m is None:
-            problems.append(f"{version}: its file is missing at {target['commit'][:12]}")
+            problems.append(f"{version}: its file is missing at {target.commit[:12]}")
             continue
         if m.rollback_sql is None and not m.rollback_noop:
             unscripted.append(m)
@@ -50,14 +50,14 @@ async def run(ctx: DeployContext) -> None:
                      + _why_no_backup(ctx, target) for m in unscripted]
     if problems:
         raise StepFailed("cannot revert every migration of deployment "
-                         f"#{target['id']}: {problems[0]}", output="\n".join(problems),
+                         f"#{target.id}: {problems[0]}", output="\n".join(problems),
                          stop_the_line="rollback script missing")
-    ctx.state["to_revert"] = to_revert
-    ctx.state["restore_target_backup"] = restore
+    ctx.state.to_revert = to_revert
+    ctx.state.restore_target_backup = restore
     active = await ctx.environment.functions.active()
-    lines = [f"undo deployment #{target['id']} ({target['commit'][:12]})"]
+    lines = [f"undo deployment #{target.id} ({target.commit[:12]})"]
     if restore is not None:
-        lines += [f"  restore the backup deployment #{target['id']} took before its "
+        lines += [f"  restore the backup deployment #{target.id} took before its "
                   f"migrations ({restore.created_at.isoformat(timespec='seconds')}), as "
                   f"{', '.join(m.relpath for m in unscripted)} "
                   f"{'has' if len(unscripted) == 1 else 'have'} no rollback script: it "
@@ -66,8 +66,8 @@ async def run(ctx: DeployContext) -> None:
                   "backup this rollback takes first keeps it)"]
     else:
         lines += [f"  revert {m.relpath}" for m in to_revert] or ["  no migrations to revert"]
-    if target.get("release") is not None and active is not None and active.id == target["release"]:
-        prev = target.get("previous_release")
+    if target.release is not None and active is not None and active.id == target.release:
+        prev = target.previous_release
         lines.append(f"  functions: back to {'release ' + str(prev) if prev else 'none'}")
     else:
         lines.append("  functions: unchanged (the deployment's release is not active)")
@@ -79,29 +79,27 @@ async def run(ctx: DeployContext) -> None:
             ctx, [text for m in to_revert for text in (m.sql, m.rollback_sql or "")])
 
 
-def _restorable_backup(ctx: DeployContext, target: dict[str, Any]) -> Backup | None:
+def _restorable_backup(ctx: DeployContext, target: RollbackTarget) -> Backup | None:
     """The deployment's own backup, where the environment lets it undo migrations without
     a script and the file is still there."""
-    b = target.get("backup")
-    if ctx.environment.config.requires_rollback_scripts or not b:
+    b = target.backup
+    if ctx.environment.config.requires_rollback_scripts or b is None:
         return None
-    if not Path(b["location"]).is_file():
+    if not Path(b.location).is_file():
         return None
-    return Backup(location=b["location"], size_bytes=b["size_bytes"], entries=b["entries"],
-                  created_at=datetime.fromisoformat(b["created_at"]),
-                  server_version_num=b["server_version_num"])
+    return b
 
 
-def _why_no_backup(ctx: DeployContext, target: dict[str, Any]) -> str:
+def _why_no_backup(ctx: DeployContext, target: RollbackTarget) -> str:
     env = ctx.environment
     if env.config.requires_rollback_scripts:
         return (f"{env.name} requires rollback scripts (rollback_scripts: required), so the "
                 "deployment's backup is not used as its undo; restore it by hand with "
                 "pg_restore if that is what you want")
-    b = target.get("backup")
-    if not b:
+    b = target.backup
+    if b is None:
         return "and the deployment took no backup to restore instead"
-    return (f"and the backup the deployment took ({Path(b['location']).name}) is not on this "
+    return (f"and the backup the deployment took ({Path(b.location).name}) is not on this "
             "machine any more")
 
 

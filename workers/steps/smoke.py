@@ -2,7 +2,7 @@
 
 Checks run in order and the first failure stops the line: a 5xx from a function, data that
 is not what the runbook expects, or an RLS check that lets a user see what is not theirs.
-What a check created is recorded in ctx.state['smoke_cleanup'] (SQL with the captured values
+What a check created is recorded in ctx.state.smoke_cleanup (SQL with the captured values
 quoted by psycopg) and removed if the deployment is rolled back.
 """
 
@@ -85,7 +85,7 @@ def sql_literal(value: Any) -> str:
 
 def render_cleanup(statements: tuple[str, ...], variables: Mapping[str, Any]) -> list[str]:
     """The cleanup statements whose parameters are all known, with the values quoted in
-    (ctx.state holds plain SQL text; psycopg does the quoting, never str.format)."""
+    (ctx.state keeps plain SQL text; psycopg does the quoting, never str.format)."""
     out: list[str] = []
     for statement in statements:
         names = sql_parameters(statement)
@@ -326,8 +326,8 @@ async def run(ctx: DeployContext) -> None:
     spec = _load(ctx)
     relpath = ctx.config.paths.smoke
     variables: dict[str, Any] = {}
-    ctx.state["smoke_cleanup"] = render_cleanup(spec.cleanup, variables)
-    await ctx.journal("smoke_cleanup", ctx.state["smoke_cleanup"])
+    ctx.state.smoke_cleanup = render_cleanup(spec.cleanup, variables)
+    await ctx.journal("smoke_cleanup", ctx.state.smoke_cleanup)
     key = ctx.environment.anon_key
 
     def redact(text: str) -> str:
@@ -358,16 +358,16 @@ async def run(ctx: DeployContext) -> None:
             ms = (time.perf_counter() - started) * 1000
             if result.captured:  # a failed check may have created data too: clean it up
                 variables.update(result.captured)
-                ctx.state["smoke_cleanup"] = render_cleanup(spec.cleanup, variables)
-                await ctx.journal("smoke_cleanup", ctx.state["smoke_cleanup"])
+                ctx.state.smoke_cleanup = render_cleanup(spec.cleanup, variables)
+                await ctx.journal("smoke_cleanup", ctx.state.smoke_cleanup)
             if result.ok:
                 note = f", {result.note}" if result.note else ""
                 await ctx.output(redact(f"✓ {check.name} ({ms:.0f} ms{note})"))
                 continue
             if result.captured:
                 variables.update(result.captured)
-                ctx.state["smoke_cleanup"] = render_cleanup(spec.cleanup, variables)
-                await ctx.journal("smoke_cleanup", ctx.state["smoke_cleanup"])
+                ctx.state.smoke_cleanup = render_cleanup(spec.cleanup, variables)
+                await ctx.journal("smoke_cleanup", ctx.state.smoke_cleanup)
             lines = [f"✗ {check.name} ({ms:.0f} ms): {result.summary}"]
             lines += [f"    {d}" for d in result.details]
             lines += [f"- {c.name}: not run" for c in spec.checks[index + 1:]]
@@ -383,7 +383,7 @@ async def run(ctx: DeployContext) -> None:
 
 
 async def undo(ctx: DeployContext) -> None:
-    statements: list[str] = ctx.state.get("smoke_cleanup") or []
+    statements = ctx.state.smoke_cleanup
     if not statements:
         await ctx.output("no smoke data to clean up")
         return

@@ -9,7 +9,7 @@ from workers.runbook.step import Step, StepSkipped
 
 
 async def run(ctx: DeployContext) -> None:
-    statements: list[str] = ctx.state.get("smoke_cleanup") or []
+    statements = ctx.state.smoke_cleanup
     if not statements:
         raise StepSkipped("the deployment left no smoke data")
     removed = 0

@@ -20,14 +20,11 @@ from workers.runbook.context import DeployContext
 from workers.runbook.pgtap_suite import MAX_TEST_FILE_BYTES, SECURITY_STOP
 from workers.runbook.step import Step, StepSkipped
 
-# ctx.state key (set by migrate): the summary of the tests it ran before its commit.
-TESTED_BEFORE_COMMIT = "tested_before_commit"
-
-__all__ = ["MAX_TEST_FILE_BYTES", "SECURITY_STOP", "TESTED_BEFORE_COMMIT", "VERIFY"]
+__all__ = ["MAX_TEST_FILE_BYTES", "SECURITY_STOP", "VERIFY"]
 
 
 async def run(ctx: DeployContext) -> None:
-    tested: str | None = ctx.state.get(TESTED_BEFORE_COMMIT)
+    tested = ctx.state.tested_before_commit
     if tested is not None:
         note = (f"{tested}, inside the transaction that applied the migrations, before it "
                 f"committed (migrate step); not run again")
