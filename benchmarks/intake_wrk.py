@@ -12,8 +12,9 @@ is not a command), correctly signed, each request with its own `X-GitHub-Deliver
               answer 202;
   probot      Probot 14.3.2 (npm), a no-op `issue_comment.created` handler, LOG_LEVEL=warn:
               it answers after its handler and keeps nothing;
-  deploybot   `deploybot serve --workers N`, once per N of --workers: every delivery recorded in PostgreSQL (durable
-              before the answer) and enqueued in Redis, in a fresh database.
+  deploybot   `deploybot serve --workers N`, once per N of --workers: every delivery
+              recorded in PostgreSQL (durable before the answer) and enqueued in Redis, in a
+              fresh database.
 
 Needs wrk (Debian `wrk`) and, for Probot, node and npm (the registry): Probot is installed
 once under benchmarks/.cache/ (not committed). Checked after each deploybot run: every
