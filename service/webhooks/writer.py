@@ -32,7 +32,7 @@ MAX_BATCH = 256
 # plan, one result, where executemany's pipeline cost ~60 µs of Python per delivery.
 _INSERT = """INSERT INTO ledger.deliveries (id, event, action, installation_id, repo, payload)
              SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::int8[], %b::text[],
-                                  %b::text[]::jsonb[])
+                                  %b::text[])
              ON CONFLICT (id) DO NOTHING RETURNING id"""
 
 
