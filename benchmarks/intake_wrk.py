@@ -259,12 +259,16 @@ def main() -> None:
                             "/webhooks", pid, rnd)
             # The server is stopped: every answer it gave is final.
             with psycopg.connect(db_url) as conn:
-                row = conn.execute("SELECT count(*) FROM ledger.deliveries WHERE id LIKE %s",
+                # One transaction per group commit: its rows share an xmin.
+                row = conn.execute("SELECT count(*), count(DISTINCT xmin::text) "
+                                   "FROM ledger.deliveries WHERE id LIKE %s",
                                    (f"{r.run}-%",)).fetchone()
-            stored = int(row[0]) if row else 0
+            stored, commits = (int(row[0]), int(row[1])) if row else (0, 0)
             acked = r.requests - r.non_2xx
             print(f"{'':<13} {stored:,} deliveries of the run recorded for {acked:,} "
-                  f"acknowledged: {'ok' if stored >= acked else 'LOST SOME'}", flush=True)
+                  f"acknowledged: {'ok' if stored >= acked else 'LOST SOME'}; "
+                  f"{commits:,} commits, {stored / max(1, commits):.1f} deliveries each",
+                  flush=True)
         finally:
             with psycopg.connect(ADMIN, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
