@@ -77,10 +77,11 @@ def decode_with_text(body: bytes, content_type: str) -> tuple[dict[str, Any], st
             fast = orjson.loads(body)
         except orjson.JSONDecodeError:
             fast = None
-        if isinstance(fast, dict):
-            text = body.decode("utf-8")  # orjson checked it is UTF-8
-            if not _needs_repair(text):
-                return fast, text
+        # Checked on the bytes: a search of a byte string is a memchr.
+        if isinstance(fast, dict) and not (
+                (b"\\u" in body and _UNSTORABLE_ESCAPE.search(body.decode("utf-8")))
+                or b"\x00" in body):
+            return fast, body.decode("utf-8")  # orjson checked it is UTF-8
     try:
         if ctype == "application/x-www-form-urlencoded":
             fields = parse_qs(body.decode("utf-8"), strict_parsing=False)
