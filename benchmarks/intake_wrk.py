@@ -2,6 +2,8 @@
 
 Run by hand:  .venv/bin/python benchmarks/intake_wrk.py [--duration 10] [--connections 32]
               [--threads 2] [--rounds 1] [--workers 1,2] [--targets floor,probot,deploybot]
+              [--baseline DIR]  (DIR: an earlier revision's checkout, measured in the same
+                                 rounds as `before xN`)
 
 Each target is a server in processes of its own on loopback, hit by `wrk -t2 -c32` posting the
 real `issue_comment.created` payload (15 KB, re-pointed at a pull request as a comment that
@@ -182,6 +184,9 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2",
                     help="deploybot serve --workers, one target per value (1,2)")
     ap.add_argument("--targets", default="floor,probot,deploybot")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a checkout of an earlier revision (`git archive REV | tar -x -C "
+                         "DIR`): its `serve` measured too, as `before xN`, same rounds")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -239,7 +244,7 @@ def main() -> None:
                     f"http://127.0.0.1:{port}/", cwd=CACHE / "probot") as pid:
             measure("probot", f"http://127.0.0.1:{port}", "/api/github/webhooks", pid, rnd)
 
-    def deploybot(workers: int, rnd: int) -> None:
+    def deploybot(workers: int, rnd: int, root: Path = REPO, label: str = "deploybot") -> None:
         db = f"bench_{uuid.uuid4().hex[:10]}"
         prefix = f"bench:{uuid.uuid4().hex[:8]}:"
         with psycopg.connect(ADMIN, autocommit=True) as conn:
@@ -254,8 +259,8 @@ def main() -> None:
                          "GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": keys.private_pem,
                          "GITHUB_WEBHOOK_SECRET": SECRET, "DEPLOYBOT_LOG_FORMAT": "json",
                          "DEPLOYBOT_DASHBOARD_TOKEN": "x" * 32},
-                        f"http://127.0.0.1:{port}/healthz") as pid:
-                r = measure(f"deploybot x{workers}", f"http://127.0.0.1:{port}",
+                        f"http://127.0.0.1:{port}/healthz", cwd=root) as pid:
+                r = measure(f"{label} x{workers}", f"http://127.0.0.1:{port}",
                             "/webhooks", pid, rnd)
             # The server is stopped: every answer it gave is final.
             with psycopg.connect(db_url) as conn:
@@ -285,6 +290,9 @@ def main() -> None:
         plan.append(probot)
     if "deploybot" in targets:
         plan.extend(functools.partial(deploybot, w) for w in worker_counts)
+        if args.baseline is not None:
+            plan.extend(functools.partial(deploybot, w, root=args.baseline.resolve(),
+                                          label="before") for w in worker_counts)
     for rnd in range(args.rounds):
         print(f"-- round {rnd + 1}", flush=True)
         shift = rnd % len(plan)  # rotate the order: a busy moment hits a different target
@@ -305,7 +313,7 @@ def main() -> None:
         by = {r.target: r for r in results if r.round == rnd}
         peer, base = by.get("probot"), by.get("floor")
         for name, r in by.items():
-            if not name.startswith("deploybot"):
+            if not name.startswith(("deploybot", "before")):
                 continue
             parts = []
             if peer:
