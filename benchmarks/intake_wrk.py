@@ -1,44 +1,51 @@
 """Intake throughput with wrk: `deploybot serve` against a floor and Probot, same run.
 
 Run by hand:  .venv/bin/python benchmarks/intake_wrk.py [--duration 10] [--connections 32]
-              [--threads 2] [--rounds 1] [--workers N]
+              [--threads 2] [--rounds 1] [--workers 1,2] [--targets floor,probot,deploybot]
+              [--baseline DIR]  (DIR: an earlier revision's checkout, measured in the same
+                                 rounds as `before xN`)
 
 Each target is a server in processes of its own on loopback, hit by `wrk -t2 -c32` posting the
 real `issue_comment.created` payload (15 KB, re-pointed at a pull request as a comment that
 is not a command), correctly signed, each request with its own `X-GitHub-Delivery`
 (benchmarks/intake/unique_delivery.lua):
 
-  floor       Starlette + uvicorn (uvloop, httptools): verify the signature, answer 202 —
-              one process (floor) and --workers processes (floor xN);
+  floor       Starlette + uvicorn (uvloop, httptools), one process: verify the signature,
+              answer 202;
   probot      Probot 14.3.2 (npm), a no-op `issue_comment.created` handler, LOG_LEVEL=warn:
               it answers after its handler and keeps nothing;
-  deploybot   `deploybot serve --workers N`: every delivery recorded in PostgreSQL (durable
-              before the answer) and enqueued in Redis, in a fresh database.
+  deploybot   `deploybot serve --workers N`, once per N of --workers: every delivery
+              recorded in PostgreSQL (durable before the answer) and enqueued in Redis, in a
+              fresh database.
 
 Needs wrk (Debian `wrk`) and, for Probot, node and npm (the registry): Probot is installed
 once under benchmarks/.cache/ (not committed). Checked after each deploybot run: every
-acknowledged delivery is in ledger.deliveries. Prints each run and the ratios.
+acknowledged delivery of the measured run is in ledger.deliveries. Prints each run (with the
+CPU per request of the server's processes and of PostgreSQL's), the medians, and per round
+deploybot's ratios to Probot and the floor; the targets' order rotates between rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
-import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 import redis
 from psycopg import sql
@@ -65,30 +72,56 @@ class Result:
     requests: int
     per_second: float
     p50_ms: float
+    p95_ms: float
     p99_ms: float
     non_2xx: int
-    note: str = ""
-
-
-def _ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    socket_errors: int
+    run: str
+    server_cpu_ms: float = 0.0  # CPU of the server's processes per request
+    postgres_cpu_ms: float = 0.0  # CPU of every PostgreSQL process per request
+    round: int = 0
 
 
 def wrk(url: str, path: str, body: Path, signature: str, *, threads: int, connections: int,
         duration: int) -> Result:
+    """One wrk run; its figures from the line the Lua script's done() prints."""
     run = uuid.uuid4().hex[:8]
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
          "-s", str(HERE / "unique_delivery.lua"), url, "--", str(body), signature, path, run],
         capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    lat = {p: _ms(v, u)
-           for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    return Result("", total, rps, lat.get("50", 0.0), lat.get("99", 0.0),
-                  int(bad.group(1)) if bad else 0, errors.group(1) if errors else "")
+    line = next((x for x in out.splitlines() if x.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    f = json.loads(line.removeprefix("WRK_JSON "))
+    return Result("", f["requests"], f["requests"] / (f["duration_us"] / 1e6),
+                  f["p50_us"] / 1000, f["p95_us"] / 1000, f["p99_us"] / 1000, f["non_2xx"],
+                  f["socket_errors"], run)
+
+
+def _cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _postgres() -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] in ("postgres", "postmaster"):
+            found.append(p)
+    return found
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes], limit: float = 60.0) -> None:
@@ -105,13 +138,13 @@ def _wait(url: str, proc: subprocess.Popen[bytes], limit: float = 60.0) -> None:
 
 @contextlib.contextmanager
 def server(argv: list[str], env: dict[str, str], probe: str,
-           cwd: Path = REPO) -> Iterator[None]:
+           cwd: Path = REPO) -> Iterator[int]:
     proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         _wait(probe, proc)
-        yield
+        yield proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -126,7 +159,8 @@ def probot_installed() -> Path | None:
     """Probot under benchmarks/.cache (installed on first use); None without npm."""
     target = CACHE / "probot"
     binary = target / "node_modules" / "probot" / "bin" / "probot.js"
-    if binary.exists():
+    manifest = target / "node_modules" / "probot" / "package.json"
+    if binary.exists() and json.loads(manifest.read_text())["version"] == PROBOT.split("@")[1]:
         return binary
     if not shutil.which("npm"):
         return None
@@ -137,16 +171,27 @@ def probot_installed() -> Path | None:
     return binary if binary.exists() else None
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", default="1,2",
+                    help="deploybot serve --workers, one target per value (1,2)")
+    ap.add_argument("--targets", default="floor,probot,deploybot")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a checkout of an earlier revision (`git archive REV | tar -x -C "
+                         "DIR`): its `serve` measured too, as `before xN`, same rounds")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
+    targets = set(args.targets.split(","))
+    worker_counts = [int(w) for w in args.workers.split(",")]
 
     tmp = Path(tempfile.mkdtemp(prefix="deploybot-bench-"))
     payload = comment_payload("Looks good to me, thanks!", pr=7, comment_id=123456)
@@ -155,37 +200,51 @@ def main() -> None:
     signature = sign(SECRET, body_file.read_bytes())
     keys = generate_app_keys()
     py = [sys.executable, "-m"]
-    load = {"threads": args.threads, "connections": args.connections,
-            "duration": args.duration}
     results: list[Result] = []
+    print(f"payload {body_file.stat().st_size:,} bytes; wrk -t{args.threads} "
+          f"-c{args.connections} -d{args.duration}s; load before: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
-    def measure(name: str, url: str, path: str) -> Result:
+    def measure(name: str, url: str, path: str, pid: int, rnd: int) -> Result:
         wrk(url, path, body_file, signature, threads=args.threads,
             connections=args.connections, duration=2)  # warm-up, not counted
-        r = wrk(url, path, body_file, signature, **load)
-        r.target = name
+        server, pg = _tree(pid), _postgres()
+        before = _cpu(server), _cpu(pg)
+        r = wrk(url, path, body_file, signature, threads=args.threads,
+                connections=args.connections, duration=args.duration)
+        acks = max(1, r.requests)
+        r.server_cpu_ms = (_cpu(server) - before[0]) / acks * 1000
+        r.postgres_cpu_ms = (_cpu(pg) - before[1]) / acks * 1000
+        r.target, r.round = name, rnd
         results.append(r)
-        print(f"{name:<14} {r.per_second:>9,.0f}/s  p50 {r.p50_ms:6.2f} ms  "
-              f"p99 {r.p99_ms:6.2f} ms  non-2xx {r.non_2xx}  {r.note}", flush=True)
+        print(f"{name:<13} {r.per_second:>7,.0f}/s  p50 {r.p50_ms:6.2f}  p95 {r.p95_ms:6.2f}  "
+              f"p99 {r.p99_ms:6.2f} ms  non-2xx {r.non_2xx}  socket errors "
+              f"{r.socket_errors}  CPU/req server {r.server_cpu_ms:.3f} ms, postgres "
+              f"{r.postgres_cpu_ms:.3f} ms", flush=True)
         return r
 
-    probot = probot_installed()
-    for _ in range(args.rounds):
-        for workers, name in ((1, "floor"), (args.workers, f"floor x{args.workers}")):
-            port = free_port()
-            with server([*py, "uvicorn", "benchmarks.intake.floor_app:app", "--port",
-                         str(port), "--workers", str(workers), "--loop", "uvloop", "--http",
-                         "httptools", "--no-access-log", "--log-level", "warning"],
-                        {"BENCH_SECRET": SECRET}, f"http://127.0.0.1:{port}/"):
-                measure(name, f"http://127.0.0.1:{port}", "/webhooks")
-        if probot is not None:
-            port = free_port()
-            with server(["node", str(probot), "run", str(HERE / "probot_app.mjs")],
-                        {"APP_ID": "1", "PRIVATE_KEY": keys.private_pem,
-                         "WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "warn", "PORT": str(port),
-                         "NODE_ENV": "production"},
-                        f"http://127.0.0.1:{port}/", cwd=CACHE / "probot"):
-                measure("probot", f"http://127.0.0.1:{port}", "/api/github/webhooks")
+    def floor(rnd: int) -> None:
+        port = free_port()
+        with server([*py, "uvicorn", "benchmarks.intake.floor_app:app", "--port",
+                     str(port), "--loop", "uvloop", "--http", "httptools",
+                     "--no-access-log", "--log-level", "warning"],
+                    {"BENCH_SECRET": SECRET}, f"http://127.0.0.1:{port}/") as pid:
+            measure("floor", f"http://127.0.0.1:{port}", "/webhooks", pid, rnd)
+
+    def probot(rnd: int) -> None:
+        binary = probot_installed()
+        if binary is None:
+            print("probot        left out: npm is not installed", flush=True)
+            return
+        port = free_port()
+        with server(["node", str(binary), "run", str(HERE / "probot_app.mjs")],
+                    {"APP_ID": "1", "PRIVATE_KEY": keys.private_pem,
+                     "WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "warn", "PORT": str(port),
+                     "NODE_ENV": "production"},
+                    f"http://127.0.0.1:{port}/", cwd=CACHE / "probot") as pid:
+            measure("probot", f"http://127.0.0.1:{port}", "/api/github/webhooks", pid, rnd)
+
+    def deploybot(workers: int, rnd: int, root: Path = REPO, label: str = "deploybot") -> None:
         db = f"bench_{uuid.uuid4().hex[:10]}"
         prefix = f"bench:{uuid.uuid4().hex[:8]}:"
         with psycopg.connect(ADMIN, autocommit=True) as conn:
@@ -194,21 +253,27 @@ def main() -> None:
         port = free_port()
         try:
             with server([*py, "workers.cli", "serve", "--port", str(port), "--workers",
-                         str(args.workers)],
+                         str(workers)],
                         {"DATABASE_URL": db_url, "REDIS_URL": REDIS,
                          "DEPLOYBOT_REDIS_PREFIX": prefix, "DEPLOYBOT_DATA_DIR": str(tmp),
                          "GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": keys.private_pem,
                          "GITHUB_WEBHOOK_SECRET": SECRET, "DEPLOYBOT_LOG_FORMAT": "json",
                          "DEPLOYBOT_DASHBOARD_TOKEN": "x" * 32},
-                        f"http://127.0.0.1:{port}/healthz"):
-                r = measure(f"deploybot x{args.workers}", f"http://127.0.0.1:{port}",
-                            "/webhooks")
+                        f"http://127.0.0.1:{port}/healthz", cwd=root) as pid:
+                r = measure(f"{label} x{workers}", f"http://127.0.0.1:{port}",
+                            "/webhooks", pid, rnd)
+            # The server is stopped: every answer it gave is final.
             with psycopg.connect(db_url) as conn:
-                row = conn.execute("SELECT count(*) FROM ledger.deliveries").fetchone()
-            stored = int(row[0]) if row else 0
+                # One transaction per group commit: its rows share an xmin.
+                row = conn.execute("SELECT count(*), count(DISTINCT xmin::text) "
+                                   "FROM ledger.deliveries WHERE id LIKE %s",
+                                   (f"{r.run}-%",)).fetchone()
+            stored, commits = (int(row[0]), int(row[1])) if row else (0, 0)
             acked = r.requests - r.non_2xx
-            print(f"{'':<14} {stored:,} deliveries recorded for {acked:,} acknowledged "
-                  f"(warm-up included): {'ok' if stored >= acked else 'LOST SOME'}")
+            print(f"{'':<13} {stored:,} deliveries of the run recorded for {acked:,} "
+                  f"acknowledged: {'ok' if stored >= acked else 'LOST SOME'}; "
+                  f"{commits:,} commits, {stored / max(1, commits):.1f} deliveries each",
+                  flush=True)
         finally:
             with psycopg.connect(ADMIN, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
@@ -217,18 +282,49 @@ def main() -> None:
             for pattern in (f"{prefix}*", f"arq:job:{prefix}*"):
                 for key in client.scan_iter(match=pattern, count=1000):
                     client.delete(key)
+
+    plan: list[Callable[[int], None]] = []
+    if "floor" in targets:
+        plan.append(floor)
+    if "probot" in targets:
+        plan.append(probot)
+    if "deploybot" in targets:
+        plan.extend(functools.partial(deploybot, w) for w in worker_counts)
+        if args.baseline is not None:
+            plan.extend(functools.partial(deploybot, w, root=args.baseline.resolve(),
+                                          label="before") for w in worker_counts)
+    for rnd in range(args.rounds):
+        print(f"-- round {rnd + 1}", flush=True)
+        shift = rnd % len(plan)  # rotate the order: a busy moment hits a different target
+        for step in plan[shift:] + plan[:shift]:
+            step(rnd)
     shutil.rmtree(tmp, ignore_errors=True)
+    print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
-    def best(prefix: str) -> Result | None:
-        found = [r for r in results if r.target.startswith(prefix)]
-        return max(found, key=lambda r: r.per_second) if found else None
-
-    floor, ours, peer = best("floor"), best("deploybot"), best("probot")
-    if floor and ours:
-        print(f"\ndeploybot / floor (1 process): {ours.per_second / floor.per_second:.2f}x")
-    if peer and ours:
-        print(f"deploybot / probot:            {ours.per_second / peer.per_second:.2f}x "
-              f"(p99 {ours.p99_ms:.1f} ms vs {peer.p99_ms:.1f} ms)")
+    names = list(dict.fromkeys(r.target for r in results))
+    print(f"\n{'target':<13} {'req/s':>7} {'p50':>7} {'p95':>7} {'p99':>7}  (medians over "
+          f"{args.rounds} round(s), ms)")
+    for name in names:
+        rs = [r for r in results if r.target == name]
+        print(f"{name:<13} {_median([r.per_second for r in rs]):>7,.0f} "
+              f"{_median([r.p50_ms for r in rs]):>7.2f} {_median([r.p95_ms for r in rs]):>7.2f} "
+              f"{_median([r.p99_ms for r in rs]):>7.2f}")
+    for rnd in range(args.rounds):
+        by = {r.target: r for r in results if r.round == rnd}
+        peer, base = by.get("probot"), by.get("floor")
+        for name, r in by.items():
+            if not name.startswith(("deploybot", "before")):
+                continue
+            parts = []
+            if peer:
+                parts.append(f"/ probot {r.per_second / peer.per_second:.2f}x")
+            if base:
+                parts.append(f"/ floor {r.per_second / base.per_second:.2f}x")
+            verdict = ""
+            if peer:
+                met = r.per_second >= peer.per_second and r.p99_ms < 20
+                verdict = f"  goal (>= probot, p99 < 20 ms): {'met' if met else 'NOT met'}"
+            print(f"round {rnd + 1} {name:<13} {' '.join(parts)}{verdict}")
 
 
 if __name__ == "__main__":

@@ -60,32 +60,40 @@ class JobSpec:
     ahead: bool = False
 
 
-# arq's enqueue_job, for many jobs in one round trip: the job is created only when neither
-# it nor its result exists (arq checks the same under WATCH/MULTI, one job per round trip).
+# arq's enqueue_job, for many jobs in one command: a job is created only when neither it nor
+# its result exists (arq checks the same under WATCH/MULTI, one job per round trip).
+# KEYS: the queue, then per job its key and its result's key; ARGV: per job its expiry (ms),
+# data, score and id.
 _ENQUEUE_LUA = """
-if redis.call('exists', KEYS[1]) == 1 or redis.call('exists', KEYS[2]) == 1 then
-  return 0
+local created = {}
+for i = 0, (#KEYS - 1) / 2 - 1 do
+  local job, result = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  if redis.call('exists', job) == 1 or redis.call('exists', result) == 1 then
+    created[i + 1] = 0
+  else
+    redis.call('psetex', job, ARGV[1 + 4 * i], ARGV[2 + 4 * i])
+    redis.call('zadd', KEYS[1], ARGV[3 + 4 * i], ARGV[4 + 4 * i])
+    created[i + 1] = 1
+  end
 end
-redis.call('psetex', KEYS[1], ARGV[1], ARGV[2])
-redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
-return 1
+return created
 """
 
 
 async def enqueue_many(redis: ArqRedis, prefix: str, jobs: Sequence[JobSpec]) -> list[bool]:
-    """Enqueue each job once per job id, all in one pipelined round trip; per job whether it
-    was created. The same jobs, keys and scores as `enqueue` (arq's format)."""
+    """Enqueue each job once per job id, all in one script call (EVALSHA: one command and one
+    round trip, where a pipeline of one call per job cost ~35 µs of Python per job); per job
+    whether it was created. The same jobs, keys and scores as `enqueue` (arq's format)."""
     if not jobs:
         return []
     script = redis.register_script(_ENQUEUE_LUA)
     now_ms = int(time.time() * 1000)
-    pipe = redis.pipeline(transaction=False)
+    keys: list[str] = [queue_name(prefix)]
+    args: list[str | int | bytes] = []
     for job in jobs:
         score = now_ms - int(AHEAD_BY_S * 1000) if job.ahead else now_ms
         data = serialize_job(job.function, job.args, {}, None, now_ms,
                              serializer=redis.job_serializer)
-        expires_ms = score - now_ms + redis.expires_extra_ms
-        await script(keys=[job_key_prefix + job.job_id, result_key_prefix + job.job_id,
-                           queue_name(prefix)],
-                     args=[expires_ms, data, score, job.job_id], client=pipe)
-    return [bool(r) for r in await pipe.execute()]
+        keys += [job_key_prefix + job.job_id, result_key_prefix + job.job_id]
+        args += [score - now_ms + redis.expires_extra_ms, data, score, job.job_id]
+    return [bool(r) for r in await script(keys=keys, args=args)]

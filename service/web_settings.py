@@ -4,6 +4,7 @@ app from the same settings)."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 from starlette.applications import Starlette
@@ -38,4 +39,8 @@ def from_env() -> tuple[WebConfig, str]:
 
 
 def app_from_env() -> Starlette:
-    return create_app(from_env()[0])
+    app = create_app(from_env()[0])
+    # What is loaded by now lives as long as the process: out of the collector's sight, a
+    # full collection under a burst of webhooks walks only what the requests made.
+    gc.freeze()
+    return app

@@ -429,11 +429,13 @@ def _serve(args: argparse.Namespace, settings: Settings, console: Console) -> in
         console.print(f"metrics:   off — {args.host} is not loopback only; set "
                       "DEPLOYBOT_METRICS_TOKEN to scrape /metrics with it", style="yellow")
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    from service.coalesced_writes import CoalescingHttpToolsProtocol
+
     # No access log in the request path: every webhook's answer is counted in /metrics,
-    # and errors are logged where they happen.
+    # and errors are logged where they happen. Each answer leaves in one socket write.
     uvicorn.run("service.web_settings:app_from_env", factory=True, host=args.host,
                 port=args.port, workers=max(1, workers), log_config=None, access_log=False,
-                proxy_headers=True)
+                proxy_headers=True, http=CoalescingHttpToolsProtocol)
     return EXIT_OK
 
 

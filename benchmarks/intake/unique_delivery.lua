@@ -26,3 +26,15 @@ function request()
     ["X-GitHub-Delivery"] = string.format("%s-%d-%d", run, tid, counter),
   }, body)
 end
+
+-- One machine-readable line (latencies in microseconds): the human summary's units vary
+-- (us, ms, s) and its percentiles were misread.
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRK_JSON {\"requests\": %d, \"duration_us\": %d, \"non_2xx\": %d, " ..
+    "\"socket_errors\": %d, \"p50_us\": %d, \"p95_us\": %d, \"p99_us\": %d, " ..
+    "\"max_us\": %d}\n",
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from service.ledger.db import fetch_all
 
 Row = dict[str, Any]
+
+# The payload is stored as text (schema.sql); read, it is the JSON as jsonb gives it back.
+_COLUMNS = """id, event, action, installation_id, repo, payload::jsonb AS payload, status,
+              result, attempts, received_at, claimed_at, processed_at"""
 
 
 async def record(conn: psycopg.AsyncConnection[Any], *, delivery_id: str, event: str,
@@ -19,13 +23,14 @@ async def record(conn: psycopg.AsyncConnection[Any], *, delivery_id: str, event:
     cur = await conn.execute(
         """INSERT INTO ledger.deliveries (id, event, action, installation_id, repo, payload)
            VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
-        (delivery_id, event, action, installation_id, repo, Jsonb(payload)),
+        (delivery_id, event, action, installation_id, repo, json.dumps(payload)),
     )
     return cur.rowcount == 1
 
 
 async def get(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> Row | None:
-    cur = await conn.execute("SELECT * FROM ledger.deliveries WHERE id = %s", (delivery_id,))
+    cur = await conn.execute(f"SELECT {_COLUMNS} FROM ledger.deliveries WHERE id = %s",
+                             (delivery_id,))
     row = await cur.fetchone()
     return dict(row) if row is not None else None
 
@@ -37,11 +42,11 @@ async def claim(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> Row | N
     """Take a delivery for handling (count the attempt); None if it is handled or being
     handled by a live worker."""
     cur = await conn.execute(
-        """UPDATE ledger.deliveries
+        f"""UPDATE ledger.deliveries
            SET attempts = attempts + 1, status = 'handling', claimed_at = now()
            WHERE id = %s AND (status = 'received' OR (status = 'handling'
                  AND claimed_at < now() - make_interval(secs => %s)))
-           RETURNING *""",
+           RETURNING {_COLUMNS}""",
         (delivery_id, CLAIM_TIMEOUT),
     )
     row = await cur.fetchone()

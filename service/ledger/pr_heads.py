@@ -60,7 +60,7 @@ async def history(conn: psycopg.AsyncConnection[Any], repo: str, pr_number: int
     records = [HeadRecord(str(r["head_sha"]), str(r["source"]), r["at"])
                for r in await cur.fetchall()]
     cur = await conn.execute(
-        """SELECT action, payload -> 'pull_request' AS pull, received_at
+        """SELECT action, payload::jsonb -> 'pull_request' AS pull, received_at
            FROM ledger.deliveries
            WHERE status IN ('received', 'handling') AND event = 'pull_request'
              AND action IN ('opened', 'synchronize', 'reopened') AND repo = %s""", (repo,))

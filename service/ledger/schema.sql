@@ -81,7 +81,7 @@ CREATE TABLE IF NOT EXISTS ledger.deliveries (
     action          text,
     installation_id bigint,
     repo            text,
-    payload         jsonb NOT NULL,
+    payload         text NOT NULL,  -- the JSON as received; read back as jsonb (deliveries.py)
     status          text NOT NULL DEFAULT 'received',
     result          text,
     attempts        integer NOT NULL DEFAULT 0,
@@ -91,6 +91,24 @@ CREATE TABLE IF NOT EXISTS ledger.deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_unprocessed_idx
     ON ledger.deliveries (received_at) WHERE status IN ('received', 'handling');
+-- The payload is kept as the text the intake parsed and checked, not as jsonb: building jsonb
+-- (and before it PostgreSQL's own JSON check) was two thirds of PostgreSQL's CPU per
+-- acknowledged delivery; the worker reads it as jsonb, once, off the request's path.
+-- Compressed with lz4, a third of the default pglz's cost (benchmarks/intake_wrk.py): only
+-- for rows written from then on, and only where the server was built with lz4.
+DO $$
+BEGIN
+    IF (SELECT atttypid FROM pg_attribute WHERE attrelid = 'ledger.deliveries'::regclass
+        AND attname = 'payload') = 'jsonb'::regtype THEN
+        ALTER TABLE ledger.deliveries ALTER COLUMN payload TYPE text USING payload::text;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression'
+               AND 'lz4' = ANY (enumvals))
+       AND (SELECT attcompression FROM pg_attribute
+            WHERE attrelid = 'ledger.deliveries'::regclass AND attname = 'payload') <> 'l' THEN
+        ALTER TABLE ledger.deliveries ALTER COLUMN payload SET COMPRESSION lz4;
+    END IF;
+END $$;
 
 -- Deployment requests: what people (or merges) asked for, kept until done. The queue of an
 -- environment is its requests in 'queued' state, oldest first.

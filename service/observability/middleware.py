@@ -1,18 +1,19 @@
-"""The web process's share of observability: the log context of each request (the delivery
-id of a webhook), the webhook endpoint's answers and unhandled errors counted in Redis."""
+"""The web process's share of observability: answers to /webhooks and unhandled errors
+counted in Redis.
+
+POST /webhooks does not come through here: its endpoint counts its answers and errors
+itself, and binds the delivery id to the log context when it logs (webhooks/endpoint.py).
+What remains counted under `webhook_requests_total` are the other methods' 405s."""
 
 from __future__ import annotations
 
 import logging
-import re
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.observability import logs, shared
+from service.observability import shared
 
 log = logging.getLogger(__name__)
-_DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,100}$")  # a GUID; anything else is not logged
 
 
 class ObservabilityMiddleware:
@@ -24,11 +25,6 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        fields: dict[str, str] = {}
-        if path == "/webhooks":
-            delivery = Headers(scope=scope).get("x-github-delivery", "").strip()
-            if _DELIVERY.match(delivery):
-                fields["delivery_id"] = delivery
         status = 0
 
         async def watch(message: Message) -> None:
@@ -37,14 +33,11 @@ class ObservabilityMiddleware:
                 status = int(message["status"])
             await send(message)
 
-        token = logs.bind(**fields)
         try:
             await self.app(scope, receive, watch)
         except Exception:
             await self._count(scope, "errors_total", {"component": "web", "where": _route(scope)})
             raise
-        finally:
-            logs.reset(token)
         if path == "/webhooks":
             await self._count(scope, "webhook_requests_total", {"status": str(status)})
         elif status >= 500:

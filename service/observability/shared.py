@@ -44,9 +44,17 @@ class BufferedCounters:
 
     def __init__(self) -> None:
         self._pending: dict[tuple[str, str], float] = {}
+        # A label set's field, encoded once: a few label sets are counted on every request.
+        self._fields: dict[tuple[tuple[str, str], ...], str] = {}
 
     def add(self, metric: str, labels: Mapping[str, str], amount: float = 1.0) -> None:
-        slot = (metric, _field(labels))
+        labelled = tuple(labels.items())
+        field = self._fields.get(labelled)
+        if field is None:
+            field = _field(labels)
+            if len(self._fields) < 1000:  # label values are few; bound it all the same
+                self._fields[labelled] = field
+        slot = (metric, field)
         self._pending[slot] = self._pending.get(slot, 0.0) + amount
 
     async def flush(self, redis: Any, prefix: str) -> None:

@@ -1,5 +1,5 @@
-"""/setup: register the GitHub App from the manifest on first start, and the webhook
-endpoint's guard until then.
+"""/setup: register the GitHub App from the manifest on first start (until then POST
+/webhooks answers 503: service/webhooks/intake.py).
 
 Only the operator (signed in with the token `deploybot serve` printed) may start the
 registration, and GitHub's redirect back must carry the state this server issued. The page
@@ -13,26 +13,16 @@ import secrets
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from service.dashboard.web import current_viewer, login_redirect, problem, render
 from service.observability.redact import register
 from service.setup import credentials, manifest
 from service.setup.exchange import SetupError, convert
-from service.webhooks.intake import receive
 
 log = logging.getLogger(__name__)
 STATE_SECONDS = 3600
-
-
-async def receive_when_set_up(request: Request) -> Response:
-    """POST /webhooks — refused until the App exists: a delivery cannot be verified without
-    its webhook secret (an empty one would let anybody sign)."""
-    if not getattr(request.app.state, "webhook_secret", ""):
-        return JSONResponse({"error": "deploybot is not set up yet: open /setup on this "
-                                      "server, or run `deploybot setup`"}, status_code=503)
-    return await receive(request)
 
 
 async def _remember_state(request: Request, value: str) -> None:

@@ -3,44 +3,43 @@
 No GitHub call and no step runs here (DESIGN.md): the request only writes one row (group
 committed with its neighbours) and one Redis job, so it answers in milliseconds. If Redis is
 down the delivery is still recorded and acknowledged — the reconciler enqueues it later from
-PostgreSQL."""
+PostgreSQL.
+
+What a request says is decided here, apart from any web framework: the endpoint
+(endpoint.py) hands over the headers it read and the body, and sends back the answer."""
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from service.webhooks.interest import is_handled, is_urgent
 from service.webhooks.payload import MAX_BODY, PayloadError, decode_with_text
 from service.webhooks.signature import verify
-from service.webhooks.writer import Delivery
+from service.webhooks.writer import Delivery, DeliveryWriter
 
-log = logging.getLogger(__name__)
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-class BodyTooLarge(Exception):
-    pass
+TOO_LARGE = f"payload larger than {MAX_BODY // (1024 * 1024)} MB"
+NOT_SET_UP = "deploybot is not set up yet: open /setup on this server, or run `deploybot setup`"
+BAD_SIGNATURE = ("X-Hub-Signature-256 is missing or does not match: check that the "
+                 "App's webhook secret equals GITHUB_WEBHOOK_SECRET")
+NO_IDS = "X-GitHub-Event and X-GitHub-Delivery headers are required"
 
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+@dataclass(frozen=True)
+class WebhookHeaders:
+    """The request headers the intake reads (the first of each, as Starlette would)."""
+
+    signature: str | None = None  # X-Hub-Signature-256
+    event: str = ""  # X-GitHub-Event
+    delivery: str = ""  # X-GitHub-Delivery
+    content_type: str = ""
+
+
+Answer = tuple[int, dict[str, Any]]
+
+
+def _error(status: int, message: str) -> Answer:
+    return status, {"error": message}
 
 
 def _repo_of(payload: dict[str, Any]) -> str | None:
@@ -56,36 +55,33 @@ def _installation_of(payload: dict[str, Any]) -> int | None:
     return ident if ok else None  # the column is a bigint
 
 
-async def receive(request: Request) -> JSONResponse:
-    state = request.app.state
-    try:
-        body = await _read_body(request)
-    except BodyTooLarge:
-        return _error(413, f"payload larger than {MAX_BODY // (1024 * 1024)} MB")
-    if not verify(state.webhook_secret, body, request.headers.get("x-hub-signature-256")):
-        return _error(401, "X-Hub-Signature-256 is missing or does not match: check that the "
-                           "App's webhook secret equals GITHUB_WEBHOOK_SECRET")
-    event = request.headers.get("x-github-event", "").strip()
-    delivery_id = request.headers.get("x-github-delivery", "").strip()
+async def receive(secret: str, writer: DeliveryWriter, headers: WebhookHeaders,
+                  body: bytes) -> Answer:
+    """The status and JSON answer of one delivery (whose body is within MAX_BODY)."""
+    if not secret:  # an empty secret would let anybody sign: refused until /setup
+        return _error(503, NOT_SET_UP)
+    if not verify(secret, body, headers.signature):
+        return _error(401, BAD_SIGNATURE)
+    event = headers.event.strip()
+    delivery_id = headers.delivery.strip()
     if not event or not delivery_id or len(delivery_id) > 200:
-        return _error(400, "X-GitHub-Event and X-GitHub-Delivery headers are required")
+        return _error(400, NO_IDS)
     try:
-        payload, text = decode_with_text(body, request.headers.get("content-type", ""))
+        payload, text = decode_with_text(body, headers.content_type)
     except PayloadError as exc:
         return _error(400, str(exc))
     if event == "ping":
-        return JSONResponse({"ok": True, "pong": payload.get("zen", "")})
+        return 200, {"ok": True, "pong": payload.get("zen", "")}
     raw_action = payload.get("action")
     action = raw_action if isinstance(raw_action, str) else None
     if not is_handled(event, action):
-        return JSONResponse({"ignored": f"{event}{'.' + action if action else ''}"},
-                            status_code=202)
+        return 202, {"ignored": f"{event}{'.' + action if action else ''}"}
     # Answered once the delivery is durable; the writer shares the commit with the
     # deliveries arriving meanwhile and enqueues the new ones right after (writer.py).
-    new = await state.writer.record(Delivery(
+    new = await writer.record(Delivery(
         id=delivery_id, event=event, action=action,
         installation_id=_installation_of(payload), repo=_repo_of(payload), payload=payload,
         payload_text=text, urgent=is_urgent(event, payload)))
     if not new:
-        return JSONResponse({"accepted": delivery_id, "duplicate": True}, status_code=202)
-    return JSONResponse({"accepted": delivery_id}, status_code=202)
+        return 202, {"accepted": delivery_id, "duplicate": True}
+    return 202, {"accepted": delivery_id}

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.types.json import Jsonb
+from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from service import queue
@@ -27,8 +28,12 @@ from service import queue
 log = logging.getLogger(__name__)
 MAX_BATCH = 256
 
+# The whole batch as one statement over arrays, sent binary (%b: no escaping): one parse, one
+# plan, one result, where executemany's pipeline cost ~60 µs of Python per delivery.
 _INSERT = """INSERT INTO ledger.deliveries (id, event, action, installation_id, repo, payload)
-             VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id"""
+             SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::int8[], %b::text[],
+                                  %b::text[])
+             ON CONFLICT (id) DO NOTHING RETURNING id"""
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,9 @@ class Delivery:
     payload_text: str | None = None
     urgent: bool = False
 
-    def jsonb(self) -> Jsonb:
+    def json_text(self) -> str:
         text = self.payload_text
-        return Jsonb(self.payload) if text is None else Jsonb(self.payload,
-                                                                dumps=lambda _: text)
+        return json.dumps(self.payload) if text is None else text
 
 
 class DeliveryWriter:
@@ -98,17 +102,22 @@ class DeliveryWriter:
     async def _insert(self, batch: Sequence[Delivery]) -> list[bool]:
         """One transaction, one commit for the whole batch; per delivery whether it is new
         (a redelivery, or the same id twice in the batch, is not)."""
-        async with self._pool.connection() as conn, conn.transaction():
-            cur = conn.cursor()
-            await cur.executemany(_INSERT, [
-                (d.id, d.event, d.action, d.installation_id, d.repo, d.jsonb())
-                for d in batch], returning=True)
-            new: list[bool] = []
-            while True:
-                new.append(await cur.fetchone() is not None)
-                if not cur.nextset():
-                    break
+        async with self._pool.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            # One statement: on an autocommit connection (the app's pool) its own
+            # transaction, committed without a round trip of its own.
+            await cur.execute(_INSERT, (
+                [d.id for d in batch], [d.event for d in batch], [d.action for d in batch],
+                [d.installation_id for d in batch], [d.repo for d in batch],
+                [d.json_text() for d in batch]))
+            inserted = {row[0] for row in await cur.fetchall()}
+            if not conn.autocommit:
+                await conn.commit()
         self.commits += 1
+        new: list[bool] = []
+        for d in batch:  # the first of the same id twice in a batch is the new one
+            new.append(d.id in inserted)
+            inserted.discard(d.id)
         return new
 
     async def _enqueue(self, fresh: Sequence[Delivery]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 import redis
 
 from service.app import WebConfig, create_app
+from service.observability import logs
 from service.queue import delivery_job_id
 from service.webhooks.signature import sign
 from tests.conftest import REDIS_URL
@@ -120,3 +123,55 @@ def test_health_and_readiness(web: tuple[str, str, str]) -> None:
     url, _, _ = web
     assert httpx.get(f"{url}/healthz").json() == {"ok": True}
     assert httpx.get(f"{url}/readyz").json() == {"ok": True}
+
+
+def test_answers_carry_the_security_headers_and_only_post_is_taken(
+        web: tuple[str, str, str]) -> None:
+    url, _, _ = web
+    r = post(url, "issue_comment", json.dumps(comment_payload()).encode())
+    assert r.status_code == 202 and r.headers["content-type"] == "application/json"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "same-origin"
+    other = httpx.get(f"{url}/webhooks")
+    assert other.status_code == 405 and other.headers["allow"] == "POST"
+
+
+class _Contexts(logging.Handler):
+    """Keeps each record's log context (the ids a JSON log line carries)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[tuple[str, dict[str, object]]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.getMessage(), logs.current()))
+
+
+def test_a_failure_is_a_500_logged_with_its_delivery_and_counted(
+        web: tuple[str, str, str]) -> None:
+    url, db, prefix = web
+    with psycopg.connect(db, autocommit=True) as conn:  # the ledger's table gone: inserts fail
+        conn.execute("ALTER TABLE ledger.deliveries RENAME TO deliveries_elsewhere")
+    handler = _Contexts()
+    logging.getLogger("service.webhooks.endpoint").addHandler(handler)
+    try:
+        delivery = str(uuid.uuid4())
+        r = post(url, "issue_comment", json.dumps(comment_payload()).encode(),
+                 delivery=delivery)
+    finally:
+        logging.getLogger("service.webhooks.endpoint").removeHandler(handler)
+    assert r.status_code == 500 and r.text == "Internal Server Error"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert [(m, c.get("delivery_id")) for m, c in handler.seen] == [
+        ("POST /webhooks failed", delivery)]
+    client = redis.Redis.from_url(REDIS_URL)
+    try:  # counters reach Redis about once a second
+        field = json.dumps({"component": "web", "where": "/webhooks"}, sort_keys=True,
+                           separators=(",", ":"))
+        for _ in range(100):
+            if client.hget(f"{prefix}metrics:errors_total", field) is not None:
+                break
+            time.sleep(0.1)
+        assert float(client.hget(f"{prefix}metrics:errors_total", field) or 0) == 1
+    finally:
+        client.close()
