@@ -147,7 +147,15 @@ async def test_a_deployed_function_reaches_no_secret(
 
     for secret in SECRETS:
         assert secret not in response.text
-    # Each attempt is refused by Deno's permissions, before the sandbox even matters.
+    # The environment reads as on Supabase's edge runtime: a variable the function was not
+    # given is unset, and the whole environment is the function's own SUPABASE_* values.
+    env = {name: findings.pop(name) for name in
+           ("env_object", "env_private_key", "env_database_url")}
+    assert env["env_private_key"] == {"ok": True, "value": "undefined"}, env
+    assert env["env_database_url"] == {"ok": True, "value": "undefined"}, env
+    own = json.loads(env["env_object"]["value"])
+    assert own and all(name.startswith("SUPABASE_") for name in own), own
+    # Every other attempt is refused by Deno's permissions, before the sandbox matters.
     refusals = {name: _refused(f) for name, f in findings.items()}
     assert refusals == {name: "NotCapable" for name in findings}, findings
     assert received == []  # nothing reached the listener
