@@ -131,8 +131,8 @@ async def _apply_and_test(ctx: DeployContext, todo: list[MigrationFile]) -> None
     if summary:
         ctx.state.tested_before_commit = summary
     await ctx.output(f"committed {len(todo)} migration(s) in one transaction {what}\n")
-    await ctx.progress(f"applied {len(todo)} migration{'s' if len(todo) != 1 else ''} "
-                       f"in one transaction")
+    await ctx.outcome(f"applied {len(todo)} migration{'s' if len(todo) != 1 else ''} "
+                      f"in one transaction" + (" with the tests" if summary else ""))
 
 
 async def _rolled_back(ctx: DeployContext, todo: list[MigrationFile], failure: StepFailed
