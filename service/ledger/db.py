@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, LiteralString
@@ -36,10 +37,33 @@ async def fetch_one(conn: psycopg.AsyncConnection[Any], query: LiteralString,
 
 
 async def ensure_schema(url: str) -> None:
-    """Create the ledger's tables (idempotent, safe with several processes at once)."""
+    """Create the ledger's tables (idempotent, safe with several processes at once).
+
+    Skipped when this very schema was applied already: its `ALTER TABLE … IF NOT EXISTS`
+    and `CREATE INDEX IF NOT EXISTS` take their table locks even when there is nothing to
+    do, and a process starting beside running deployments deadlocked with them."""
+    text = SCHEMA.read_text()
+    digest = hashlib.sha256(text.encode()).hexdigest()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        if await _applied(conn, digest):
+            return
         await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
         try:
-            await conn.execute(SCHEMA.read_text())
+            if not await _applied(conn, digest):
+                await conn.execute(text.encode())
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS ledger.schema_applied ("
+                    " digest text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+                await conn.execute("INSERT INTO ledger.schema_applied (digest) VALUES (%s) "
+                                   "ON CONFLICT DO NOTHING", (digest,))
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
+async def _applied(conn: psycopg.AsyncConnection[Any], digest: str) -> bool:
+    try:
+        cur = await conn.execute("SELECT 1 FROM ledger.schema_applied WHERE digest = %s",
+                                 (digest,))
+    except psycopg.errors.UndefinedTable:  # a new database, or one from before this table
+        return False
+    return await cur.fetchone() is not None

@@ -64,8 +64,15 @@ async def test_no_body_sent_to_github_names_internal_hosts_ports_or_paths(
                            limit=180, what=f"deployment {n}")
         # refusals: a reader's deploy, twice (the second edits the first reply), and a
         # command the grammar refuses
-        for body, user in (("/deploy staging", "rita"), ("/deploy staging", "rita"),
-                           ("/deploy staging now", "alice")):
+        def replied() -> int:
+            return len([c for c in github_server.state.repo(REPO).comments_on(7)
+                        if "@rita" in c["body"]])
+
+        await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=7,
+                                                     user="rita"))
+        # asked again once answered (two at the same moment may each get their own reply)
+        await wait_for(replied, what="the first refusal")
+        for body, user in (("/deploy staging", "rita"), ("/deploy staging now", "alice")):
             await bot.send("issue_comment", post_comment(github_server, body, pr=7, user=user))
         await wait_for(lambda: "Asked 2 times" in "".join(
             c["body"] for c in github_server.state.repo(REPO).comments_on(7)),
