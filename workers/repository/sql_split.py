@@ -73,15 +73,8 @@ def spans(text: str) -> list[tuple[int, int, bool]]:
             end = text.find("\n", i)
         elif c == "/" and text.startswith("/*", i):
             end = lexer._block_comment(i)
-        elif c == "'":
-            end = lexer._quoted(i + 1, "'", backslash=False)
-        elif c in "eE" and text.startswith("'", i + 1):
-            end = lexer._quoted(i + 2, "'", backslash=True)
-        elif c == '"':
-            end = lexer._quoted(i + 1, '"', backslash=False)
-        elif c == "$" and (m := _DOLLAR_TAG.match(text, i)):
-            end = text.find(m.group(0), m.end())
-            end = -1 if end < 0 else end + len(m.group(0))
+        elif (quoted := lexer._quoted_end(i)) is not None:
+            end = quoted
         elif _IDENT_START.match(c):  # whole, so `name'` or `a$b$` open nothing
             m = _IDENT.match(text, i)
             assert m is not None
@@ -160,15 +153,8 @@ class _Lexer:
             else:
                 self._mark(i)
                 start = i
-                if c == "'":
-                    i = self._quoted(i + 1, "'", backslash=False)
-                elif c in "eE" and text.startswith("'", i + 1):
-                    i = self._quoted(i + 2, "'", backslash=True)
-                elif c == '"':
-                    i = self._quoted(i + 1, '"', backslash=False)
-                elif c == "$" and (m := _DOLLAR_TAG.match(text, i)):
-                    end = text.find(m.group(0), m.end())
-                    i = -1 if end < 0 else end + len(m.group(0))
+                if (quoted := self._quoted_end(i)) is not None:
+                    i = quoted
                 elif _IDENT_START.match(c):
                     m = _IDENT.match(text, i)
                     assert m is not None
@@ -214,6 +200,22 @@ class _Lexer:
             return True
         return head[1:3] == ["or", "replace"] and len(head) > 3 and head[3] in (
             "function", "procedure")
+
+    def _quoted_end(self, i: int) -> int | None:
+        """Offset just past the string, quoted identifier or dollar quote opening at i (-1
+        when it never closes); None when none opens there. The one place these rules live:
+        the splitter and `spans` both use it."""
+        text, c = self.text, self.text[i]
+        if c == "'":
+            return self._quoted(i + 1, "'", backslash=False)
+        if c in "eE" and text.startswith("'", i + 1):
+            return self._quoted(i + 2, "'", backslash=True)
+        if c == '"':
+            return self._quoted(i + 1, '"', backslash=False)
+        if c == "$" and (m := _DOLLAR_TAG.match(text, i)):
+            end = text.find(m.group(0), m.end())
+            return -1 if end < 0 else end + len(m.group(0))
+        return None
 
     def _quoted(self, i: int, quote: str, *, backslash: bool) -> int:
         """Offset just past the closing quote (a doubled quote is an escape), or -1."""
