@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from service.dashboard import session
 from service.permissions import rank
+from service.web_state import web_state
 
 
 def is_loopback(host: str | None) -> bool:
@@ -64,10 +65,10 @@ def _refused(message: str, status_code: int = 401) -> JSONResponse:
 
 async def api_reader(request: Request) -> Reader | Response:
     """The caller of the API, or the 401 that tells them how to authenticate."""
-    state = request.app.state
+    state = web_state(request)
     sent = bearer(request)
     if sent:
-        if _matches(sent, getattr(state, "api_token", ""), state.dashboard.token):
+        if _matches(sent, state.api_token, state.dashboard.token):
             return Reader("token", None)
         return _refused("That bearer token is not this server's API token "
                         "(DEPLOYBOT_API_TOKEN) nor its dashboard sign-in token.")
@@ -87,15 +88,15 @@ async def api_reader(request: Request) -> Reader | Response:
 
 def metrics_refusal(request: Request) -> Response | None:
     """None when this request may read /metrics, else the answer that says why not."""
-    state = request.app.state
-    token: str = getattr(state, "metrics_token", "") or ""
+    state = web_state(request)
+    token = state.metrics_token
     if token:
         if _matches(bearer(request), token):
             return None
         return PlainTextResponse("metrics need `Authorization: Bearer <token>` "
                                  "(DEPLOYBOT_METRICS_TOKEN)\n", status_code=401,
                                  headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    if getattr(state, "loopback_only", False):
+    if state.loopback_only:
         return None
     return PlainTextResponse(
         "metrics are off: this server listens beyond loopback and DEPLOYBOT_METRICS_TOKEN "

@@ -9,7 +9,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -31,6 +32,7 @@ from service.observability.redact import register, register_secrets_in_play
 from service.observability.shared import BufferedCounters
 from service.openapi import openapi_json
 from service.setup.routes import routes as setup_routes
+from service.web_state import Lifespan, WebState, web_state
 from service.webhooks.endpoint import is_webhook, webhook_endpoint
 from service.webhooks.writer import DeliveryWriter
 
@@ -53,7 +55,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    state = request.app.state
+    state = web_state(request)
     problems: dict[str, str] = {}
     try:
         async with state.db.connection(timeout=2) as conn:
@@ -76,7 +78,6 @@ class WebApp(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if is_webhook(scope):
-            scope["app"] = self
             await webhook_endpoint(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
@@ -89,31 +90,28 @@ def create_app(config: WebConfig) -> Starlette:
              config.metrics_token, config.api_token)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[Lifespan]:
         await ensure_schema(config.database_url)
         pool = AsyncConnectionPool(config.database_url, min_size=1, max_size=10, open=False,
+                                   connection_class=AsyncConnection[DictRow],
                                    kwargs={"autocommit": True, "row_factory": dict_row})
         await pool.open(wait=True, timeout=30)
-        app.state.db = pool
-        app.state.redis = await queue.connect(config.redis_url)
-        app.state.webhook_secret = config.webhook_secret
-        app.state.prefix = config.redis_prefix
-        app.state.writer = DeliveryWriter(pool, app.state.redis, config.redis_prefix)
-        app.state.counters = BufferedCounters()
-        flusher = asyncio.create_task(
-            app.state.counters.flush_every(app.state.redis, config.redis_prefix))
-        app.state.dashboard = config.dashboard
-        app.state.metrics_token = config.metrics_token
-        app.state.api_token = config.api_token
-        app.state.loopback_only = is_loopback(config.bind_host)
+        redis = await queue.connect(config.redis_url)
+        state = WebState(
+            db=pool, redis=redis, prefix=config.redis_prefix,
+            writer=DeliveryWriter(pool, redis, config.redis_prefix),
+            counters=BufferedCounters(), dashboard=config.dashboard,
+            webhook_secret=config.webhook_secret, metrics_token=config.metrics_token,
+            api_token=config.api_token, loopback_only=is_loopback(config.bind_host))
+        flusher = asyncio.create_task(state.counters.flush_every(redis, config.redis_prefix))
         try:
-            yield
+            yield {"web": state}
         finally:
-            await app.state.writer.aclose()
+            await state.writer.aclose()
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-            await app.state.redis.aclose()
+            await redis.aclose()
             await pool.close()
 
     return WebApp(

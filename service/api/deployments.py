@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from service.access import api_reader
 from service.ledger.deployments import FINAL_STATUSES
+from service.web_state import web_state
 
 STATUSES = ("queued", "running", *FINAL_STATUSES)
 KINDS = ("deploy", "rollback", "dry_run")
@@ -72,7 +73,7 @@ async def list_deployments(request: Request) -> Response:
     for t in (since, until):
         if isinstance(t, JSONResponse):
             return t
-    async with request.app.state.db.connection() as conn:
+    async with web_state(request).db.connection() as conn:
         cur = await conn.execute(
             """SELECT id, repo, environment, kind, commit_sha, ref, status, trigger,
                       requested_by, pr_number, rollback_of, failed_step, reason,

@@ -21,6 +21,7 @@ from service.dashboard.web import checked_form, config, current_viewer, login_re
 from service.ledger import locks, requests, undoable
 from service.ledger.deployments import Ledger
 from service.permissions import rank
+from service.web_state import web_state
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ async def _actor(request: Request) -> tuple[Viewer, dict[str, str]] | Response:
 
 async def _permitted(request: Request, viewer: Viewer, repo: str, command: str,
                      environment: str) -> Response | None:
-    state = request.app.state
+    state = web_state(request)
     need = await repo_config.required(state.redis, state.prefix, repo, command, environment)
     have = viewer.level(repo)
     if not viewer.can_read(repo):
@@ -57,7 +58,7 @@ async def _permitted(request: Request, viewer: Viewer, repo: str, command: str,
 
 async def _flash(request: Request, viewer: Viewer, message: str) -> None:
     viewer.flash.append(message)
-    await session.save(request.app.state.redis, request.app.state.prefix,
+    await session.save(web_state(request).redis, web_state(request).prefix,
                        request.cookies.get(session.COOKIE, ""), viewer)
 
 
@@ -72,7 +73,7 @@ async def rollback(request: Request) -> Response:
         return problem(request, 400, "Which deployment?",
                        "The form named no deployment to roll back; use the button on the "
                        "deployment's page.")
-    state = request.app.state
+    state = web_state(request)
     async with state.db.connection() as conn:
         target = await Ledger(conn).get(target_id)
         if target is None or not viewer.can_read(target["repo"]):
@@ -118,7 +119,7 @@ async def unlock(request: Request) -> Response:
     refused = await _permitted(request, viewer, repo, "unlock", env)
     if refused is not None:
         return refused
-    async with request.app.state.db.connection() as conn:
+    async with web_state(request).db.connection() as conn:
         held = await locks.lock_of(conn, repo, env)
         if held is None:
             await _flash(request, viewer, f"{env} of {repo} was not locked.")

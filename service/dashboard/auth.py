@@ -27,6 +27,7 @@ from service.dashboard.web import (
     set_session_cookie,
 )
 from service.observability import shared
+from service.web_state import web_state
 
 log = logging.getLogger(__name__)
 STATE_COOKIE = "deploybot_oauth"
@@ -54,7 +55,7 @@ async def login(request: Request) -> Response:
 
 
 async def _start_session(request: Request, viewer: Viewer, next_path: str) -> Response:
-    state = request.app.state
+    state = web_state(request)
     cfg = config(request)
     sid = await session.create(state.redis, state.prefix, viewer, cfg.session_seconds)
     response = RedirectResponse(next_path, status_code=303)
@@ -92,7 +93,7 @@ async def github_start(request: Request) -> Response:
                        back="/login")
     state_value = secrets.token_urlsafe(24)
     next_path = safe_next(request.query_params.get("next"))
-    await request.app.state.redis.set(f"{request.app.state.prefix}oauth:{state_value}",
+    await web_state(request).redis.set(f"{web_state(request).prefix}oauth:{state_value}",
                                       next_path, ex=STATE_SECONDS)
     response = RedirectResponse(github_oauth.authorize_url(cfg, _callback_url(request),
                                                            state_value), status_code=303)
@@ -103,7 +104,7 @@ async def github_start(request: Request) -> Response:
 
 async def github_callback(request: Request) -> Response:
     cfg = config(request)
-    app_state = request.app.state
+    app_state = web_state(request)
     if request.query_params.get("error"):
         return _login_page(request, status_code=400,
                            error="GitHub sign-in was cancelled; nothing changed.")
@@ -138,7 +139,7 @@ async def logout(request: Request) -> Response:
         fields = await checked_form(request, viewer)
         if isinstance(fields, Response):
             return fields
-        await session.destroy(request.app.state.redis, request.app.state.prefix,
+        await session.destroy(web_state(request).redis, web_state(request).prefix,
                               request.state.session_id)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(session.COOKIE, path="/")

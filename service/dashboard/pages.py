@@ -34,6 +34,7 @@ from service.ledger import requests, undoable
 from service.ledger.deployments import FINAL_STATUSES, REAL, RECORD_KINDS, Ledger
 from service.ledger.locks import lock_of
 from service.permissions import rank
+from service.web_state import web_state
 
 
 async def signed_in(request: Request) -> Viewer | Response:
@@ -60,7 +61,7 @@ class Allowed:
 
 async def allowed_actions(request: Request, conn: Any, viewer: Viewer,
                           view: EnvironmentView) -> Allowed:
-    state = request.app.state
+    state = web_state(request)
     level = viewer.level(view.repo)
     out = Allowed()
     if view.lock is not None:
@@ -87,7 +88,7 @@ async def overview(request: Request) -> Response:
     viewer = await signed_in(request)
     if isinstance(viewer, Response):
         return viewer
-    state = request.app.state
+    state = web_state(request)
     repos: list[dict[str, Any]] = []
     async with state.db.connection() as conn:
         for repo in await queries.repositories(conn):
@@ -107,7 +108,7 @@ async def _take_flash(request: Request, viewer: Viewer) -> list[str]:
     if not viewer.flash:
         return []
     messages, viewer.flash = list(viewer.flash), []
-    await session.save(request.app.state.redis, request.app.state.prefix,
+    await session.save(web_state(request).redis, web_state(request).prefix,
                        request.state.session_id, viewer)
     return messages
 
@@ -116,7 +117,7 @@ async def deployment_page(request: Request) -> Response:
     viewer = await signed_in(request)
     if isinstance(viewer, Response):
         return viewer
-    state = request.app.state
+    state = web_state(request)
     dep_id = int(request.path_params["deployment_id"])
     async with state.db.connection() as conn:
         dep = await queries.deployment(conn, dep_id)
@@ -149,7 +150,7 @@ async def history_page(request: Request) -> Response:
     viewer = await signed_in(request)
     if isinstance(viewer, Response):
         return viewer
-    state = request.app.state
+    state = web_state(request)
     repo = request.query_params.get("repo") or None
     # no environment's name holds a NUL (PostgreSQL text cannot): dropped, not a 500
     environment = (request.query_params.get("env") or "").replace("\x00", "") or None
@@ -199,7 +200,7 @@ async def request_page(request: Request) -> Response:
     viewer = await signed_in(request)
     if isinstance(viewer, Response):
         return viewer
-    state = request.app.state
+    state = web_state(request)
     req_id = int(request.path_params["request_id"])
     async with state.db.connection() as conn:
         req = await queries.request_of(conn, req_id)

@@ -32,6 +32,7 @@ from service.dashboard import (
 from service.dashboard.web import current_viewer, env
 from service.ledger.deployments import FINAL_STATUSES
 from service.observability.redact import redact
+from service.web_state import web_state
 
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
@@ -135,12 +136,13 @@ async def events(request: Request) -> Response:
     if viewer is None:
         return PlainTextResponse("sign in first", status_code=401)
     dep_id = int(request.path_params["deployment_id"])
-    async with request.app.state.db.connection() as conn:
+    state = web_state(request)
+    async with state.db.connection() as conn:
         dep = await queries.deployment(conn, dep_id)
     if dep is None or not viewer.can_read(dep["repo"]):
         return PlainTextResponse("no such deployment", status_code=404)
-    github = request.app.state.dashboard.github_web_url.rstrip("/")
-    return StreamingResponse(follow(request.app.state.db, dep_id, github=github),
+    github = state.dashboard.github_web_url.rstrip("/")
+    return StreamingResponse(follow(state.db, dep_id, github=github),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

@@ -19,6 +19,7 @@ from service.dashboard import session, timefmt
 from service.dashboard.config import DashboardConfig
 from service.dashboard.session import Viewer
 from service.observability.redact import redact
+from service.web_state import any_state, web_state
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_FORM = 16 * 1024
@@ -55,8 +56,7 @@ env.globals["between"] = timefmt.between
 
 
 def config(request: Request) -> DashboardConfig:
-    cfg: DashboardConfig = request.app.state.dashboard
-    return cfg
+    return any_state(request).dashboard
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any
@@ -89,7 +89,7 @@ def login_redirect(request: Request) -> RedirectResponse:
 
 
 async def current_viewer(request: Request) -> Viewer | None:
-    state = request.app.state
+    state = web_state(request)
     sid = request.cookies.get(session.COOKIE)
     viewer = await session.load(state.redis, state.prefix, sid)
     request.state.viewer = viewer

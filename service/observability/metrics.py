@@ -27,6 +27,7 @@ from service.access import metrics_refusal
 from service.ledger.deployments import FINAL_STATUSES
 from service.observability import shared
 from service.queue import queue_name
+from service.web_state import web_state
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +199,8 @@ async def metrics_endpoint(request: Request) -> Response:
     refused = metrics_refusal(request)
     if refused is not None:
         return refused
-    state = request.app.state
-    counters = getattr(state, "counters", None)
-    if counters is not None:  # this process's latest counts are part of the answer
-        await counters.flush(state.redis, state.prefix)
+    state = web_state(request)
+    # this process's latest counts are part of the answer
+    await state.counters.flush(state.redis, state.prefix)
     body = await render(state.db, state.redis, state.prefix)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

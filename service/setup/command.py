@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import socket
 import webbrowser
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from service.dashboard.headers import SecurityHeaders
 from service.dashboard.routes import STATIC
 from service.setup import credentials, routes
 from service.setup.exchange import SetupError, convert
+from service.web_state import Lifespan, SetupState
 
 
 @dataclass(frozen=True)
@@ -61,18 +62,20 @@ def build_app(options: SetupOptions, port: int, done: Callable[[dict[str, Any]],
     async def index(request: Request) -> Response:
         return RedirectResponse("/setup", status_code=303)
 
+    state = SetupState(
+        dashboard=DashboardConfig(
+            github_web_url=options.web_url or web_url_for(options.api_url),
+            github_api_url=options.api_url, public_url=f"http://{options.host}:{port}",
+            data_dir=options.data_dir, manifest_path=options.manifest),
+        on_done=done, public_url_for_hooks=options.public_url, org=options.org)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[Lifespan]:
+        yield {"web": state}
+
     app = Starlette(routes=[Route("/", index), *routes.routes,
-                            Mount("/static", StaticFiles(directory=STATIC), name="static")])
-    app.state.dashboard = DashboardConfig(
-        github_web_url=options.web_url or web_url_for(options.api_url),
-        github_api_url=options.api_url, public_url=f"http://{options.host}:{port}",
-        data_dir=options.data_dir, manifest_path=options.manifest)
-    app.state.public_url_for_hooks = options.public_url
-    app.state.setup_org = options.org
-    app.state.setup_open = True  # only whoever ran the command can reach loopback
-    app.state.setup_states = set()
-    app.state.webhook_secret = ""
-    app.state.on_setup_done = done
+                            Mount("/static", StaticFiles(directory=STATIC), name="static")],
+                    lifespan=lifespan)
     return app
 
 
@@ -86,8 +89,13 @@ async def _serve(options: SetupOptions, say: Callable[[str], None]) -> dict[str,
 
     app = SecurityHeaders(build_app(options, port, done))
     server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
+    while not server.started:  # the address is given out only once it answers
+        if task.done():
+            raise SetupFailed(f"could not listen on {options.host}:{port}; choose another "
+                              "with --port")
+        await asyncio.sleep(0.02)
     url = f"http://{options.host}:{port}/setup"
     say(f"Open {url} in a browser to register the GitHub App "
         + (f"for the organization {options.org}" if options.org else "") + ".")

@@ -20,35 +20,34 @@ from service.dashboard.web import current_viewer, login_redirect, problem, rende
 from service.observability.redact import register
 from service.setup import credentials, manifest
 from service.setup.exchange import SetupError, convert
+from service.web_state import SetupState, WebState, any_state
 
 log = logging.getLogger(__name__)
 STATE_SECONDS = 3600
 
 
 async def _remember_state(request: Request, value: str) -> None:
-    state = request.app.state
-    redis = getattr(state, "redis", None)
-    if redis is not None:
-        await redis.set(f"{state.prefix}setup:{value}", "1", ex=STATE_SECONDS)
+    state = any_state(request)
+    if isinstance(state, WebState):
+        await state.redis.set(f"{state.prefix}setup:{value}", "1", ex=STATE_SECONDS)
     else:  # `deploybot setup`'s own little server: one process, no Redis
-        state.setup_states.add(value)
+        state.states.add(value)
 
 
 async def _take_state(request: Request, value: str) -> bool:
-    state = request.app.state
+    state = any_state(request)
     if not value:
         return False
-    redis = getattr(state, "redis", None)
-    if redis is not None:
-        return await redis.getdel(f"{state.prefix}setup:{value}") is not None
-    if value in state.setup_states:
-        state.setup_states.discard(value)
+    if isinstance(state, WebState):
+        return await state.redis.getdel(f"{state.prefix}setup:{value}") is not None
+    if value in state.states:
+        state.states.discard(value)
         return True
     return False
 
 
 def _setup_url(request: Request) -> str:
-    cfg = request.app.state.dashboard
+    cfg = any_state(request).dashboard
     return (cfg.public_url or str(request.base_url)).rstrip("/") + "/setup"
 
 
@@ -61,7 +60,7 @@ def _done_page(request: Request, stored: dict[str, Any] | None, *, created: bool
 
 
 async def _operator(request: Request) -> Response | None:
-    if getattr(request.app.state, "setup_open", False):
+    if isinstance(any_state(request), SetupState):
         return None  # `deploybot setup`: reachable on loopback by whoever ran it
     viewer = await current_viewer(request)
     if viewer is None:
@@ -73,9 +72,9 @@ async def _operator(request: Request) -> Response | None:
 
 
 async def setup_page(request: Request) -> Response:
-    state = request.app.state
+    state = any_state(request)
     cfg = state.dashboard
-    if getattr(state, "webhook_secret", ""):
+    if state.webhook_secret:
         stored = credentials.stored(cfg.data_dir) if cfg.data_dir else None
         return _done_page(request, stored, created=False)
     refused = await _operator(request)
@@ -85,8 +84,9 @@ async def setup_page(request: Request) -> Response:
         data = manifest.load(cfg.manifest_path)
     except manifest.ManifestError as exc:
         return problem(request, 500, "The App manifest is missing", str(exc))
-    org = (request.query_params.get("org") or getattr(state, "setup_org", "") or "").strip()
-    public = getattr(state, "public_url_for_hooks", "") or cfg.public_url or str(
+    setup = state if isinstance(state, SetupState) else None
+    org = (request.query_params.get("org") or (setup.org if setup else "")).strip()
+    public = (setup.public_url_for_hooks if setup else "") or cfg.public_url or str(
         request.base_url)
     prepared = manifest.prepared(data, public_url=public.rstrip("/"),
                                  setup_url=_setup_url(request))
@@ -99,9 +99,9 @@ async def setup_page(request: Request) -> Response:
 
 
 async def setup_callback(request: Request) -> Response:
-    state = request.app.state
+    state = any_state(request)
     cfg = state.dashboard
-    if getattr(state, "webhook_secret", ""):
+    if state.webhook_secret:
         return _done_page(request, credentials.stored(cfg.data_dir) if cfg.data_dir else None,
                           created=False)
     refused = await _operator(request)
@@ -124,9 +124,8 @@ async def setup_callback(request: Request) -> Response:
     state.webhook_secret = stored["webhook_secret"]
     state.dashboard = dataclasses.replace(cfg, client_id=stored["client_id"],
                                           client_secret=stored["client_secret"])
-    on_done = getattr(state, "on_setup_done", None)
-    if on_done is not None:
-        on_done(stored)
+    if isinstance(state, SetupState):
+        state.on_done(stored)
     log.info("GitHub App %s (id %s) registered; credentials stored in %s",
              stored.get("slug"), stored["app_id"], credentials.path(cfg.data_dir))
     return _done_page(request, stored, created=True)

@@ -24,6 +24,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from service.observability import logs
+from service.web_state import WebState, scope_state
 from service.webhooks.intake import NOT_SET_UP, TOO_LARGE, Answer, WebhookHeaders, receive
 from service.webhooks.payload import MAX_BODY
 
@@ -92,22 +93,23 @@ async def _send(send: Send, status: int, content: bytes,
 
 class WebhookEndpoint:
     """POST /webhooks as an ASGI app (a class: Starlette routes treat a function as a
-    request handler); `scope["app"]` is the Starlette app whose state holds the secret,
-    the writer and the counters (set by its lifespan)."""
+    request handler); the server's `WebState` (the secret, the writer, the counters) comes
+    in the scope's lifespan state."""
 
     async def __call__(self, scope: Scope, receive_message: Receive, send: Send) -> None:
-        state = scope["app"].state
+        state = scope_state(scope)
         headers, declared = _headers(scope)
         started = False
         try:
-            secret: str = getattr(state, "webhook_secret", "")
             result: Answer
-            if not secret:  # refused before reading a body it cannot verify
+            # refused before reading a body it cannot verify
+            if state is None or not state.webhook_secret:
                 result = 503, {"error": NOT_SET_UP}
             else:
                 body = await _body(receive_message, declared)
                 result = ((413, {"error": TOO_LARGE}) if body is None
-                          else await receive(secret, state.writer, headers, body))
+                          else await receive(state.webhook_secret, state.writer, headers,
+                                             body))
             started = True
             await _send(send, result[0], _json(result[1]))
         except ClientGone:
@@ -135,10 +137,9 @@ def _json(data: dict[str, Any]) -> bytes:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _count(state: Any, metric: str, labels: dict[str, str]) -> None:
-    counters = getattr(state, "counters", None)
-    if counters is not None:  # in-process, flushed to Redis about once a second
-        counters.add(metric, labels)
+def _count(state: WebState | None, metric: str, labels: dict[str, str]) -> None:
+    if state is not None:  # in-process, flushed to Redis about once a second
+        state.counters.add(metric, labels)
 
 
 def is_webhook(scope: Scope) -> bool:
