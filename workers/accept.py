@@ -13,6 +13,7 @@ from service import queue
 from service.config.model import Config
 from service.github.client import InstallationClient
 from service.ledger import requests
+from workers import messages
 from workers.jobs.context import WorkerContext
 from workers.reporters.github_check_run import check_run_name
 
@@ -159,9 +160,7 @@ async def _conclude_superseded(ctx: WorkerContext, client: InstallationClient,
         if old["check_run_id"]:
             await client.update_check_run(
                 old["repo"], old["check_run_id"], status="completed", conclusion="skipped",
-                output={"title": "Replaced by a newer request",
-                        "summary": f"A newer request (#{new_id}) from the same pull request "
-                                   "replaced this queued one."})
+                output=messages.withdrawn_output("superseded", old["requested_by"], new_id))
         if old["gh_deployment_id"]:
             await client.create_deployment_status(
                 old["repo"], old["gh_deployment_id"], state="inactive",

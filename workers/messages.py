@@ -189,6 +189,32 @@ def deployment_state(status: str) -> str:
     return DEPLOYMENT_STATES.get(status, status.replace("_", " "))
 
 # /deploy: which commit, and whether this pull request may deploy it at all.
+STARTING_TITLE = "Starting: fetching {sha}"
+STARTING_SUMMARY = ("A worker took this {kind}; it is fetching commit `{sha}` and the "
+                    "repository's configuration. The steps follow here.")
+
+
+def starting_output(kind: str, sha: str) -> dict[str, str]:
+    """The check run's output from the moment a worker takes the request to its first step."""
+    return {"title": STARTING_TITLE.format(sha=sha[:7]),
+            "summary": STARTING_SUMMARY.format(kind=kind_words(kind), sha=sha[:7])}
+
+
+CANCELLED_TITLE = "Cancelled"
+CANCELLED_SUMMARY = "Cancelled by @{user}."
+SUPERSEDED_TITLE = "Replaced by a newer request"
+SUPERSEDED_SUMMARY = ("A newer request{which} from the same pull request replaced this "
+                      "queued one.")
+
+
+def withdrawn_output(status: str, user: str, newer: int | None = None) -> dict[str, str]:
+    """The check run's output for a request withdrawn before it ran."""
+    if status == "superseded":
+        return {"title": SUPERSEDED_TITLE, "summary": SUPERSEDED_SUMMARY.format(
+            which=f" (#{newer})" if newer is not None else "")}
+    return {"title": CANCELLED_TITLE, "summary": CANCELLED_SUMMARY.format(user=user)}
+
+
 PIN_UNRESOLVED = "{problem} Nothing was deployed."
 PIN_UNRESOLVED_FIX = ("Comment `/deploy {environment} <sha>` again with the full 40-character "
                       "SHA of a commit of #{pr} (`git rev-parse HEAD` on the branch).")

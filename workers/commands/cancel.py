@@ -19,7 +19,7 @@ async def run_cancel(req: CommandRequest) -> str:
             if row["check_run_id"]:
                 await req.client.update_check_run(
                     req.repo, row["check_run_id"], status="completed", conclusion="cancelled",
-                    output={"title": "Cancelled", "summary": f"Cancelled by @{req.user}."})
+                    output=messages.withdrawn_output("cancelled", req.user))
             if row["gh_deployment_id"]:
                 await req.client.create_deployment_status(
                     req.repo, row["gh_deployment_id"], state="inactive",

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from service import queue
 from service.config.layout import for_tree
 from service.dashboard import repo_config
+from service.github.client import InstallationClient
 from service.ledger import leases, requests
 from service.ledger.deployments import Ledger
 from service.observability import logs
@@ -165,14 +167,52 @@ class _Withdrawn(Exception):
     pass
 
 
+async def _show_withdrawn(client: InstallationClient, repo: str, req: dict[str, Any],
+                          conn: Any) -> None:
+    now = await requests.get(conn, req["id"])
+    status = now["status"] if now else "cancelled"
+    try:
+        await client.update_check_run(
+            repo, req["check_run_id"], status="completed",
+            conclusion="cancelled" if status == "cancelled" else "skipped",
+            output=messages.withdrawn_output(status, req["requested_by"]))
+    except Exception:
+        log.warning("could not conclude withdrawn request %s on GitHub", req["id"],
+                    exc_info=True)
+
+
+async def _show_started(client: InstallationClient, repo: str, req: dict[str, Any]) -> None:
+    """Mark the check run in progress with its start time. Best effort: the first step's
+    report says it again, so a failure here costs only the early sight of it."""
+    try:
+        await client.update_check_run(
+            repo, req["check_run_id"], status="in_progress", started_at=datetime.now(UTC),
+            output=messages.starting_output(req["kind"], req["commit_sha"]))
+    except Exception as exc:
+        log.warning("request %s: could not mark the check run in progress yet (%s)",
+                    req["id"], type(exc).__name__)
+
+
 async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> str:
     repo, env_name = req["repo"], req["environment"]
     client = ctx.github.installation(req["installation_id"])
-    info = await client.get_repo(repo)
-    config = await load_config(client, repo, str(info.get("default_branch") or "main"))
+    # The commit and the configuration are fetched side by side; a configuration error
+    # still wins (it is said first, as before).
+    fetching = asyncio.create_task(fetch_source(client, repo, req["commit_sha"],
+                                                ctx.settings.data_dir / "checkouts"))
+    started = req["check_run_id"] is not None
+    if started:  # in progress from now: the person sees it picked up, not after the fetch
+        await _show_started(client, repo, req)
+    try:
+        info = await client.get_repo(repo)
+        config = await load_config(client, repo, str(info.get("default_branch") or "main"))
+    except BaseException:
+        fetching.cancel()
+        with contextlib.suppress(BaseException):
+            await fetching
+        raise
     await repo_config.remember(ctx.redis, ctx.prefix, repo, config)  # for the dashboard
-    source = await fetch_source(client, repo, req["commit_sha"],
-                                ctx.settings.data_dir / "checkouts")
+    source = await fetching
     env = config.environment(env_name)
     if req["check_run_id"] is None or (req["gh_deployment_id"] is None
                                        and req["kind"] != "dry_run"):
@@ -212,6 +252,8 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> 
             # /cancel or a newer request from the same pull request took it back while we
             # fetched the source; it was reported withdrawn, so it must not run
             # (tests/queue/test_run_request_races.py).
+            if started:  # our "in progress" may have landed after that report: say it again
+                await _show_withdrawn(client, repo, req, conn)
             return "withdrawn before it started"
         logs.bind(deployment_id=deployment_id, delivery_id=req["delivery_id"])
         log_url = ctx.log_url(deployment_id)
@@ -229,8 +271,8 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> 
                                   pr_number=req["pr_number"])
         if req["check_run_id"]:
             final.append(Tracked(CheckRunReporter(
-                client, repo, req["check_run_id"], log_url=log_url, promotion=promotion),
-                CHECK_RUN))
+                client, repo, req["check_run_id"], log_url=log_url, promotion=promotion,
+                resumed=started), CHECK_RUN))
         if req["gh_deployment_id"]:
             final.append(Tracked(DeploymentStatusReporter(
                 client, repo, req["gh_deployment_id"], log_url=log_url,
