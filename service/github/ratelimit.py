@@ -2,7 +2,8 @@
 
 GitHub's rules (docs "Rate limits for the REST API"): honour `retry-after`; else, when
 `x-ratelimit-remaining` is 0, wait until `x-ratelimit-reset`; else wait at least a minute.
-5xx answers and timeouts are retried with bounded exponential backoff.
+5xx answers and timeouts are retried with bounded exponential backoff (service.retrying's
+formula; jittered in the policy GitHubApp uses by default).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from service.retrying import backoff
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -21,10 +24,17 @@ class RetryPolicy:
     max_delay: float = 30.0  # cap of that backoff
     min_backoff: float = 60.0  # rate limited without a hint of how long: wait at least this
     max_wait: float = 900.0  # a longer rate-limit wait raises GitHubRateLimited instead
+    # Up to this much is added at random to each 5xx/timeout backoff, so that processes
+    # failing together do not retry together. 0 here, so a policy built for a test waits
+    # exactly what it says; DEFAULT_POLICY (what GitHubApp uses unless given one) has 1 s.
+    jitter: float = 0.0
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based) of a 5xx or timeout."""
-        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+        return backoff(attempt, first=self.base_delay, cap=self.max_delay, jitter=self.jitter)
+
+
+DEFAULT_POLICY = RetryPolicy(jitter=1.0)
 
 
 @dataclass

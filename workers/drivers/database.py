@@ -49,6 +49,7 @@ from psycopg.rows import dict_row
 from service import pgtools
 from service.observability.redact import redact_with
 from service.pgtools import PgTools
+from service.retrying import backoff, retry_context
 from workers.drivers import privileges
 from workers.drivers.interfaces import (
     AppliedMigration,
@@ -261,16 +262,13 @@ def _statement_hiding_commands(url: str, statements: Sequence[Statement]) -> Sta
     return None
 
 
-def _backoff(attempt: int, first: float, cap: float) -> float:
-    return float(min(cap, first * 2 ** (attempt - 1)))
-
-
 def attempts_within(seconds: float, first: float = 0.5, cap: float = 5.0) -> int:
     """Connection attempts whose backoff waits add up to at most `seconds`: how long an
-    environment's database may be away (a restart) before the step gives up."""
+    environment's database may be away (a restart) before the step gives up. Counted on the
+    waits without their jitter; `connect_within` bounds the jittered ones."""
     attempts, waited = 1, 0.0
-    while waited + _backoff(attempts, first, cap) <= seconds:
-        waited += _backoff(attempts, first, cap)
+    while waited + backoff(attempts, first=first, cap=cap, jitter=0.0) <= seconds:
+        waited += backoff(attempts, first=first, cap=cap, jitter=0.0)
         attempts += 1
     return attempts
 
@@ -304,7 +302,8 @@ class PostgresDatabase:
     serialised; `aclose()` (or `async with`) closes it."""
 
     def __init__(self, url: str, *, connect_retries: int = 5, retry_delay: float = 0.5,
-                 max_delay: float = 5.0, allow_superuser: bool = False) -> None:
+                 max_delay: float = 5.0, connect_within: float | None = None,
+                 allow_superuser: bool = False) -> None:
         self._url = url
         # A superuser URL is refused unless the operator opted in (workers/drivers/privileges).
         self._allow_superuser = allow_superuser
@@ -312,6 +311,7 @@ class PostgresDatabase:
         self._connect_retries = max(1, connect_retries)
         self._retry_delay = retry_delay
         self._max_delay = max_delay
+        self._connect_within = connect_within  # no attempt starts later (None: no bound)
         self._conn: Conn | None = None
         self._lock = asyncio.Lock()
         self._history_ready = False
@@ -344,29 +344,39 @@ class PostgresDatabase:
         return pgtools.for_server(server_version_num)
 
     async def _connect(self) -> Conn:
-        """A new connection, with bounded retries and exponential backoff."""
+        """A new connection, with bounded retries and exponential backoff (jittered)."""
+        conn = await self._open()
+        try:
+            privileges.check_connection(conn, allow_superuser=self._allow_superuser)
+        except privileges.SuperuserRefused:
+            await conn.close()
+            raise
+        return conn
+
+    async def _open(self) -> Conn:
         kwargs: dict[str, Any] = {"autocommit": True}
         if "connect_timeout" not in conninfo_to_dict(self._url):
             kwargs["connect_timeout"] = _DEFAULT_CONNECT_TIMEOUT
-        reason = ""
-        for attempt in range(self._connect_retries):
-            if attempt:
-                await asyncio.sleep(_backoff(attempt, self._retry_delay, self._max_delay))
-            try:
-                conn = await psycopg.AsyncConnection.connect(self._url, **kwargs)
-            except psycopg.OperationalError as exc:
-                reason = self._scrub(" ".join(str(exc).split()) or type(exc).__name__)
-                log.info("connecting to %s failed (attempt %d): %s", self._redacted,
-                         attempt + 1, reason)
-                continue
-            try:
-                privileges.check_connection(conn, allow_superuser=self._allow_superuser)
-            except privileges.SuperuserRefused:
-                await conn.close()
-                raise
-            return conn
-        raise DatabaseUnavailable(
-            f"cannot reach {self._redacted} after {self._connect_retries} attempts: {reason}")
+        tried = 0
+        try:
+            async for attempt in retry_context(
+                    psycopg.OperationalError, attempts=self._connect_retries,
+                    first=self._retry_delay, cap=self._max_delay, within=self._connect_within):
+                with attempt:
+                    tried = attempt.num
+                    try:
+                        return await psycopg.AsyncConnection.connect(self._url, **kwargs)
+                    except psycopg.OperationalError as exc:
+                        log.info("connecting to %s failed (attempt %d): %s", self._redacted,
+                                 tried, self._reason(exc))
+                        raise
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"cannot reach {self._redacted} after {tried} attempts: "
+                                      f"{self._reason(exc)}") from None
+        raise AssertionError("unreachable")
+
+    def _reason(self, exc: psycopg.OperationalError) -> str:
+        return self._scrub(" ".join(str(exc).split()) or type(exc).__name__)
 
     def _scrub(self, text: str) -> str:
         password = conninfo_to_dict(self._url).get("password")

@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from service.retrying import retry_context
 from workers.drivers.interfaces import DatabaseUnavailable, FunctionReleases, Release
 from workers.repository.function_files import (
     EdgeFunction,
@@ -195,20 +196,18 @@ def build_bundle(functions_dir: Path, functions: FunctionSet | None = None) -> b
 async def _connect(db_url: str, *, attempts: int = 3) -> psycopg.AsyncConnection[Any]:
     """Connect with a few retries; the error names no secret (psycopg's never holds the
     password)."""
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            return await psycopg.AsyncConnection.connect(
-                db_url, connect_timeout=10, autocommit=True
-            )
-        except psycopg.OperationalError as exc:
-            if attempt == attempts:
-                raise DatabaseUnavailable(
-                    f"cannot reach the environment database for function releases after "
-                    f"{attempts} attempts: {str(exc).strip().splitlines()[0]}"
-                ) from None
-            await asyncio.sleep(delay)
-            delay *= 2
+    try:
+        async for attempt in retry_context(psycopg.OperationalError, attempts=attempts,
+                                           first=0.5, cap=2.0):
+            with attempt:
+                return await psycopg.AsyncConnection.connect(
+                    db_url, connect_timeout=10, autocommit=True
+                )
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"cannot reach the environment database for function releases after "
+            f"{attempts} attempts: {str(exc).strip().splitlines()[0]}"
+        ) from None
     raise AssertionError("unreachable")
 
 

@@ -9,13 +9,13 @@ before they are used.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from service.retrying import retry_context
 from workers.drivers import supabase_openapi
 from workers.drivers.interfaces import FunctionsUnavailable
 
@@ -38,12 +38,26 @@ def functions_url_for(ref: str) -> str:
     return f"https://{ref}.supabase.co"
 
 
-def _retry_after(response: httpx.Response, attempt: int) -> float:
-    raw = response.headers.get("retry-after", "")
+class _Busy(Exception):
+    """A 429 or 5xx answer, raised inside the retry loop so that it is retried."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _retry_wait(exc: Exception) -> bool | float:
+    """stamina's `on` hook: retry network errors and busy answers; a Retry-After (capped)
+    is the wait for that attempt, else stamina's backoff applies."""
+    if isinstance(exc, httpx.HTTPError):
+        return True
+    if not isinstance(exc, _Busy):
+        return False
     try:
-        return min(max(float(raw), 0.0), MAX_RETRY_AFTER_S)
+        return min(max(float(exc.response.headers.get("retry-after", "")), 0.0),
+                   MAX_RETRY_AFTER_S)
     except ValueError:
-        return min(2.0 ** attempt, MAX_RETRY_AFTER_S)
+        return True
 
 
 class ManagementApi:
@@ -113,28 +127,24 @@ class ManagementApi:
         if slug is not None:
             path = path.replace("{function_slug}", slug)
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
-        response: httpx.Response | None = None
         async with httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False) as client:
-            for attempt in range(1, ATTEMPTS + 1):
-                try:
-                    response = await client.request(
-                        method, self.base_url + path, params=params, headers=headers,
-                        json=json_body, data=form,
-                        files=list(files) if files is not None else None)
-                except httpx.HTTPError as exc:
-                    if attempt == ATTEMPTS:
-                        raise SupabaseApiError(
-                            f"cannot reach the Supabase Management API while {doing} "
-                            f"({type(exc).__name__}); check the network and SUPABASE_API_URL, "
-                            "then deploy again") from None
-                    await asyncio.sleep(2.0 ** attempt)
-                    continue
-                if response.status_code == 429 or response.status_code >= 500:
-                    if attempt < ATTEMPTS:
-                        await asyncio.sleep(_retry_after(response, attempt))
-                        continue
-                break
-        assert response is not None
+            try:
+                async for attempt in retry_context(_retry_wait, attempts=ATTEMPTS, first=2.0,
+                                                   cap=MAX_RETRY_AFTER_S):
+                    with attempt:
+                        response = await client.request(
+                            method, self.base_url + path, params=params, headers=headers,
+                            json=json_body, data=form,
+                            files=list(files) if files is not None else None)
+                        if response.status_code == 429 or response.status_code >= 500:
+                            raise _Busy(response)
+            except httpx.HTTPError as exc:
+                raise SupabaseApiError(
+                    f"cannot reach the Supabase Management API while {doing} "
+                    f"({type(exc).__name__}); check the network and SUPABASE_API_URL, "
+                    "then deploy again") from None
+            except _Busy as busy:  # still busy after the last attempt
+                response = busy.response
         if missing_ok and response.status_code == 404:
             return 404, None
         if response.status_code not in ok:

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from service.retrying import backoff
 from workers.drivers.functions import CHANNEL, fetch_active_pointer, fetch_bundle
 from workers.functions_host.deno_runtime import FunctionEnvironment
 from workers.functions_host.releases import LoadedRelease, load_release, no_release
@@ -50,9 +51,13 @@ class ReleaseWatcher:
                 "last_error": self.last_error, "poll_interval": self.poll_interval}
 
     async def run(self) -> None:
-        """Forever: connect, LISTEN, sync; on any connection trouble, back off and retry."""
-        backoff = 0.5
+        """Forever: connect, LISTEN, sync; on any connection trouble, back off and retry.
+
+        A supervisor, not a bounded retry: it never gives up and its backoff starts over
+        once connected, so it counts failures itself and waits `backoff` (with jitter)."""
+        failures = 0
         while True:
+            cap = max(self.poll_interval, 1.0)
             try:
                 conn = await psycopg.AsyncConnection.connect(
                     self._database_url, autocommit=True, connect_timeout=10,
@@ -62,7 +67,7 @@ class ReleaseWatcher:
                     self.connected = True
                     self.connections += 1
                     self.last_error = None
-                    backoff = 0.5
+                    failures = 0
                     # After LISTEN: an activation from now on is either seen here or notified.
                     await self._sync(conn)
                     while True:
@@ -72,16 +77,19 @@ class ReleaseWatcher:
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:
+                failures += 1
+                wait = backoff(failures, first=0.5, cap=cap)
                 self.last_error = _first_line(exc)
                 log.warning("release watcher lost the database (%s); retrying in %.1f s",
-                            self.last_error, backoff)
+                            self.last_error, wait)
             except Exception as exc:  # a bug must not stop the host from following releases
+                failures += 1
+                wait = backoff(failures, first=0.5, cap=cap)
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("release watcher failed; retrying in %.1f s", backoff)
+                log.exception("release watcher failed; retrying in %.1f s", wait)
             finally:
                 self.connected = False
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, max(self.poll_interval, 1.0))
+            await asyncio.sleep(wait)
 
     async def _sync(self, conn: psycopg.AsyncConnection[Any]) -> None:
         release_id, _ = await fetch_active_pointer(conn)

@@ -18,6 +18,7 @@ from service.github.client import InstallationClient
 from service.ledger import requests
 from service.ledger.deployments import Ledger
 from service.observability.jobs import observed_job
+from service.retrying import backoff
 from workers.gates.promotion import promotion_for
 from workers.github_source import load_config
 from workers.jobs.context import WorkerContext
@@ -44,8 +45,9 @@ GIVE_UP_AFTER = timedelta(days=1)
 
 
 def next_try_in(attempts: int) -> float:
-    """Seconds before the next try, after `attempts` failed ones."""
-    return float(min(LONGEST_WAIT_S, FIRST_RETRY_S * 2 ** max(0, attempts - 1)))
+    """Seconds before the next try, after `attempts` failed ones: the shared backoff formula,
+    without jitter (a wait of minutes, scheduled in the queue and shown as it is)."""
+    return backoff(max(1, attempts), first=FIRST_RETRY_S, cap=LONGEST_WAIT_S, jitter=0.0)
 
 
 @observed_job("request_id")
