@@ -16,4 +16,6 @@ class IdConvertor(Convertor[int]):
         return str(int(value))
 
 
-register_url_convertor("id", IdConvertor())
+def register() -> None:
+    """Make `{name:id}` known to Starlette's routes (idempotent)."""
+    register_url_convertor("id", IdConvertor())

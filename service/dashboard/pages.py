@@ -15,7 +15,6 @@ from starlette.routing import Route
 
 from service.commands.authorization import may_unlock
 from service.dashboard import (
-    ids,  # noqa: F401  (registers the {name:id} convertor)
     plots,
     queries,
     repo_config,
@@ -213,9 +212,11 @@ async def request_page(request: Request) -> Response:
     return render(request, "request.html", req=req, position=position, now=datetime.now(UTC))
 
 
-routes = [
-    Route("/", overview, methods=["GET"]),
-    Route("/deployments/{deployment_id:id}", deployment_page, methods=["GET"]),
-    Route("/history", history_page, methods=["GET"]),
-    Route("/requests/{request_id:id}", request_page, methods=["GET"]),
-]
+def routes() -> list[Route]:
+    """Built when called: the `{name:id}` convertor is registered first (routes.py)."""
+    return [
+        Route("/", overview, methods=["GET"]),
+        Route("/deployments/{deployment_id:id}", deployment_page, methods=["GET"]),
+        Route("/history", history_page, methods=["GET"]),
+        Route("/requests/{request_id:id}", request_page, methods=["GET"]),
+    ]

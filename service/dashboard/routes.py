@@ -7,11 +7,12 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from service.dashboard import actions, auth, pages, stream
+from service.dashboard import actions, auth, ids, pages, stream
 
 STATIC = Path(__file__).with_name("static")
 
 
 def routes() -> list[BaseRoute]:
-    return [*pages.routes, *stream.routes, *actions.routes, *auth.routes,
+    ids.register()  # before the routes that use `{name:id}` are built
+    return [*pages.routes(), *stream.routes(), *actions.routes, *auth.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static")]

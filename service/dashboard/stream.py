@@ -25,10 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from service.dashboard import (
-    ids,  # noqa: F401  (registers the {name:id} convertor)
-    queries,
-)
+from service.dashboard import queries
 from service.dashboard.web import current_viewer, env
 from service.ledger.deployments import FINAL_STATUSES
 from service.observability.redact import redact
@@ -147,4 +144,6 @@ async def events(request: Request) -> Response:
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-routes = [Route("/deployments/{deployment_id:id}/events", events, methods=["GET"])]
+def routes() -> list[Route]:
+    """Built when called: the `{name:id}` convertor is registered first (routes.py)."""
+    return [Route("/deployments/{deployment_id:id}/events", events, methods=["GET"])]
