@@ -75,7 +75,7 @@ def problems(errors: Sequence[ErrorDetails], root: type[BaseModel],
         problem = _problem(error, root, data)
         if problem not in out:
             out.append(problem)
-    return out
+    return sorted(out, key=lambda p: p.line)  # stable: one line's problems keep their order
 
 
 def _after_failed_items(error: ErrorDetails) -> bool:

@@ -32,8 +32,6 @@ Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 JsonType = Literal["uuid", "datetime", "date", "string", "number", "integer", "boolean",
                    "null", "object", "array", "any"]
 Generator = Literal["uuid"]
-HTTP_METHODS: tuple[str, ...] = get_args(Method)
-JSON_TYPES: tuple[str, ...] = get_args(JsonType)
 MAX_TIMEOUT_S = 120.0
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TEMPLATE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -328,8 +326,6 @@ Check = Annotated[
     | Annotated[RlsCheck, Tag("rls")],
     Discriminator(_kind_of, custom_error_type=CHECK_KIND_ERROR,
                   custom_error_message="needs exactly one of http, sql, rls")]
-CHECK_CLASSES: dict[str, type[CheckBase]] = {"http": HttpCheck, "sql": SqlCheck,
-                                             "rls": RlsCheck}
 
 
 class SmokeSpec(Part):
