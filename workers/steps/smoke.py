@@ -29,9 +29,12 @@ from workers.runbook.smoke_spec import (
     MISSING,
     Check,
     HttpCall,
+    HttpCheck,
+    RlsCheck,
     RlsQuery,
     SmokeSpec,
     SmokeSpecError,
+    SqlCheck,
     bind_sql,
     http_request,
     load_smoke_spec,
@@ -169,14 +172,13 @@ class SmokeRunner:
         self.client = client
 
     async def run(self, check: Check, variables: dict[str, Any]) -> Result:
-        if check.http is not None:
+        if isinstance(check, HttpCheck):
             return await self.http(check, check.http, variables)
-        if check.rls is not None:
+        if isinstance(check, RlsCheck):
             return await self.rls(check, check.rls, variables)
-        assert check.sql is not None
-        return await self.sql(check, check.sql.query, variables)
+        return await self.sql(check, check.sql, variables)
 
-    async def http(self, check: Check, call: HttpCall, variables: dict[str, Any]) -> Result:
+    async def http(self, check: HttpCheck, call: HttpCall, variables: dict[str, Any]) -> Result:
         assert self.base_url is not None
         req = http_request(call, variables, self.base_url, self.ctx.environment.anon_key)
         try:
@@ -196,7 +198,7 @@ class SmokeRunner:
                           [f"got body: {excerpt(body_text) or '(empty)'}"],
                           stop=STOP_5XX if response.status_code >= 500 else STOP_HTTP)
         data: Any = MISSING
-        needs_json = (expect.json is not MISSING or expect.json_types
+        needs_json = (expect.json_subset is not MISSING or expect.json_types
                       or any(s.startswith("json.") for s in check.capture.values()))
         if needs_json:
             try:
@@ -205,8 +207,8 @@ class SmokeRunner:
                 return Result(False, "the response is not JSON",
                               [f"got body: {excerpt(body_text) or '(empty)'}"], stop=STOP_HTTP)
         problems: list[str] = []
-        if expect.json is not MISSING:
-            problems += mismatches(render(expect.json, variables), data, "json")
+        if expect.json_subset is not MISSING:
+            problems += mismatches(render(expect.json_subset, variables), data, "json")
         for path, type_name in expect.json_types.items():
             why = type_problem(lookup(data, path), type_name)
             if why:
@@ -234,7 +236,7 @@ class SmokeRunner:
                                                     if v is not MISSING and v is not None})
         return Result(True, captured=captured, note=str(response.status_code))
 
-    async def sql(self, check: Check, query: str, variables: dict[str, Any]) -> Result:
+    async def sql(self, check: SqlCheck, query: str, variables: dict[str, Any]) -> Result:
         bound, params = _params(query, variables)
         try:
             rows = await self.ctx.environment.database.fetch(bound, params)
@@ -244,7 +246,7 @@ class SmokeRunner:
             return self._query_failed(check, exc, STOP_DATA)
         return self._rows(check, rows, variables, STOP_DATA)
 
-    async def rls(self, check: Check, rls: RlsQuery, variables: dict[str, Any]) -> Result:
+    async def rls(self, check: RlsCheck, rls: RlsQuery, variables: dict[str, Any]) -> Result:
         conninfo = connection_kwargs(self.ctx.environment.database.libpq_env())
         setup = [_params(statement, variables) for statement in rls.setup]
         bound, params = _params(rls.query, variables)
@@ -264,7 +266,7 @@ class SmokeRunner:
         return self._rows(check, rows, variables, STOP_RLS)
 
     @staticmethod
-    def _query_failed(check: Check, exc: psycopg.Error, stop: str) -> Result:
+    def _query_failed(check: SqlCheck | RlsCheck, exc: psycopg.Error, stop: str) -> Result:
         if check.expect.error is not None and _error_matches(check.expect.error, exc):
             return Result(True, note=f"failed as expected: {_error_text(exc)}")
         if check.expect.error is not None:
@@ -273,7 +275,7 @@ class SmokeRunner:
         return Result(False, f"the query failed: {_error_text(exc)}", stop=stop)
 
     @staticmethod
-    def _rows(check: Check, rows: list[dict[str, Any]], variables: Mapping[str, Any],
+    def _rows(check: SqlCheck | RlsCheck, rows: list[dict[str, Any]], variables: Mapping[str, Any],
               stop: str) -> Result:
         expect = check.expect
         if expect.error is not None:
@@ -334,7 +336,7 @@ async def run(ctx: DeployContext) -> None:
         return text.replace(key, "[anon key]") if key else text
 
     base_url: str | None = None
-    if any(c.http is not None for c in spec.checks):
+    if any(isinstance(c, HttpCheck) for c in spec.checks):
         if ctx.environment.functions_url is None:
             raise StepFailed(f"{relpath} calls functions, but no function host serves "
                              f"{ctx.environment.name} (set environments.{ctx.environment.name}"

@@ -22,7 +22,7 @@ import httpx
 from workers.drivers.interfaces import Database
 from workers.runbook.smoke_spec import (
     MISSING,
-    Check,
+    HttpCheck,
     SmokeSpecError,
     http_request,
     load_smoke_spec,
@@ -34,7 +34,7 @@ from workers.steps.smoke import render_cleanup
 
 @dataclass(frozen=True)
 class Probe:
-    check: Check  # an HTTP check
+    check: HttpCheck
     cleanup: tuple[str, ...]
     relpath: str
 
@@ -62,7 +62,7 @@ def load_probe(root: Path, relpath: str) -> tuple[Probe | None, str]:
         return None, f"no probe: {relpath} does not exist"
     except SmokeSpecError as exc:
         return None, f"no probe: {relpath} is invalid ({exc.describe(exc.problems[0])})"
-    check = next((c for c in spec.checks if c.http is not None), None)
+    check = next((c for c in spec.checks if isinstance(c, HttpCheck)), None)
     if check is None:
         return None, f"no probe: {relpath} has no HTTP check"
     return Probe(check, spec.cleanup, relpath), f"probe: {check.name}"
@@ -73,7 +73,6 @@ async def send(client: httpx.AsyncClient, base_url: str, anon_key: str,
     """Make the probe's call once and measure it."""
     check = probe.check
     call = check.http
-    assert call is not None
     variables: dict[str, Any] = {name: uuid.uuid4() for name in check.generate}
     req = http_request(call, variables, base_url, anon_key)
     started = time.perf_counter()
@@ -93,7 +92,7 @@ async def send(client: httpx.AsyncClient, base_url: str, anon_key: str,
                        variables=variables)
 
 
-def _captures(check: Check, response: httpx.Response) -> dict[str, Any]:
+def _captures(check: HttpCheck, response: httpx.Response) -> dict[str, Any]:
     """What the check captures, as far as the response has it (missing ones are left out:
     the cleanup statements that need them are not run)."""
     data: Any = MISSING

@@ -1,5 +1,8 @@
 """The smoke checks file (`tests/backend/smoke.yml`): format, validation and meaning.
 
+The format is the pydantic models in model.py (and docs/smoke.schema.json made from them:
+`python -m workers.runbook.smoke_spec.schema`); an example:
+
 ```yaml
 version: 1
 checks:                       # run in order; the first failure stops the line
@@ -56,20 +59,24 @@ from workers.runbook.smoke_spec.matching import (
 from workers.runbook.smoke_spec.model import (
     MISSING,
     Check,
-    Expectation,
     HttpCall,
+    HttpCheck,
+    HttpExpectation,
     Problem,
+    RlsCheck,
     RlsQuery,
+    RowsExpectation,
     SmokeSpec,
     SmokeSpecError,
-    SqlQuery,
+    SqlCheck,
 )
 from workers.runbook.smoke_spec.sql_params import bind_sql, sql_parameters
 from workers.runbook.smoke_spec.templates import render, template_names
 
 __all__ = [
-    "MISSING", "Check", "Expectation", "HttpCall", "HttpRequest", "Problem", "RlsQuery",
-    "SmokeSpec", "SmokeSpecError", "SqlQuery", "bind_sql", "http_request", "load_smoke_spec",
+    "MISSING", "Check", "HttpCall", "HttpCheck", "HttpExpectation", "HttpRequest", "Problem",
+    "RlsCheck", "RlsQuery", "RowsExpectation", "SmokeSpec", "SmokeSpecError", "SqlCheck",
+    "bind_sql", "http_request", "load_smoke_spec",
     "lookup", "mismatches", "normalize", "parse_smoke_spec", "render", "sql_parameters",
     "template_names", "to_json_text", "type_problem",
 ]

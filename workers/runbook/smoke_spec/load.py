@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from service.bounded_input import InputRefused, read_bounded
+from workers.runbook.smoke_spec.errors import problems
 from workers.runbook.smoke_spec.matching import to_json_text
 from workers.runbook.smoke_spec.model import MISSING, HttpCall, Problem, SmokeSpec, SmokeSpecError
+from workers.runbook.smoke_spec.references import reference_problems
 from workers.runbook.smoke_spec.templates import render
-from workers.runbook.smoke_spec.validate import Validator
 from workers.runbook.smoke_spec.yaml_lines import LIMITS, DuplicateKey, load_yaml
 
 
@@ -33,10 +35,14 @@ def parse_smoke_spec(text: str, path: str = "tests/backend/smoke.yml") -> SmokeS
                                             mark.line + 1 if mark else 0)]) from None
     except InputRefused as exc:
         raise SmokeSpecError(path, [Problem("(file)", f"is refused: {exc}")]) from None
-    validator = Validator()
-    spec = validator.spec(data, path)
-    if validator.problems:
-        raise SmokeSpecError(path, validator.problems)
+    try:
+        spec = SmokeSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SmokeSpecError(path, problems(exc.errors(include_url=False), SmokeSpec,
+                                            data)) from None
+    found = reference_problems(spec, data)
+    if found:
+        raise SmokeSpecError(path, found)
     return spec
 
 
@@ -61,8 +67,8 @@ def http_request(call: HttpCall, variables: Mapping[str, Any], base_url: str,
     """The request an HTTP check makes (the smoke step and the watch's probe send it)."""
     headers = {k: str(v) for k, v in render(dict(call.headers), variables).items()}
     content: bytes | None = None
-    if call.json is not MISSING:
-        content = to_json_text(render(call.json, variables)).encode()
+    if call.json_body is not MISSING:
+        content = to_json_text(render(call.json_body, variables)).encode()
         if not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "application/json"
     elif call.body is not None:
