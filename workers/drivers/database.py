@@ -209,6 +209,35 @@ async def _send(conn: Conn, text: str) -> tuple[list[str], _Failure | None]:
     return cur.tags, failure
 
 
+class _Printed:
+    """What a rolled-back test printed, statement by statement: the values it returned and
+    the notices the server sent meanwhile (those of the set-up before it are dropped)."""
+
+    def __init__(self) -> None:
+        self.outputs: list[list[str]] = []
+        self._current: list[str] = []
+
+    def next(self) -> list[str]:
+        self._current = []
+        self.outputs.append(self._current)
+        return self._current
+
+    def notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        self._current.append(f"{diag.severity or 'NOTICE'}: {diag.message_primary or ''}")
+
+
+async def _collect(cur: psycopg.AsyncCursor[Any], statement: str, printed: list[str]) -> None:
+    """Run one statement of a rolled-back test; every value of every result it returned
+    goes to `printed` as text (pgTAP's TAP lines among them)."""
+    await cur.execute(statement.encode())
+    while True:
+        if cur.description is not None:
+            for row in await cur.fetchall():
+                printed.extend(str(v) for v in row if v is not None)
+        if not cur.nextset():
+            break
+
+
 def _ended_by(tags: Sequence[str]) -> str:
     """The first tag that ends a transaction (ROLLBACK is left out: ROLLBACK TO SAVEPOINT
     has that tag too; the transaction status and the guard catch a real one)."""
@@ -465,34 +494,22 @@ class PostgresDatabase:
     async def run_rolled_back(self, statements: Sequence[str], *, lock_timeout_ms: int,
                               statement_timeout_ms: int = 0) -> RolledBackRun:
         async def op(conn: Conn) -> RolledBackRun:
-            outputs: list[list[str]] = []
-            printed: list[str] = []
-
-            def notice(diag: psycopg.errors.Diagnostic) -> None:
-                printed.append(f"{diag.severity or 'NOTICE'}: {diag.message_primary or ''}")
-
-            conn.add_notice_handler(notice)
+            printed = _Printed()
+            outputs = printed.outputs
+            conn.add_notice_handler(printed.notice)
             try:
                 await conn.execute(f"BEGIN;\n{_setup_sql(lock_timeout_ms, statement_timeout_ms)}"
                                    .encode())
                 async with conn.cursor() as cur:
                     for index, statement in enumerate(statements):
-                        printed = []
-                        outputs.append(printed)
                         try:
-                            await cur.execute(statement.encode())
+                            await _collect(cur, statement, printed.next())
                         except psycopg.Error as exc:
                             if conn.closed or conn.broken:
                                 raise
                             failure = _failure(exc)
                             return RolledBackRun(outputs, index, failure.error,
                                                  failure.sqlstate)
-                        while True:
-                            if cur.description is not None:
-                                for row in await cur.fetchall():
-                                    printed.extend(str(v) for v in row if v is not None)
-                            if not cur.nextset():
-                                break
                 return RolledBackRun(outputs)
             except asyncio.CancelledError:
                 # Mid-transaction: drop the connection and the server rolls back.
@@ -500,7 +517,7 @@ class PostgresDatabase:
                 conn.pgconn.finish()
                 raise
             finally:
-                conn.remove_notice_handler(notice)
+                conn.remove_notice_handler(printed.notice)
                 if not conn.closed and not conn.broken:
                     await conn.execute(b"ROLLBACK")
         return await self._read(op)
@@ -901,30 +918,18 @@ class _DeploymentTransaction:
                               statement_timeout_ms: int = 0) -> RolledBackRun:
         conn = self._conn
         savepoint = f"deploybot_test_{secrets.token_hex(8)}"
-        outputs: list[list[str]] = []
-        printed: list[str] = []
-
-        def notice(diag: psycopg.errors.Diagnostic) -> None:
-            printed.append(f"{diag.severity or 'NOTICE'}: {diag.message_primary or ''}")
-
-        conn.add_notice_handler(notice)
+        printed = _Printed()
+        outputs = printed.outputs
+        conn.add_notice_handler(printed.notice)
         try:
             await conn.execute(f"SAVEPOINT {savepoint};\n"
                                f"{_setup_sql(lock_timeout_ms, statement_timeout_ms)}".encode())
             result = RolledBackRun(outputs)
             for index, statement in enumerate(statements):
-                printed = []
-                outputs.append(printed)
                 cur = _TagCursor(conn)
                 failure: _Failure | None = None
                 try:
-                    await cur.execute(statement.encode())
-                    while True:
-                        if cur.description is not None:
-                            for row in await cur.fetchall():
-                                printed.extend(str(v) for v in row if v is not None)
-                        if not cur.nextset():
-                            break
+                    await _collect(cur, statement, printed.next())
                 except psycopg.Error as exc:
                     if conn.closed or conn.broken:
                         raise
@@ -948,7 +953,7 @@ class _DeploymentTransaction:
                     result = RolledBackRun(outputs, index, failure.error, failure.sqlstate)
                     break
         finally:
-            conn.remove_notice_handler(notice)
+            conn.remove_notice_handler(printed.notice)
         await self._back_to(savepoint)
         return result
 
