@@ -6,16 +6,13 @@ default branch, never from the pull request (DESIGN.md, Trust)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from service.config import CONFIG_PATH, Config, parse_config
 from service.config.model import default_config
 from service.github.client import InstallationClient
 from workers.runbook.context import SourceTree
-from workers.safe_extract import extract_tar
+from workers.source import unpack_commit
 
 
 async def load_config(client: InstallationClient, repo: str, default_branch: str) -> Config:
@@ -38,18 +35,5 @@ async def fetch_source(client: InstallationClient | None, repo: str, sha: str,
     data: bytes = await client.download_tarball(repo, sha)
     dest.parent.mkdir(parents=True, exist_ok=True)
 
-    def unpack() -> None:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=dest.parent))
-        try:
-            extract_tar(data, tmp, strip_top=True)
-            (tmp / ".deploybot-complete").write_text(sha)
-            try:
-                os.rename(tmp, dest)
-            except OSError:  # another worker unpacked the same commit first
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-
-    await asyncio.to_thread(unpack)
+    await asyncio.to_thread(unpack_commit, data, dest, sha, strip_top=True)
     return SourceTree(dest, sha, sha)

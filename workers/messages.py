@@ -200,6 +200,17 @@ def starting_output(kind: str, sha: str) -> dict[str, str]:
             "summary": STARTING_SUMMARY.format(kind=kind_words(kind), sha=sha[:7])}
 
 
+NOT_STARTED_TITLE = "Not started: nothing ran, nothing changed"
+NOT_STARTED_SUMMARY = "`{sha}` was not deployed: {why}.\n\nComment the command again to retry."
+NOT_STARTED_FETCH = ("GitHub did not hand over the commit or the repository's configuration "
+                     "({error}), even after retries")
+
+
+def not_started_output(sha: str, why: str) -> dict[str, str]:
+    return {"title": NOT_STARTED_TITLE,
+            "summary": NOT_STARTED_SUMMARY.format(sha=sha[:7], why=why.rstrip("."))}
+
+
 CANCELLED_TITLE = "Cancelled"
 CANCELLED_SUMMARY = "Cancelled by @{user}."
 SUPERSEDED_TITLE = "Replaced by a newer request"

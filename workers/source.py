@@ -51,23 +51,29 @@ def checkout(repo: Path, ref: str, cache_dir: Path) -> SourceTree:
     dest = cache_dir / sha
     if not (dest / ".deploybot-complete").exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=cache_dir))
-        try:
-            data = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", sha],
-                                  capture_output=True, check=True).stdout
-            try:
-                extract_tar(data, tmp)
-            except UnsafeArchive as exc:
-                raise SourceError(f"cannot deploy {sha[:12]}: {exc}") from None
-            (tmp / ".deploybot-complete").write_text(sha)
-            try:
-                os.rename(tmp, dest)
-            except OSError:  # another process finished the same checkout first
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        data = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", sha],
+                              capture_output=True, check=True).stdout
+        unpack_commit(data, dest, sha)
     return SourceTree(root=dest, commit=sha, ref=ref)
+
+
+def unpack_commit(data: bytes, dest: Path, sha: str, *, strip_top: bool = False) -> None:
+    """Unpack a commit's tar archive as `dest`, whole or not at all: into a temporary
+    folder beside it, marked complete, then renamed (a reader never sees half a tree)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=dest.parent))
+    try:
+        try:
+            extract_tar(data, tmp, strip_top=strip_top)
+        except UnsafeArchive as exc:
+            raise SourceError(f"cannot deploy {sha[:12]}: {exc}") from None
+        (tmp / ".deploybot-complete").write_text(sha)
+        try:
+            os.rename(tmp, dest)
+        except OSError:  # another process finished the same commit first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def repo_identity(repo: Path) -> str:

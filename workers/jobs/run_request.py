@@ -14,6 +14,7 @@ from typing import Any
 
 from service import queue
 from service.config.layout import for_tree
+from service.config.load import ConfigError
 from service.dashboard import repo_config
 from service.github.client import InstallationClient
 from service.ledger import leases, requests
@@ -44,6 +45,7 @@ from workers.reporters.github_escalation import EscalationReporter
 from workers.reporters.tracked import Tracked, undelivered
 from workers.runbook.events import Outcome, Reporter
 from workers.runbook.run_state import RunState
+from workers.source import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,23 @@ class _Withdrawn(Exception):
     pass
 
 
+async def _show_not_started(ctx: WorkerContext, client: InstallationClient, repo: str,
+                            req: dict[str, Any], exc: Exception) -> None:
+    why = str(exc) if isinstance(exc, SourceError | ConfigError) else \
+        messages.NOT_STARTED_FETCH.format(error=type(exc).__name__)
+    output = messages.not_started_output(req["commit_sha"], why)
+    try:
+        if req["check_run_id"]:
+            await client.update_check_run(repo, req["check_run_id"], status="completed",
+                                          conclusion="failure", output=output)
+        if req["gh_deployment_id"]:
+            await client.create_deployment_status(
+                repo, req["gh_deployment_id"], state="error", description=output["title"],
+                log_url=ctx.request_url(req["id"]))
+    except Exception:
+        log.warning("could not report request %s as not started", req["id"], exc_info=True)
+
+
 async def _show_withdrawn(client: InstallationClient, repo: str, req: dict[str, Any],
                           conn: Any) -> None:
     now = await requests.get(conn, req["id"])
@@ -204,15 +223,20 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> 
     if started:  # in progress from now: the person sees it picked up, not after the fetch
         await _show_started(client, repo, req)
     try:
-        info = await client.get_repo(repo)
-        config = await load_config(client, repo, str(info.get("default_branch") or "main"))
-    except BaseException:
-        fetching.cancel()
-        with contextlib.suppress(BaseException):
-            await fetching
+        try:
+            info = await client.get_repo(repo)
+            config = await load_config(client, repo, str(info.get("default_branch") or "main"))
+        except BaseException:
+            fetching.cancel()
+            with contextlib.suppress(BaseException):
+                await fetching
+            raise
+        await repo_config.remember(ctx.redis, ctx.prefix, repo, config)  # for the dashboard
+        source = await fetching
+    except Exception as exc:
+        # Nothing ran and nothing will: say so where it was shown queued or in progress.
+        await _show_not_started(ctx, client, repo, req, exc)
         raise
-    await repo_config.remember(ctx.redis, ctx.prefix, repo, config)  # for the dashboard
-    source = await fetching
     env = config.environment(env_name)
     if req["check_run_id"] is None or (req["gh_deployment_id"] is None
                                        and req["kind"] != "dry_run"):
