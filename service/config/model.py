@@ -11,6 +11,7 @@ starts from it, an empty key is unset — applies when they validate a file
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -163,9 +164,11 @@ SUPABASE_PATHS = Paths(
 class WatchConfig:
     """Monitoring after a deployment: thresholds (runbook, Key Metrics) and the window."""
 
-    window_seconds: Annotated[float, Duration()] = Field(default=3600.0, validation_alias="window")
+    window_seconds: Annotated[float, Duration()] = Field(default=3600.0,
+                                                         validation_alias="window")
     """How long the environment is watched (1h)."""
-    interval_seconds: Annotated[float, Duration()] = Field(default=30.0, validation_alias="interval")
+    interval_seconds: Annotated[float, Duration()] = Field(default=30.0,
+                                                           validation_alias="interval")
     """How often it is sampled."""
     latency_p95_ms: Annotated[float, Number(1, 600_000)] = 2000.0
     error_rate: Annotated[float, Number(0, 1)] = 0.01
@@ -197,11 +200,27 @@ def _optional_in_file(schema: dict[str, Any]) -> None:
     schema.pop("required", None)
 
 
-@dataclass(frozen=True, config=_shape(_optional_in_file))
+# What an environment named like a built-in one starts from, as a file would write it.
+NAMED_DEFAULTS: dict[str, dict[str, Any]] = {
+    "staging": {"anon_key_env": "STAGING_ANON_KEY", "deploy_on_push": ["main"],
+                "watch": {"auto_rollback": True}},
+    "production": {"anon_key_env": "PRODUCTION_ANON_KEY", "production": True,
+                   "required_permission": "maintain", "approvals": 1,
+                   "requires_staging": "staging"},
+}
+
+
+def _environment_schema(schema: dict[str, Any]) -> None:
+    _optional_in_file(schema)
+    schema["description"] += "".join(
+        f"\n{name}: {json.dumps(values)}" for name, values in NAMED_DEFAULTS.items())
+
+
+@dataclass(frozen=True, config=_shape(_environment_schema))
 class EnvironmentConfig:
-    """One environment a deployment targets. An environment named `staging` or
-    `production` starts from the built-in one of that name (see NAMED_DEFAULTS); every
-    other starts from the defaults below, its database in <NAME>_DATABASE_URL."""
+    """One environment a deployment targets. One named like a built-in environment starts
+    from it (below); every other from the defaults, its database URL in the variable
+    <NAME>_DATABASE_URL. Built in:"""
 
     name: SkipJsonSchema[Annotated[str, Field(validation_alias=INTERNAL + "name")]]
     database_url_env: EnvVar
@@ -277,16 +296,6 @@ class EnvironmentConfig:
         return self.rollback_scripts == "required"
 
 
-# What an environment named like a built-in one starts from, as a file would write it.
-NAMED_DEFAULTS: dict[str, dict[str, Any]] = {
-    "staging": {"anon_key_env": "STAGING_ANON_KEY", "deploy_on_push": ["main"],
-                "watch": {"auto_rollback": True}},
-    "production": {"anon_key_env": "PRODUCTION_ANON_KEY", "production": True,
-                   "required_permission": "maintain", "approvals": 1,
-                   "requires_staging": "staging"},
-}
-
-
 def default_database_url_env(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_DATABASE_URL"
 
@@ -311,7 +320,8 @@ class Config:
     """`.github/deploybot.yml`, read from the default branch only: a pull request cannot
     change its own gates."""
 
-    environments: dict[EnvName, EnvironmentConfig]
+    environments: Annotated[dict[EnvName, EnvironmentConfig], Field(json_schema_extra={
+        "additionalProperties": False, "minProperties": 1})]
     """Environments by name (lower-case). Unset: staging and production as built in."""
     paths: Paths = Field(default_factory=lambda: Paths())
     default_branch: Annotated[str, Text()] = "main"
