@@ -93,6 +93,10 @@ def _problem(error: ErrorDetails) -> tuple[tuple[Any, ...], bool, str]:
     return loc, False, f"not allowed here ({error['msg']})"  # a kind with no message of ours
 
 
+def _under(path: tuple[Any, ...], key: tuple[Any, ...]) -> bool:
+    return path[:len(key)] == key  # the bad key itself or below it
+
+
 def problems_of(exc: ValidationError) -> list[str]:
     """pydantic's errors as the file's reader needs them: the key's path (as written), and
     what is wrong or allowed; one line per key, nothing below a key that is itself bad."""
@@ -100,7 +104,7 @@ def problems_of(exc: ValidationError) -> list[str]:
     bad_keys: list[tuple[Any, ...]] = []
     for error in exc.errors(include_url=False):
         path, key_is_bad, message = _problem(error)
-        if path in lines or any(path[:len(k)] == k for k in bad_keys):
+        if path in lines or any(_under(path, key) for key in bad_keys):
             continue
         if key_is_bad:
             bad_keys.append(path)

@@ -22,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -39,7 +40,6 @@ FILE_CONTEXT = {"file": True}
 # Fields the code sets and a file cannot: reachable only by these names, absent from the
 # schema (a file writing `name:` gets "unknown key").
 INTERNAL = "(set by deploybot) "
-
 
 
 def _shape(schema_extra: Callable[[dict[str, Any]], None] | None = None) -> ConfigDict:
@@ -300,6 +300,10 @@ def default_database_url_env(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", name.upper()) + "_DATABASE_URL"
 
 
+def _is_name(name: Any) -> bool:
+    return isinstance(name, str) and re.match(ENV_NAME, name) is not None
+
+
 def _environment_in_file(name: Any, raw: Any) -> Any:
     """A file's environment over what its name starts from (the file wins, key by key)."""
     if raw is None:
@@ -354,7 +358,9 @@ class Config:
             return value
         if not isinstance(value, dict) or not value:
             raise refuse("expected a mapping of environment names to settings")
-        return {name: _environment_in_file(name, raw) for name, raw in value.items()}
+        # A bad name is the one message about its environment: its settings are not read.
+        return {name: _environment_in_file(name, raw) if _is_name(name)
+                else _environment_in_file("unread", {}) for name, raw in value.items()}
 
     @model_validator(mode="after")
     def _staging_exists(self, info: ValidationInfo) -> Config:
@@ -381,11 +387,12 @@ def access_token_env(env: EnvironmentConfig) -> str:
     return env.supabase_access_token_env or DEFAULT_ACCESS_TOKEN_ENV
 
 
+_CONFIG = TypeAdapter(Config)
+
+
 def from_file(data: Any) -> Config:
     """A file's parsed YAML as the configuration (ValidationError when it is not one)."""
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(Config).validate_python(data, context=FILE_CONTEXT, by_name=False)
+    return _CONFIG.validate_python(data, context=FILE_CONTEXT, by_name=False)
 
 
 def default_config() -> Config:
