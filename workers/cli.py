@@ -501,6 +501,13 @@ def _services(args: argparse.Namespace, settings: Settings, console: Console) ->
     return EXIT_OK
 
 
+def _config(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from service.config.schema import text
+
+    sys.stdout.write(text())  # not through rich: JSON's brackets would read as its markup
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="deploybot",
@@ -596,6 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("services", help="the embedded PostgreSQL and Redis")
     v.add_argument("action", choices=["start", "stop", "status"])
     v.set_defaults(func=_services, is_async=False)
+
+    g = sub.add_parser("config", help="the JSON Schema of .github/deploybot.yml (for editors)")
+    g.add_argument("action", choices=["schema"])
+    g.set_defaults(func=_config, is_async=False)
     return p
 
 

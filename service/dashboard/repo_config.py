@@ -16,7 +16,12 @@ from typing import Any
 
 from service.commands import authorization
 from service.commands.grammar import Command
-from service.config.model import Config, EnvironmentConfig, default_config
+from service.config.model import (
+    Config,
+    EnvironmentConfig,
+    default_config,
+    default_database_url_env,
+)
 
 log = logging.getLogger(__name__)
 KEEP_SECONDS = 30 * 24 * 3600
@@ -49,7 +54,7 @@ async def load(redis: Any, prefix: str, repo: str) -> Config | None:
     for name, e in data["environments"].items():
         if isinstance(e, dict):
             envs[str(name)] = EnvironmentConfig(
-                name=str(name), database_url_env="",
+                name=str(name), database_url_env=default_database_url_env(str(name)),
                 required_permission=str(e.get("required_permission") or "write"),
                 production=bool(e.get("production")))
     return Config(environments=envs, source=str(data.get("source") or "cached"))
