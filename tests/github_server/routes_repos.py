@@ -185,7 +185,7 @@ async def tarball(request: Request) -> Response:
     repo = require_repo(request, context(request).state)
     ref = request.path_params["ref"]
     sha = await resolve_sha(repo, ref)
-    if repo.git_dir is None or sha is None:
+    if sha is None or (repo.git_dir is None and sha not in repo.tarballs):
         raise ApiError(404, "Not Found")
     location = f"{base_url(request)}/_codeload/{repo.full_name}/legacy.tar.gz/{sha}"
     return RedirectResponse(location, status_code=302)
@@ -195,12 +195,17 @@ async def codeload(request: Request) -> Response:
     repo = context(request).state.find_repo(request.path_params["owner"],
                                             request.path_params["repo"])
     sha = request.path_params["sha"]
-    if repo is None or repo.git_dir is None or not SHA_RE.match(sha):
+    if repo is None or not SHA_RE.match(sha):
         return Response(b"Not Found", status_code=404)
-    try:
-        data = await gitrepo.tarball(repo.git_dir, sha, repo.owner, repo.name)
-    except gitrepo.GitMissing:
+    if sha in repo.tarballs:
+        data = repo.tarballs[sha]
+    elif repo.git_dir is None:
         return Response(b"Not Found", status_code=404)
+    else:
+        try:
+            data = await gitrepo.tarball(repo.git_dir, sha, repo.owner, repo.name)
+        except gitrepo.GitMissing:
+            return Response(b"Not Found", status_code=404)
     name = f"{repo.owner}-{repo.name}-{sha[:7]}.tar.gz"
     return Response(data, media_type="application/x-gzip",
                     headers={"content-disposition": f"attachment; filename={name}"})

@@ -96,6 +96,7 @@ class Repo:
     deployments: dict[int, JSON] = field(default_factory=dict)
     deployment_statuses: dict[int, list[JSON]] = field(default_factory=dict)
     deployment_outcomes: deque[str] = field(default_factory=deque)  # "merged" / "conflict"
+    tarballs: dict[str, bytes] = field(default_factory=dict)  # sha → archive served as is
     next_number: int = 1  # issues and pull requests share numbers
 
     @property
@@ -238,6 +239,12 @@ class ServerState:
                 "committer": {"name": "Test Author", "email": "author@example.com",
                               "date": date},
                 "message": message}
+
+    def set_tarball(self, full_name: str, sha: str, data: bytes) -> None:
+        """Serve `data` as the tarball of commit `sha` (a full SHA) instead of `git archive`:
+        what a hostile or broken archive does to the bot."""
+        with self.lock:
+            self.repo(full_name).tarballs[sha] = data
 
     def set_pull_head(self, full_name: str, number: int, sha: str) -> None:
         """A push to the pull request's branch (GitHub then sends `synchronize`; tests that

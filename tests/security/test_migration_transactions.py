@@ -56,6 +56,12 @@ commit;
 select no_such_function();
 """
 
+# The marker written the way deploybot writes it, by the file itself after its COMMIT.
+FORGED_MARKER = (
+    "alter table t drop column c;\ncommit;\n"
+    "select pg_catalog.set_config('deploybot.migration_xact', pg_catalog.txid_current()::text,"
+    " true);\n")
+
 
 def _one_statement(text: str) -> SplitResult:
     """A splitter bug nobody knows of yet: the whole file taken for one statement."""
@@ -184,6 +190,50 @@ async def test_a_file_that_ends_its_transaction_is_caught_whatever_the_splitter_
                                 ).fetchone() == (0,)
 
 
+async def test_a_commit_followed_by_a_forged_marker_is_caught_by_its_command_tag(
+        table_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file commits, then sets the guard's marker to the transaction the server opens
+    implicitly after a COMMIT in one message: the guard passes, and that transaction ends
+    (with a warning) at the COMMIT deploybot sends, so the status is what a good file leaves.
+    Only the file's own COMMIT tag tells; the history row commits with the implicit
+    transaction, which is why the undo is the backup (the end-to-end test below)."""
+    monkeypatch.setattr(database_driver, "split", _one_statement)
+    error = await _apply(table_db, tmp_path, FORGED_MARKER)
+    assert error is not None and error.transaction_ended, error
+    assert "ended the file's own transaction: the server ran a COMMIT" in error.error
+    assert error.line == 1 and error.statement.startswith("alter table t")
+
+
+def _rollback_hidden_in_the_statement_before(text: str) -> SplitResult:
+    """A splitter bug nobody knows of yet: a ROLLBACK taken for part of the statement before
+    it (a lone ROLLBACK is refused before anything runs)."""
+    out: list[Statement] = []
+    for s in split(text).statements:
+        if s.sql.lower() == "rollback" and out:
+            before = out.pop()
+            s = Statement(f"{before.sql};\n{s.sql}", before.line, before.offset,
+                          f"{before.source};\n{s.source}")
+        out.append(s)
+    return SplitResult(out)
+
+
+async def test_a_hidden_rollback_is_caught_by_the_transaction_status_alone(
+        table_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file with its own BEGIN/COMMIT runs statement by statement. A ROLLBACK hidden in
+    the second statement ends the transaction, and its tag is ROLLBACK, which ROLLBACK TO
+    SAVEPOINT shares, so no command tag tells; the guard never runs because a later
+    statement fails. Were the file not stopped there, the DROP after it would run outside
+    any transaction (committed at once), and the failure after that would be reported as
+    rolled back with the column gone. Only the status after the statement catches it."""
+    monkeypatch.setattr(database_driver, "split", _rollback_hidden_in_the_statement_before)
+    error = await _apply(table_db, tmp_path, (
+        "begin;\nselect 1;\nrollback;\nalter table t drop column c;\nselect 1/0;\ncommit;\n"))
+    assert error is not None and error.transaction_ended, error
+    assert "the server ran a ROLLBACK" in error.error
+    assert error.line == 2 and error.statement == "select 1;\nrollback"
+    assert _columns(table_db, "t") == ["id", "c"]
+
+
 async def test_savepoints_are_not_mistaken_for_an_ended_transaction(
         table_db: str, tmp_path: Path) -> None:
     error = await _apply(table_db, tmp_path, (
@@ -264,6 +314,35 @@ def test_a_hidden_commit_the_splitter_missed_is_undone_from_the_backup(
     assert _deploy_attack(staging, "hidden_commit", HIDDEN_COMMIT) == 1
     out = capsys.readouterr().out
     assert "ended the file's own transaction" in out
+    assert "restored the backup" in out
+    assert "currency" in _columns(staging["url"])
+    assert _history(staging["url"]) == before
+
+
+def test_a_commit_followed_by_a_forged_marker_is_undone_from_the_backup(
+        staging: dict[str, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forged-marker file of the driver test above, deployed. A CREATE INDEX
+    CONCURRENTLY in a later file makes the deployment commit each file in its own
+    transaction (in the one-transaction path the file's COMMIT also ends the deployment's
+    transaction, and the savepoint release after it fails). The file's COMMIT and the
+    history row are committed; the deployment fails and the undo restores the backup."""
+    before = _history(staging["url"])
+    monkeypatch.setattr(database_driver, "split", _one_statement)
+    sha = branch_with(Path(staging["repo"]), "forged_marker", {
+        "migrations/20260301000000_forged_marker.sql": FORGED_MARKER.replace(
+            "alter table t drop column c", "alter table public.quotes drop column currency"),
+        "migrations/rollback/20260301000000_forged_marker.sql": "-- deploybot:rollback no-op\n",
+        "migrations/20260301000001_index.sql":
+            "create index concurrently quotes_forged_idx on public.quotes (id);\n",
+        "migrations/rollback/20260301000001_index.sql":
+            "drop index concurrently public.quotes_forged_idx;\n",
+    })
+    capsys.readouterr()
+    assert main(["deploy", "staging", "--ref", sha]) == 1
+    out = capsys.readouterr().out
+    assert "not one transaction" in out
+    assert "ended the file's own transaction: the server ran a COMMIT" in out
     assert "restored the backup" in out
     assert "currency" in _columns(staging["url"])
     assert _history(staging["url"]) == before

@@ -9,6 +9,8 @@ a CommonMark parser, as GitHub would."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -18,10 +20,21 @@ from markdown_it.token import Token
 
 from service.commands import grammar
 from service.commands.echo import code
+from service.config.model import EnvironmentConfig, default_config
+from service.github import GitHubApp
 from tests.app.bot import REPO, post_comment, running_bot, wait_for
 from tests.app.test_pr_deploy import reactions, world  # noqa: F401  (fixture)
 from tests.fixture_repo import branch_with
 from tests.github_server.server import GitHubTestServer
+from tests.recorder import Recorder
+from workers.drivers.backups import LocalBackupStore
+from workers.drivers.database import PostgresDatabase
+from workers.drivers.functions import PostgresFunctionReleases
+from workers.gates.facts import GateFacts
+from workers.messages import BOT_MARKER
+from workers.notify import github_announcer
+from workers.runbook.context import DeployContext, Environment, SourceTree
+from workers.steps import gates
 
 # What an attacker writes: each marker must never render outside a code span.
 IMAGE = "![x](https://evil.example/pixel.png)"
@@ -123,4 +136,73 @@ async def test_strangers_get_no_answer_and_echoes_render_nothing(
                                  what=f"a reply to {body!r}")
             assert expected in new[0], new[0]
             assert not rendered_outside_code(new[0]), (body, new[0])
+    github_server.assert_no_validation_errors()
+
+
+# A reason written by the holder of a lock (or an admin's --force): it comes back to others.
+HOSTILE_REASON = f"`{LINK}` <b>hi</b> @mona #77 {IMAGE}"
+
+
+async def test_a_lock_reason_shown_to_another_pull_request_renders_nothing(
+        world: dict[str, Any], redis_prefix: str,  # noqa: F811
+        github_server: GitHubTestServer) -> None:
+    """alice locks staging for #31 with a hostile reason; bob, on #32, is told who holds it
+    and why, both when he deploys (workers/commands/deploy.py) and when he asks for the
+    lock himself (workers/commands/lock.py)."""
+    github_server.state.set_permission(REPO, "bob", "write")
+    first = branch_with(world["repo"], "first", {"README.md": "first\n"})
+    second = branch_with(world["repo"], "second", {"README.md": "second\n"})
+    github_server.state.add_pull(REPO, 31, head_sha=first, user_login="alice",
+                                 head_ref="first")
+    github_server.state.add_pull(REPO, 32, head_sha=second, user_login="bob",
+                                 head_ref="second")
+    async with running_bot(github_server, world["bot"], redis_prefix, world["data"]) as bot:
+        await bot.send("issue_comment", post_comment(
+            github_server, f"/lock staging {HOSTILE_REASON}", pr=31, user="alice"))
+        locked = await wait_for(lambda: _replies(github_server, 31) or None,
+                                what="the lock to be taken")
+        assert "is locked for" in locked[0], locked[0]
+        for body, expected in (("/deploy staging", "`staging` is locked by @alice for #31"),
+                               ("/lock staging mine", "is already locked by @alice for #31")):
+            before = len(_replies(github_server, 32))
+            await bot.send("issue_comment", post_comment(github_server, body, pr=32,
+                                                         user="bob"))
+            new = await wait_for(lambda n=before: _replies(github_server, 32)[n:] or None,
+                                 what=f"a reply to {body!r}")
+            assert expected in new[0] and "evil.example/phish" in new[0], new[0]  # the reason
+            assert not rendered_outside_code(new[0]), (body, new[0])
+    github_server.assert_no_validation_errors()
+
+
+async def test_a_forced_reason_in_the_announcement_renders_nothing(
+        fresh_db: str, tmp_path: Path, github_server: GitHubTestServer,
+        github_app: GitHubApp) -> None:
+    """The gates step announces a forced production deployment on the pull request
+    (workers/steps/gates.py, through the worker's own announcer): the admin's --reason is
+    in it, and none of it renders."""
+    sha = "d" * 40
+    github_server.state.add_repo(REPO, refs={"main": sha})
+    github_server.state.add_pull(REPO, 41, head_sha=sha, user_login="alice")
+    env = EnvironmentConfig(name="production", database_url_env="PRODUCTION_DATABASE_URL",
+                            production=True, approvals=0,
+                            deploy_window="Mon-Fri 09:00-17:00 UTC")
+    saturday = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)  # outside the window: forced
+    async with PostgresDatabase(fresh_db) as db:
+        ctx = DeployContext(
+            deployment_id=1,
+            environment=Environment(name="production", config=env, database=db,
+                                    backups=LocalBackupStore(tmp_path / "backups"),
+                                    functions=PostgresFunctionReleases(fresh_db)),
+            source=SourceTree(root=tmp_path, commit=sha), config=default_config(),
+            reporter=Recorder(),
+            announce=github_announcer(github_app.installation(1), REPO, 41, env, BOT_MARKER))
+        ctx.state.gate_facts = GateFacts(
+            environment="production", commit=sha, now=saturday, pr_number=41,
+            pr_author="alice", reviews=[], combined_status={"state": "success", "statuses": []},
+            check_runs=[], hibp_enabled=True, forced_reason=HOSTILE_REASON)
+        await gates.run(ctx)
+    announced = [b for b in _replies(github_server, 41) if "📣 Deploying" in b]
+    assert len(announced) == 1
+    assert "Overridden by `--force`" in announced[0] and "evil.example/phish" in announced[0]
+    assert not rendered_outside_code(announced[0]), announced[0]
     github_server.assert_no_validation_errors()

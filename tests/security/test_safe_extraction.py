@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from service.github import GitHubApp
+from tests.github_server.server import GitHubTestServer
 from workers.drivers.functions import ReleaseBundle
 from workers.functions_host.releases import extract_release
+from workers.github_source import fetch_source
 from workers.safe_extract import UnsafeArchive, extract_tar
 from workers.source import SourceError, checkout
 
@@ -41,11 +44,11 @@ def _link(tar: tarfile.TarFile, name: str, target: str, kind: bytes = tarfile.SY
     tar.addfile(info)
 
 
-def _cve_2025_4517(top: str = "") -> bytes:
+def _cve_2025_4517(top: str = "", outside: str = "../outside") -> bytes:
     """The published proof of concept: symlinks through directories with 247-character
     names take the real path past PATH_MAX, where the filter's realpath check gives up; the
-    last link then points at `../outside`, beside the destination, and a file is written
-    through it."""
+    last link then points at `outside` (`../outside`, beside the destination), and a file is
+    written through it."""
     comp = "d" * 247
     steps = "abcdefghijklmnop"
 
@@ -59,7 +62,7 @@ def _cve_2025_4517(top: str = "") -> bytes:
             path = os.path.join(path, comp)
         linkpath = os.path.join(*steps, "l" * 254)
         _link(tar, os.path.join(top, linkpath), "../" * len(steps))
-        _link(tar, os.path.join(top, "escape"), linkpath + "/../outside")
+        _link(tar, os.path.join(top, "escape"), linkpath + "/" + outside)
         _file(tar, os.path.join(top, "escape", "pwned"), b"pwned\n")
 
     return _tar(add)
@@ -138,3 +141,25 @@ def test_a_commit_with_a_symlink_is_refused_naming_it(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "migrations/secret.sql" in message and "is a symbolic link" in message
     assert not list((tmp_path / "checkouts").glob("[0-9a-f]*"))
+
+
+async def test_a_hostile_github_tarball_writes_nothing_outside_its_folder(
+        tmp_path: Path, github_server: GitHubTestServer, github_app: GitHubApp) -> None:
+    """The commit's tree as GitHub serves it: a tarball with a top directory, stripped. The
+    CVE chain under that top directory, its last link climbing one more level so that it
+    lands beside the folder the tarball is unpacked into (the cache of the repository)."""
+    sha = "c" * 40
+    github_server.state.add_repo("octo/backend", refs={"main": sha})
+    archive = _cve_2025_4517(f"octo-backend-{sha[:7]}", outside="../../outside")
+    github_server.state.set_tarball("octo/backend", sha, gzip.compress(archive))
+    cache = tmp_path / "cache"
+    outside = cache / "octo__backend" / "outside"
+    outside.mkdir(parents=True)
+    with pytest.raises(UnsafeArchive) as caught:
+        await fetch_source(github_app.installation(1), "octo/backend", sha, cache)
+    message = str(caught.value)
+    assert f"octo-backend-{sha[:7]}/a" in message and "is a symbolic link" in message
+    assert list(outside.iterdir()) == []
+    # the temporary folder is gone and the commit is not taken as unpacked
+    assert sorted(p.name for p in (cache / "octo__backend").iterdir()) == ["outside"]
+    assert [r.status for r in github_server.calls("GET", "/repos/*/tarball/*")] == [302]
