@@ -16,6 +16,7 @@ from service.config.layout import for_tree
 from service.dashboard import repo_config
 from service.ledger import leases, requests
 from service.ledger.deployments import Ledger
+from service.ledger.rows import RequestRow
 from service.observability import logs
 from service.observability.jobs import observed_job
 from workers import messages
@@ -124,7 +125,7 @@ async def run_request(arq_ctx: dict[str, Any], request_id: int) -> str:
 
 
 async def _take_turn(ctx: WorkerContext, request_id: int
-                     ) -> tuple[dict[str, Any], leases.Lease] | str:
+                     ) -> tuple[RequestRow, leases.Lease] | str:
     """The request and its environment's lease when it is the request's turn; else why not.
     Kicks (outside any held connection) make sure the request whose turn it is has a job."""
     fresh = True
@@ -165,8 +166,9 @@ class _Withdrawn(Exception):
     pass
 
 
-async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> str:
+async def _execute(ctx: WorkerContext, req: RequestRow, beat: Heartbeat) -> str:
     repo, env_name = req["repo"], req["environment"]
+    assert req["installation_id"] is not None  # requests run by a worker came through GitHub
     client = ctx.github.installation(req["installation_id"])
     info = await client.get_repo(repo)
     config = await load_config(client, repo, str(info.get("default_branch") or "main"))
