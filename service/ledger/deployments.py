@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from service.ledger.db import ensure_schema, fetch_all, fetch_one
-from service.ledger.rows import DeploymentRow, DeploymentWithSteps, IdRow, StepRow
+from service.ledger.rows import DeploymentRow, DeploymentWithSteps, IdRow, StepRow, StepUpdate
 
 MAX_STEP_OUTPUT = 1_000_000  # characters kept per step; the rest is cut with a note
 
@@ -78,7 +78,8 @@ class Ledger:
             (deployment_id,),
         )
 
-    async def update_step(self, deployment_id: int, name: str, **fields: Any) -> None:
+    async def update_step(self, deployment_id: int, name: str,
+                          **fields: Unpack[StepUpdate]) -> None:
         allowed = {"status", "message", "started_at", "finished_at", "duration_ms",
                    "undo_status", "undo_message"}
         assert set(fields) <= allowed, set(fields) - allowed

@@ -7,6 +7,7 @@ mypy check the keys and value types callers use. Nullable columns are `… | Non
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypedDict
 
 # A jsonb object as psycopg loads it (deployment details, a watch's settings, a webhook's
@@ -99,6 +100,51 @@ class TextRow(TypedDict):
 
 class CommitRow(TypedDict):
     commit_sha: str
+
+
+class DeploymentListRow(TypedDict):
+    """A deployment as GET /api/deployments lists it: its columns but the generated
+    `record_kind`, and how long it ran (numeric seconds; None until it finished)."""
+
+    id: int
+    repo: str
+    environment: str
+    kind: str
+    commit_sha: str
+    ref: str | None
+    status: str
+    trigger: str
+    requested_by: str | None
+    pr_number: int | None
+    rollback_of: int | None
+    failed_step: str | None
+    reason: str | None
+    stop_the_line: str | None
+    forced_reason: str | None
+    details: JsonObject
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: Decimal | None
+
+
+class ProcessOwnerRow(TypedDict):
+    """A CLI run and the process recorded running it (details.process; cli_runs.py)."""
+
+    id: int
+    owner: JsonObject | None
+
+
+class StepUpdate(TypedDict, total=False):
+    """What Ledger.update_step may set on a step (the columns a run writes as it goes)."""
+
+    status: str
+    message: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    undo_status: str | None
+    undo_message: str | None
 
 
 class DeploymentWithSteps(DeploymentRow):
