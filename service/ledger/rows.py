@@ -174,6 +174,45 @@ class KindCountRow(TypedDict):
     n: int
 
 
+# Counts for GET /metrics (service/observability/metrics.py)
+
+
+class DeliveryCountRow(TypedDict):
+    event: str
+    status: str
+    n: int
+
+
+class DeploymentCountRow(TypedDict):
+    repo: str
+    environment: str
+    kind: str
+    status: str
+    n: int
+
+
+class DurationHistogramRow(TypedDict):
+    """Durations grouped by two label columns: how many, their sum in seconds, and how many
+    at most each bucket bound (cumulative, in the order of the bounds)."""
+
+    labels: list[str]
+    n: int
+    s: Decimal | None
+    buckets: list[int]
+
+
+class QueueDepthRow(TypedDict):
+    repo: str
+    environment: str
+    queued: int
+    running: int
+
+
+class RepoEnvironmentRow(TypedDict):
+    repo: str
+    environment: str
+
+
 # ledger.requests
 
 
