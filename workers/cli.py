@@ -275,7 +275,7 @@ def _rollback_preview(env: str, targets: list[DeploymentRow],
     for t in targets:
         details = t["details"]
         files = [f"{a['version']}_{a['name']}.sql" for a in reversed(details.get("applied", []))]
-        release = details.get("release") or {}
+        release = details.get("release")
         lines.append(f"  #{t['id']} ({t['commit_sha'][:12]})")
         lines.append("    migrations reverted: " + (", ".join(files) or "none"))
         if release:

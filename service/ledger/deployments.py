@@ -12,7 +12,14 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from service.ledger.db import ensure_schema, fetch_all, fetch_one
-from service.ledger.rows import DeploymentRow, DeploymentWithSteps, IdRow, StepRow, StepUpdate
+from service.ledger.rows import (
+    DeploymentDetails,
+    DeploymentRow,
+    DeploymentWithSteps,
+    IdRow,
+    StepRow,
+    StepUpdate,
+)
 
 MAX_STEP_OUTPUT = 1_000_000  # characters kept per step; the rest is cut with a note
 
@@ -46,7 +53,7 @@ class Ledger:
         self, *, repo: str, environment: str, kind: str, commit_sha: str, ref: str = "",
         trigger: str = "cli", requested_by: str | None = None, pr_number: int | None = None,
         rollback_of: int | None = None, steps: Sequence[tuple[str, str]] = (),
-        forced_reason: str | None = None, details: dict[str, Any] | None = None,
+        forced_reason: str | None = None, details: DeploymentDetails | None = None,
     ) -> int:
         async with self.conn.transaction():
             row = await fetch_one(
@@ -105,7 +112,7 @@ class Ledger:
              "dep": deployment_id, "name": name},
         )
 
-    async def merge_details(self, deployment_id: int, details: dict[str, Any]) -> None:
+    async def merge_details(self, deployment_id: int, details: DeploymentDetails) -> None:
         await self.conn.execute(
             "UPDATE ledger.deployments SET details = details || %s WHERE id = %s",
             (Jsonb(details), deployment_id),

@@ -15,6 +15,40 @@ from typing import Any, TypedDict
 JsonObject = dict[str, Any]
 
 
+class AppliedMigrationJson(TypedDict):
+    version: str
+    name: str
+
+
+class ReleaseJson(TypedDict):
+    id: int
+    commit: str
+    slugs: list[str]
+
+
+class BackupJson(TypedDict):
+    location: str
+    size_bytes: int
+    entries: int
+
+
+class DeploymentDetails(TypedDict, total=False):
+    """deployments.details (jsonb): what a run wrote about itself as it went, every key
+    optional (a run that stopped early wrote few). The nested records the bot's own code
+    reads are typed; the rest is JSON its writer and reader share."""
+
+    process: JsonObject  # the CLI process running it (workers/cli_runs.py)
+    journal: JsonObject  # what it changed, key by key, for recovery (Ledger.journal)
+    backup: BackupJson | None  # the backup it took (steps/report.py summary)
+    pending: list[str]  # versions of the migrations it found pending
+    applied: list[AppliedMigrationJson]  # the migrations it applied, in order
+    release: ReleaseJson | None  # the functions release it made active
+    previous_release: int | None  # the release active before it
+    checklist: JsonObject  # the pre-production checklist as judged (gates)
+    rolled_back_by: int  # the rollback that undid it
+    watch: JsonObject  # how the watch after it ended (workers/watch)
+
+
 class IdRow(TypedDict):
     """`RETURNING id` / `SELECT id`: a row's key alone."""
 
@@ -56,7 +90,7 @@ class DeploymentRow(TypedDict):
     reason: str | None
     stop_the_line: str | None
     forced_reason: str | None
-    details: JsonObject
+    details: DeploymentDetails
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -121,7 +155,7 @@ class DeploymentListRow(TypedDict):
     reason: str | None
     stop_the_line: str | None
     forced_reason: str | None
-    details: JsonObject
+    details: DeploymentDetails
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -159,7 +193,7 @@ class DeploymentStateRow(TypedDict):
     repo: str
     environment: str
     status: str
-    details: JsonObject
+    details: DeploymentDetails
 
 
 class IdKindRow(TypedDict):
