@@ -13,6 +13,7 @@ from service import queue
 from service.config.model import Config
 from service.github.client import InstallationClient
 from service.ledger import requests
+from service.ledger.rows import RequestRow
 from workers import messages
 from workers.jobs.context import WorkerContext
 from workers.reporters.github_check_run import check_run_name
@@ -72,7 +73,7 @@ def _is_production(config: Config, new: requests.NewRequest) -> bool:
 async def show_queued(ctx: WorkerContext, client: InstallationClient,
                       request_id: int, *, production: bool,
                       environment_url: str | None, position: int = 1,
-                      look_first: bool = False) -> dict[str, Any] | None:
+                      look_first: bool = False) -> RequestRow | None:
     """Give the request its check run and GitHub deployment, unless it has them; return the
     request as recorded afterwards.
 
@@ -102,7 +103,7 @@ async def show_queued(ctx: WorkerContext, client: InstallationClient,
 _REPORT_LOCK = 7_210_002  # advisory lock class: showing one request on GitHub
 
 
-async def _check_run(client: InstallationClient, req: dict[str, Any], position: int,
+async def _check_run(client: InstallationClient, req: RequestRow, position: int,
                      look_first: bool) -> int | None:
     name, env, sha = check_run_name(req["environment"]), req["environment"], req["commit_sha"]
     try:
@@ -121,7 +122,7 @@ async def _check_run(client: InstallationClient, req: dict[str, Any], position: 
         return None
 
 
-async def _deployment(client: InstallationClient, req: dict[str, Any], production: bool,
+async def _deployment(client: InstallationClient, req: RequestRow, production: bool,
                       look_first: bool, links: dict[str, str | None]) -> int | None:
     payload = {"deploybot_request": req["id"]}
     try:

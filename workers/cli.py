@@ -27,6 +27,7 @@ from service.config.model import default_config
 from service.embedded import EmbeddedError
 from service.ledger import undoable
 from service.ledger.deployments import REAL, Ledger
+from service.ledger.rows import DeploymentRow
 from service.pgtools import ToolNotFound
 from service.runtime import bot_database_url
 from service.settings import Settings, SettingsError
@@ -267,14 +268,14 @@ def _json_logs() -> bool:
     return not sys.stderr.isatty()
 
 
-def _rollback_preview(env: str, targets: list[dict[str, Any]],
-                      earlier: list[dict[str, Any]]) -> str:
+def _rollback_preview(env: str, targets: list[DeploymentRow],
+                      earlier: list[DeploymentRow]) -> str:
     """What a rollback will undo, newest first, and what the environment runs after it."""
     lines = [f"this rolls back {env}:"]
     for t in targets:
         details = t["details"]
         files = [f"{a['version']}_{a['name']}.sql" for a in reversed(details.get("applied", []))]
-        release = details.get("release") or {}
+        release = details.get("release")
         lines.append(f"  #{t['id']} ({t['commit_sha'][:12]})")
         lines.append("    migrations reverted: " + (", ".join(files) or "none"))
         if release:

@@ -9,7 +9,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from service.ledger.db import fetch_all
 from service.ledger.deployments import Ledger
+from service.ledger.rows import ProcessOwnerRow
 
 
 def _start_time(pid: int) -> str | None:
@@ -36,11 +38,12 @@ def _alive(owner: dict[str, Any]) -> bool:
 async def end_dead_runs(ledger: Ledger) -> list[int]:
     """Mark `interrupted` every queued or running CLI run of this host whose process is gone;
     their ids."""
-    rows = await (await ledger.conn.execute(
+    rows = await fetch_all(
+        ledger.conn, ProcessOwnerRow,
         """SELECT id, details -> 'process' AS owner FROM ledger.deployments
            WHERE status IN ('queued', 'running') AND trigger = 'cli'
              AND details -> 'process' ->> 'host' = %s""",
-        (socket.gethostname(),))).fetchall()
+        (socket.gethostname(),))
     ended = []
     for row in rows:
         owner = row["owner"] or {}

@@ -218,12 +218,14 @@ SUPERSEDED_SUMMARY = ("A newer request{which} from the same pull request replace
                       "queued one.")
 
 
-def withdrawn_output(status: str, user: str, newer: int | None = None) -> dict[str, str]:
+def withdrawn_output(status: str, user: str | None, newer: int | None = None
+                     ) -> dict[str, str]:
     """The check run's output for a request withdrawn before it ran."""
     if status == "superseded":
         return {"title": SUPERSEDED_TITLE, "summary": SUPERSEDED_SUMMARY.format(
             which=f" (#{newer})" if newer is not None else "")}
-    return {"title": CANCELLED_TITLE, "summary": CANCELLED_SUMMARY.format(user=user)}
+    return {"title": CANCELLED_TITLE,
+            "summary": CANCELLED_SUMMARY.format(user=user) if user else "Cancelled."}
 
 
 PIN_UNRESOLVED = "{problem} Nothing was deployed."

@@ -56,7 +56,7 @@ async def prepare_rollback(ledger: Ledger, target_id: int) -> tuple[list[Step], 
         id=target_id,
         commit=target["commit_sha"],
         applied=[a["version"] for a in details.get("applied", [])],
-        release=(details.get("release") or {}).get("id"),
+        release=release.get("id") if (release := details.get("release")) else None,
         previous_release=details.get("previous_release"),
         # The backup it took before its migrations: their undo where one has no script.
         backup=Backup.from_json(backup) if backup else None,

@@ -16,6 +16,7 @@ from typing import Any
 from service.config.layout import for_tree
 from service.config.model import Config
 from service.ledger.deployments import Ledger
+from service.ledger.rows import DeploymentWithSteps, RequestRow
 from workers.deploy import DeployRequest, record_result
 from workers.drivers.interfaces import Backup
 from workers.environments import resolve
@@ -63,7 +64,7 @@ async def rebuild_state(ctx: DeployContext, journal: dict[str, Any]) -> RunState
     return state
 
 
-def left_to_complete(dep: dict[str, Any], plan: list[Step]) -> set[str] | None:
+def left_to_complete(dep: DeploymentWithSteps, plan: list[Step]) -> set[str] | None:
     """The steps a dead run still had to do, when none of them changes the environment and
     every other step had succeeded (only `report` left): finishing is then safe, and undoing
     a verified deployment would only cost its users a redeploy. None otherwise."""
@@ -78,13 +79,14 @@ def left_to_complete(dep: dict[str, Any], plan: list[Step]) -> set[str] | None:
     return left
 
 
-async def recover_deployment(ctx: WorkerContext, ledger: Ledger, req: dict[str, Any],
-                             dep: dict[str, Any]) -> tuple[Outcome, Config]:
+async def recover_deployment(ctx: WorkerContext, ledger: Ledger, req: RequestRow,
+                             dep: DeploymentWithSteps) -> tuple[Outcome, Config]:
     """Finish deployment `dep` (of request `req`) for a worker that died running it, where
     only steps that change nothing were left; else undo it. The outcome, and the
     configuration it ran under."""
     started = {s["name"] for s in dep["steps"]
                if s["status"] in ("running", "succeeded", "failed")}
+    assert req["installation_id"] is not None  # the reconciler recovers only such runs
     client = ctx.github.installation(req["installation_id"])
     repo = req["repo"]
     info = await client.get_repo(repo)

@@ -42,8 +42,10 @@ async def environment_status(settings: Settings, config: Config, name: str,
             "created_at": active.created_at,
         },
         "last_deployment": None if last is None else {
-            k: last[k] for k in ("id", "kind", "commit_sha", "status", "trigger",
-                                 "requested_by", "started_at", "finished_at", "reason")},
+            "id": last["id"], "kind": last["kind"], "commit_sha": last["commit_sha"],
+            "status": last["status"], "trigger": last["trigger"],
+            "requested_by": last["requested_by"], "started_at": last["started_at"],
+            "finished_at": last["finished_at"], "reason": last["reason"]},
         "running_commit": good["commit_sha"] if good else None,
     }
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.access import api_reader
+from service.ledger.db import fetch_all
 from service.ledger.deployments import FINAL_STATUSES
+from service.ledger.rows import DeploymentListRow
 from service.web_state import web_state
 
 STATUSES = ("queued", "running", *FINAL_STATUSES)
@@ -40,8 +41,8 @@ def _time(value: str | None, name: str) -> datetime | JSONResponse | None:
     return parsed
 
 
-def _json(row: dict[str, Any]) -> dict[str, Any]:
-    out = {}
+def _json(row: DeploymentListRow) -> dict[str, object]:
+    out: dict[str, object] = {}
     for k, v in row.items():
         out[k] = v.isoformat() if isinstance(v, datetime) else v
     return out
@@ -74,7 +75,8 @@ async def list_deployments(request: Request) -> Response:
         if isinstance(t, JSONResponse):
             return t
     async with web_state(request).db.connection() as conn:
-        cur = await conn.execute(
+        rows = await fetch_all(
+            conn, DeploymentListRow,
             """SELECT id, repo, environment, kind, commit_sha, ref, status, trigger,
                       requested_by, pr_number, rollback_of, failed_step, reason,
                       stop_the_line, forced_reason, details, created_at, started_at,
@@ -93,9 +95,10 @@ async def list_deployments(request: Request) -> Response:
              "readable": sorted(reader.repos) if reader.repos is not None else None,
              "env": q.get("environment"), "status": status,
              "kind": kind, "since": since, "until": until, "limit": int(limit_text)})
-        rows = await cur.fetchall()
-    items = [_json(dict(r)) for r in rows]
-    for item in items:
-        if item["duration_seconds"] is not None:
-            item["duration_seconds"] = float(item["duration_seconds"])
+    items = []
+    for r in rows:
+        item = _json(r)
+        if r["duration_seconds"] is not None:
+            item["duration_seconds"] = float(r["duration_seconds"])
+        items.append(item)
     return JSONResponse({"deployments": items, "count": len(items)})

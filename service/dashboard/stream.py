@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -27,7 +27,9 @@ from starlette.routing import Route
 
 from service.dashboard import queries
 from service.dashboard.web import current_viewer, env
+from service.ledger.db import fetch_all, fetch_one
 from service.ledger.deployments import FINAL_STATUSES
+from service.ledger.rows import DeploymentRow, StepProgressRow, StepRow, TextRow
 from service.observability.redact import redact
 from service.web_state import web_state
 
@@ -35,38 +37,46 @@ POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 MAX_STREAM_SECONDS = 1800.0  # then the browser reconnects (and gets a fresh reset)
 
-_STEP_META = ("name", "position", "title", "status", "message", "started_at", "finished_at",
-              "duration_ms", "undo_status", "undo_message")
-_DEP_META = ("status", "started_at", "finished_at", "failed_step", "reason", "stop_the_line")
+_StepMeta = Literal["name", "position", "title", "status", "message", "started_at",
+                    "finished_at", "duration_ms", "undo_status", "undo_message"]
+_DepMeta = Literal["status", "started_at", "finished_at", "failed_step", "reason",
+                   "stop_the_line"]
+_STEP_META: tuple[_StepMeta, ...] = (
+    "name", "position", "title", "status", "message", "started_at", "finished_at",
+    "duration_ms", "undo_status", "undo_message")
+_DEP_META: tuple[_DepMeta, ...] = (
+    "status", "started_at", "finished_at", "failed_step", "reason", "stop_the_line")
 
 
 def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str, separators=(',', ':'))}\n\n"
 
 
-def _step_html(step: dict[str, Any], now: datetime) -> str:
+def _step_html(step: StepRow | StepProgressRow, now: datetime) -> str:
     return env.get_template("_step_head.html").render(s=step, now=now)
 
 
-def _head_html(dep: dict[str, Any], now: datetime, github: str) -> str:
+def _head_html(dep: DeploymentRow, now: datetime, github: str) -> str:
     return env.get_template("_dep_head.html").render(dep=dep, now=now, github=github)
 
 
-async def _meta(conn: Any, dep_id: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    cur = await conn.execute("SELECT * FROM ledger.deployments WHERE id = %s", (dep_id,))
-    dep = await cur.fetchone()
-    cur = await conn.execute(
+async def _meta(conn: Any, dep_id: int
+                ) -> tuple[DeploymentRow | None, list[StepProgressRow]]:
+    dep = await fetch_one(conn, DeploymentRow, "SELECT * FROM ledger.deployments WHERE id = %s",
+                          (dep_id,))
+    steps = await fetch_all(
+        conn, StepProgressRow,
         f"""SELECT {', '.join(_STEP_META)}, length(output) AS out_len
             FROM ledger.deployment_steps WHERE deployment_id = %s ORDER BY position""",
         (dep_id,))
-    return dep, list(await cur.fetchall())
+    return dep, steps
 
 
 async def _output_since(conn: Any, dep_id: int, name: str, offset: int) -> str:
-    cur = await conn.execute(
+    row = await fetch_one(
+        conn, TextRow,
         """SELECT substr(output, %s) AS text FROM ledger.deployment_steps
            WHERE deployment_id = %s AND name = %s""", (offset + 1, dep_id, name))
-    row = await cur.fetchone()
     return str(row["text"]) if row else ""
 
 

@@ -6,6 +6,9 @@ from typing import Any
 
 import psycopg
 
+from service.ledger.db import fetch_one
+from service.ledger.rows import ConfirmationRow
+
 ITEMS = ("leaked-password-protection",)
 
 
@@ -20,9 +23,8 @@ async def record(conn: psycopg.AsyncConnection[Any], repo: str, environment: str
 
 
 async def get(conn: psycopg.AsyncConnection[Any], repo: str, environment: str, item: str
-              ) -> dict[str, Any] | None:
-    cur = await conn.execute(
+              ) -> ConfirmationRow | None:
+    return await fetch_one(
+        conn, ConfirmationRow,
         """SELECT * FROM ledger.confirmations
            WHERE repo = %s AND environment = %s AND item = %s""", (repo, environment, item))
-    row = await cur.fetchone()
-    return dict(row) if row is not None else None

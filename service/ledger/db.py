@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, LiteralString
+from typing import Any, LiteralString, TypeVar
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
 
 Params = Sequence[Any] | Mapping[str, Any]
+R = TypeVar("R")  # a row type: a TypedDict of service/ledger/rows.py
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 _SCHEMA_LOCK = 7_210_001  # advisory lock id: one process migrates the ledger at a time
@@ -20,18 +21,21 @@ async def connect(url: str) -> psycopg.AsyncConnection[dict[str, object]]:
     return await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
 
 
-async def fetch_all(conn: psycopg.AsyncConnection[Any], query: LiteralString,
-                    params: Params = ()) -> list[dict[str, Any]]:
+async def fetch_all(conn: psycopg.AsyncConnection[Any], row: type[R], query: LiteralString,
+                    params: Params = ()) -> list[R]:
     """The rows as dicts, whatever row factory the connection was opened with (the
-    worker's pool gives dicts, a plain connection tuples): callers index by name only."""
-    async with conn.cursor(row_factory=dict_row) as cur:
+    worker's pool gives dicts, a plain connection tuples): callers index by name only.
+
+    `row` is the rows' TypedDict: called with a row's columns, it builds the plain dict
+    `dict_row` would, and tells mypy which keys it has. The one place rows leave psycopg."""
+    async with conn.cursor(row_factory=class_row(row)) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
 
 
-async def fetch_one(conn: psycopg.AsyncConnection[Any], query: LiteralString,
-                    params: Params = ()) -> dict[str, Any] | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
+async def fetch_one(conn: psycopg.AsyncConnection[Any], row: type[R], query: LiteralString,
+                    params: Params = ()) -> R | None:
+    async with conn.cursor(row_factory=class_row(row)) as cur:
         await cur.execute(query, params)
         return await cur.fetchone()
 

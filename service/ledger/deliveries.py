@@ -7,9 +7,8 @@ from typing import Any
 
 import psycopg
 
-from service.ledger.db import fetch_all
-
-Row = dict[str, Any]
+from service.ledger.db import fetch_all, fetch_one
+from service.ledger.rows import DeliveryIdRow, DeliveryRow
 
 # The payload is stored as text (schema.sql); read, it is the JSON as jsonb gives it back.
 _COLUMNS = """id, event, action, installation_id, repo, payload::jsonb AS payload, status,
@@ -28,20 +27,20 @@ async def record(conn: psycopg.AsyncConnection[Any], *, delivery_id: str, event:
     return cur.rowcount == 1
 
 
-async def get(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> Row | None:
-    cur = await conn.execute(f"SELECT {_COLUMNS} FROM ledger.deliveries WHERE id = %s",
-                             (delivery_id,))
-    row = await cur.fetchone()
-    return dict(row) if row is not None else None
+async def get(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> DeliveryRow | None:
+    return await fetch_one(conn, DeliveryRow,
+                           f"SELECT {_COLUMNS} FROM ledger.deliveries WHERE id = %s",
+                           (delivery_id,))
 
 
 CLAIM_TIMEOUT = 600.0  # a worker that claimed a delivery and died frees it after this
 
 
-async def claim(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> Row | None:
+async def claim(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> DeliveryRow | None:
     """Take a delivery for handling (count the attempt); None if it is handled or being
     handled by a live worker."""
-    cur = await conn.execute(
+    return await fetch_one(
+        conn, DeliveryRow,
         f"""UPDATE ledger.deliveries
            SET attempts = attempts + 1, status = 'handling', claimed_at = now()
            WHERE id = %s AND (status = 'received' OR (status = 'handling'
@@ -49,8 +48,6 @@ async def claim(conn: psycopg.AsyncConnection[Any], delivery_id: str) -> Row | N
            RETURNING {_COLUMNS}""",
         (delivery_id, CLAIM_TIMEOUT),
     )
-    row = await cur.fetchone()
-    return dict(row) if row is not None else None
 
 
 async def finish(conn: psycopg.AsyncConnection[Any], delivery_id: str, status: str,
@@ -74,7 +71,7 @@ async def unprocessed(conn: psycopg.AsyncConnection[Any], older_than_seconds: fl
     """Deliveries acknowledged but not handled (Redis may have lost their job, or the
     worker handling them died)."""
     rows = await fetch_all(
-        conn,
+        conn, DeliveryIdRow,
         """SELECT id FROM ledger.deliveries
            WHERE (status = 'received' AND received_at < now() - make_interval(secs => %s))
               OR (status = 'handling' AND claimed_at < now() - make_interval(secs => %s))

@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from service.ledger.db import ensure_schema
+from service.ledger.db import ensure_schema, fetch_all, fetch_one
+from service.ledger.rows import (
+    DeploymentDetails,
+    DeploymentRow,
+    DeploymentWithSteps,
+    IdRow,
+    StepRow,
+    StepUpdate,
+)
 
-Row = dict[str, Any]
 MAX_STEP_OUTPUT = 1_000_000  # characters kept per step; the rest is cut with a note
 
 # A deployment's status: queued → running → one of the final ones.
@@ -28,7 +35,7 @@ REAL = ("deploy", "rollback")
 
 
 class Ledger:
-    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
 
     @classmethod
@@ -46,16 +53,17 @@ class Ledger:
         self, *, repo: str, environment: str, kind: str, commit_sha: str, ref: str = "",
         trigger: str = "cli", requested_by: str | None = None, pr_number: int | None = None,
         rollback_of: int | None = None, steps: Sequence[tuple[str, str]] = (),
-        forced_reason: str | None = None, details: dict[str, Any] | None = None,
+        forced_reason: str | None = None, details: DeploymentDetails | None = None,
     ) -> int:
         async with self.conn.transaction():
-            row = await (await self.conn.execute(
+            row = await fetch_one(
+                self.conn, IdRow,
                 """INSERT INTO ledger.deployments (repo, environment, kind, commit_sha, ref,
                        trigger, requested_by, pr_number, rollback_of, forced_reason, details)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
                 (repo, environment, kind, commit_sha, ref, trigger, requested_by, pr_number,
                  rollback_of, forced_reason, Jsonb(details or {})),
-            )).fetchone()
+            )
             assert row is not None
             dep_id = int(row["id"])
             await self.set_steps(dep_id, steps)
@@ -77,7 +85,8 @@ class Ledger:
             (deployment_id,),
         )
 
-    async def update_step(self, deployment_id: int, name: str, **fields: Any) -> None:
+    async def update_step(self, deployment_id: int, name: str,
+                          **fields: Unpack[StepUpdate]) -> None:
         allowed = {"status", "message", "started_at", "finished_at", "duration_ms",
                    "undo_status", "undo_message"}
         assert set(fields) <= allowed, set(fields) - allowed
@@ -103,7 +112,7 @@ class Ledger:
              "dep": deployment_id, "name": name},
         )
 
-    async def merge_details(self, deployment_id: int, details: dict[str, Any]) -> None:
+    async def merge_details(self, deployment_id: int, details: DeploymentDetails) -> None:
         await self.conn.execute(
             "UPDATE ledger.deployments SET details = details || %s WHERE id = %s",
             (Jsonb(details), deployment_id),
@@ -142,21 +151,23 @@ class Ledger:
              server_version_num, created_at),
         )
 
-    async def get(self, deployment_id: int) -> Row | None:
-        row = await (await self.conn.execute(
-            "SELECT * FROM ledger.deployments WHERE id = %s", (deployment_id,))).fetchone()
+    async def get(self, deployment_id: int) -> DeploymentWithSteps | None:
+        row = await fetch_one(self.conn, DeploymentRow,
+                              "SELECT * FROM ledger.deployments WHERE id = %s", (deployment_id,))
         if row is None:
             return None
-        row["steps"] = await (await self.conn.execute(
+        steps = await fetch_all(
+            self.conn, StepRow,
             "SELECT * FROM ledger.deployment_steps WHERE deployment_id = %s ORDER BY position",
-            (deployment_id,))).fetchall()
-        return row
+            (deployment_id,))
+        return DeploymentWithSteps(**row, steps=steps)
 
     async def history(self, *, repo: str | None = None, environment: str | None = None,
                       status: str | None = None, kinds: Sequence[str] | None = None,
-                      limit: int = 20) -> list[Row]:
+                      limit: int = 20) -> list[DeploymentRow]:
         """The newest records first; `kinds` (record kinds) None means every record."""
-        return await (await self.conn.execute(
+        return await fetch_all(
+            self.conn, DeploymentRow,
             """SELECT * FROM ledger.deployments
                WHERE (%(repo)s::text IS NULL OR repo = %(repo)s)
                  AND (%(env)s::text IS NULL OR environment = %(env)s)
@@ -165,16 +176,17 @@ class Ledger:
                ORDER BY id DESC LIMIT %(limit)s""",
             {"repo": repo, "env": environment, "status": status,
              "kinds": list(kinds) if kinds is not None else None, "limit": limit},
-        )).fetchall()
+        )
 
     async def last_successful(self, repo: str, environment: str, *,
-                              commit_sha: str | None = None) -> Row | None:
+                              commit_sha: str | None = None) -> DeploymentRow | None:
         """The latest deployment that left `environment` running its commit. A no-op
         redeploy deployed nothing: the real deployment before it is the one (what a rollback
         undoes), the no-op only when there is none (the environment was set up before the
         bot). A no-op after a deployment that was rolled back later no longer counts: what
         it found is gone."""
-        return await (await self.conn.execute(
+        return await fetch_one(
+            self.conn, DeploymentRow,
             """SELECT * FROM ledger.deployments d
                WHERE repo = %(repo)s AND environment = %(env)s AND kind = 'deploy'
                  AND status IN ('succeeded', 'up_to_date')
@@ -187,4 +199,4 @@ class Ledger:
                  AND (%(sha)s::text IS NULL OR commit_sha = %(sha)s)
                ORDER BY status = 'succeeded' DESC, id DESC LIMIT 1""",
             {"repo": repo, "env": environment, "sha": commit_sha},
-        )).fetchone()
+        )

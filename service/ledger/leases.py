@@ -10,7 +10,8 @@ from typing import Any
 
 import psycopg
 
-from service.ledger.db import fetch_one
+from service.ledger.db import fetch_all, fetch_one
+from service.ledger.rows import LeaseHolderRow, LeaseRow, TokenRow
 
 DEFAULT_TTL = 60.0  # seconds; holders renew every third of it
 
@@ -29,7 +30,7 @@ async def acquire(conn: psycopg.AsyncConnection[Any], repo: str, environment: st
                   ) -> Lease | None:
     """Take the lease if it is free or expired; None while someone else holds it."""
     row = await fetch_one(
-        conn,
+        conn, TokenRow,
         """INSERT INTO ledger.leases AS l (repo, environment, request_id, holder, token,
                                           expires_at)
            VALUES (%(repo)s, %(env)s, %(req)s, %(holder)s, nextval('ledger.lease_tokens'),
@@ -65,15 +66,13 @@ async def release(conn: psycopg.AsyncConnection[Any], lease: Lease) -> None:
 
 
 async def holder(conn: psycopg.AsyncConnection[Any], repo: str, environment: str
-                 ) -> dict[str, Any] | None:
-    cur = await conn.execute(
+                 ) -> LeaseHolderRow | None:
+    return await fetch_one(
+        conn, LeaseHolderRow,
         """SELECT *, expires_at < now() AS expired FROM ledger.leases
            WHERE repo = %s AND environment = %s""", (repo, environment))
-    row = await cur.fetchone()
-    return dict(row) if row is not None else None
 
 
-async def expired(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
+async def expired(conn: psycopg.AsyncConnection[Any]) -> list[LeaseRow]:
     """Leases whose holder stopped renewing (a dead worker): the reconciler recovers them."""
-    cur = await conn.execute("SELECT * FROM ledger.leases WHERE expires_at < now()")
-    return [dict(r) for r in await cur.fetchall()]
+    return await fetch_all(conn, LeaseRow, "SELECT * FROM ledger.leases WHERE expires_at < now()")

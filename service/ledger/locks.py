@@ -6,29 +6,29 @@ from typing import Any
 
 import psycopg
 
-from service.ledger.db import fetch_all
+from service.ledger.db import fetch_all, fetch_one
+from service.ledger.rows import EnvironmentRow, LockRow
 
 
 async def lock_of(conn: psycopg.AsyncConnection[Any], repo: str, environment: str
-                  ) -> dict[str, Any] | None:
-    cur = await conn.execute(
+                  ) -> LockRow | None:
+    return await fetch_one(
+        conn, LockRow,
         "SELECT * FROM ledger.locks WHERE repo = %s AND environment = %s", (repo, environment))
-    row = await cur.fetchone()
-    return dict(row) if row is not None else None
 
 
 async def take(conn: psycopg.AsyncConnection[Any], repo: str, environment: str, *,
-               owner: str, pr_number: int | None, reason: str | None) -> dict[str, Any]:
+               owner: str, pr_number: int | None, reason: str | None) -> LockRow:
     """Take the lock, or return the current holder's row when someone else has it."""
-    cur = await conn.execute(
+    row = await fetch_one(
+        conn, LockRow,
         """INSERT INTO ledger.locks AS l (repo, environment, owner, pr_number, reason)
            VALUES (%s, %s, %s, %s, %s)
            ON CONFLICT (repo, environment) DO UPDATE SET reason = EXCLUDED.reason
            WHERE l.pr_number IS NOT DISTINCT FROM EXCLUDED.pr_number
            RETURNING *""", (repo, environment, owner, pr_number, reason))
-    row = await cur.fetchone()
     if row is not None:
-        return dict(row)
+        return row
     held = await lock_of(conn, repo, environment)
     assert held is not None
     return held
@@ -46,11 +46,11 @@ async def release(conn: psycopg.AsyncConnection[Any], repo: str, environment: st
 async def release_for_pr(conn: psycopg.AsyncConnection[Any], repo: str, pr_number: int
                          ) -> list[str]:
     rows = await fetch_all(
-        conn, "DELETE FROM ledger.locks WHERE repo = %s AND pr_number = %s RETURNING environment",
+        conn, EnvironmentRow,
+        "DELETE FROM ledger.locks WHERE repo = %s AND pr_number = %s RETURNING environment",
         (repo, pr_number))
     return [r["environment"] for r in rows]
 
 
-async def all_locks(conn: psycopg.AsyncConnection[Any], repo: str) -> list[dict[str, Any]]:
-    cur = await conn.execute("SELECT * FROM ledger.locks WHERE repo = %s", (repo,))
-    return [dict(r) for r in await cur.fetchall()]
+async def all_locks(conn: psycopg.AsyncConnection[Any], repo: str) -> list[LockRow]:
+    return await fetch_all(conn, LockRow, "SELECT * FROM ledger.locks WHERE repo = %s", (repo,))

@@ -13,6 +13,9 @@ from typing import Any
 
 import psycopg
 
+from service.ledger.db import fetch_all
+from service.ledger.rows import HeadRow, PendingHeadRow
+
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
@@ -53,25 +56,26 @@ async def history(conn: psycopg.AsyncConnection[Any], repo: str, pr_number: int
     """Every head of the pull request the bot has received, oldest first: the recorded ones,
     and those of `pull_request` deliveries taken in but not handled yet (a comment handled
     first must still know of a push delivered before it)."""
-    cur = await conn.execute(
+    heads = await fetch_all(
+        conn, HeadRow,
         """SELECT head_sha, source, coalesce(event_at, received_at) AS at
            FROM ledger.pr_heads WHERE repo = %s AND pr_number = %s
            ORDER BY coalesce(event_at, received_at), id""", (repo, pr_number))
-    records = [HeadRecord(str(r["head_sha"]), str(r["source"]), r["at"])
-               for r in await cur.fetchall()]
-    cur = await conn.execute(
+    records = [HeadRecord(str(r["head_sha"]), str(r["source"]), r["at"]) for r in heads]
+    pending_rows = await fetch_all(
+        conn, PendingHeadRow,
         """SELECT action, payload::jsonb -> 'pull_request' AS pull, received_at
            FROM ledger.deliveries
            WHERE status IN ('received', 'handling') AND event = 'pull_request'
              AND action IN ('opened', 'synchronize', 'reopened') AND repo = %s""", (repo,))
-    for row in await cur.fetchall():
+    for row in pending_rows:
         pending = _pending(row, pr_number)
         if pending is not None:
             records.append(pending)
     return sorted(records, key=lambda r: r.at)
 
 
-def _pending(row: dict[str, Any], pr_number: int) -> HeadRecord | None:
+def _pending(row: PendingHeadRow, pr_number: int) -> HeadRecord | None:
     """A delivery's head, when its payload names this pull request and a commit."""
     pull = row["pull"]
     if not isinstance(pull, dict) or pull.get("number") != pr_number:

@@ -11,8 +11,7 @@ from typing import Any
 import psycopg
 
 from service.ledger.db import fetch_all, fetch_one
-
-Row = dict[str, Any]
+from service.ledger.rows import CountRow, IdRow, ReportStateRow, RequestRow
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ async def create(conn: psycopg.AsyncConnection[Any], req: NewRequest) -> Created
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                                (f"{req.repo}|{req.environment}|{req.commit_sha}",))
             row = await fetch_one(
-                conn,
+                conn, IdRow,
                 """SELECT id FROM ledger.requests WHERE repo = %s AND environment = %s
                      AND commit_sha = %s AND kind = 'deploy' AND trigger IN ('merge', 'push')
                      AND status IN ('queued', 'running', 'done') ORDER BY id LIMIT 1""",
@@ -60,21 +59,22 @@ async def create(conn: psycopg.AsyncConnection[Any], req: NewRequest) -> Created
                 return Created(int(row["id"]), [], True)
         if req.delivery_id is not None:
             row = await fetch_one(
-                conn, "SELECT id FROM ledger.requests WHERE delivery_id = %s AND environment = %s",
+                conn, IdRow,
+                "SELECT id FROM ledger.requests WHERE delivery_id = %s AND environment = %s",
                 (req.delivery_id, req.environment))
             if row is not None:
                 return Created(int(row["id"]), [], True)
         superseded: list[int] = []
         if req.pr_number is not None:
             superseded = [int(r["id"]) for r in await fetch_all(
-                conn,
+                conn, IdRow,
                 """UPDATE ledger.requests SET status = 'superseded', finished_at = now(),
                           note = 'replaced by a newer request from the same pull request'
                    WHERE repo = %s AND environment = %s AND pr_number = %s
                      AND status = 'queued' RETURNING id""",
                 (req.repo, req.environment, req.pr_number))]
         row = await fetch_one(
-            conn,
+            conn, IdRow,
             """INSERT INTO ledger.requests (repo, installation_id, environment, kind,
                    commit_sha, ref, pr_number, requested_by, trigger, comment_id,
                    delivery_id, rollback_target, forced_reason)
@@ -86,14 +86,15 @@ async def create(conn: psycopg.AsyncConnection[Any], req: NewRequest) -> Created
         return Created(int(row["id"]), superseded, False)
 
 
-async def get(conn: psycopg.AsyncConnection[Any], request_id: int) -> Row | None:
-    return await fetch_one(conn, "SELECT * FROM ledger.requests WHERE id = %s", (request_id,))
+async def get(conn: psycopg.AsyncConnection[Any], request_id: int) -> RequestRow | None:
+    return await fetch_one(conn, RequestRow, "SELECT * FROM ledger.requests WHERE id = %s",
+                           (request_id,))
 
 
 async def position(conn: psycopg.AsyncConnection[Any], request_id: int) -> int:
     """1 for the next to run; how many requests of its environment go first, plus one."""
     row = await fetch_one(
-        conn,
+        conn, CountRow,
         """SELECT count(*) AS n FROM ledger.requests o, ledger.requests r
            WHERE r.id = %s AND o.repo = r.repo AND o.environment = r.environment
              AND o.status IN ('queued', 'running') AND o.id < r.id""", (request_id,))
@@ -102,12 +103,11 @@ async def position(conn: psycopg.AsyncConnection[Any], request_id: int) -> int:
 
 
 async def oldest_queued(conn: psycopg.AsyncConnection[Any], repo: str, environment: str
-                        ) -> Row | None:
-    cur = await conn.execute(
+                        ) -> RequestRow | None:
+    return await fetch_one(
+        conn, RequestRow,
         """SELECT * FROM ledger.requests WHERE repo = %s AND environment = %s
              AND status = 'queued' ORDER BY id LIMIT 1""", (repo, environment))
-    row = await cur.fetchone()
-    return dict(row) if row is not None else None
 
 
 async def start(conn: psycopg.AsyncConnection[Any], request_id: int, deployment_id: int
@@ -127,35 +127,35 @@ async def finish(conn: psycopg.AsyncConnection[Any], request_id: int, note: str 
 
 
 async def cancel(conn: psycopg.AsyncConnection[Any], repo: str, pr_number: int,
-                 requested_by: str) -> list[Row]:
+                 requested_by: str) -> list[RequestRow]:
     """Withdraw a person's queued requests on a pull request; running ones are not touched."""
-    cur = await conn.execute(
+    return await fetch_all(
+        conn, RequestRow,
         """UPDATE ledger.requests SET status = 'cancelled', finished_at = now(),
                   note = 'cancelled by ' || %s
            WHERE repo = %s AND pr_number = %s AND requested_by = %s AND status = 'queued'
            RETURNING *""", (requested_by, repo, pr_number, requested_by))
-    return [dict(r) for r in await cur.fetchall()]
 
 
 async def active(conn: psycopg.AsyncConnection[Any], repo: str, environment: str | None = None
-                 ) -> list[Row]:
+                 ) -> list[RequestRow]:
     """Running and queued requests, in queue order."""
-    cur = await conn.execute(
+    return await fetch_all(
+        conn, RequestRow,
         """SELECT * FROM ledger.requests WHERE repo = %s
              AND (%s::text IS NULL OR environment = %s) AND status IN ('queued', 'running')
            ORDER BY environment, id""", (repo, environment, environment))
-    return [dict(r) for r in await cur.fetchall()]
 
 
 async def stale_queued(conn: psycopg.AsyncConnection[Any], older_than_seconds: float
-                       ) -> list[Row]:
+                       ) -> list[RequestRow]:
     """Oldest queued request of each environment that has waited a while: the reconciler
     makes sure a job exists for it (Redis may have lost it)."""
-    cur = await conn.execute(
+    return await fetch_all(
+        conn, RequestRow,
         """SELECT DISTINCT ON (repo, environment) * FROM ledger.requests
            WHERE status = 'queued' AND created_at < now() - make_interval(secs => %s)
            ORDER BY repo, environment, id""", (older_than_seconds,))
-    return [dict(r) for r in await cur.fetchall()]
 
 
 async def set_github_ids(conn: psycopg.AsyncConnection[Any], request_id: int, *,
@@ -169,12 +169,11 @@ async def set_github_ids(conn: psycopg.AsyncConnection[Any], request_id: int, *,
 
 
 async def by_check_run(conn: psycopg.AsyncConnection[Any], repo: str, check_run_id: int
-                       ) -> Row | None:
-    cur = await conn.execute(
+                       ) -> RequestRow | None:
+    return await fetch_one(
+        conn, RequestRow,
         "SELECT * FROM ledger.requests WHERE repo = %s AND check_run_id = %s "
         "ORDER BY id DESC LIMIT 1", (repo, check_run_id))
-    row = await cur.fetchone()
-    return dict(row) if row is not None else None
 
 
 # The parts of a deployment's final report, as `report_parts` names them, and what a
@@ -210,33 +209,32 @@ async def gave_up_reporting(conn: psycopg.AsyncConnection[Any], request_id: int,
                        "WHERE id = %s", (parts, request_id))
 
 
-async def report_of(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> Row | None:
+async def report_of(conn: psycopg.AsyncConnection[Any], deployment_id: int
+                    ) -> ReportStateRow | None:
     """A deployment's final report parts GitHub has not taken: when the next try is due
     (None: given up) and how many tries there were; None when all arrived."""
-    cur = await conn.execute(
+    return await fetch_one(
+        conn, ReportStateRow,
         """SELECT report_parts AS parts, report_due AS due, report_attempts AS attempts
            FROM ledger.requests WHERE deployment_id = %s AND report_parts <> '{}'
            ORDER BY id DESC LIMIT 1""", (deployment_id,))
-    row = await cur.fetchone()
-    return dict(row) if row is not None else None
 
 
-async def reports_due(conn: psycopg.AsyncConnection[Any], limit: int = 50) -> list[Row]:
+async def reports_due(conn: psycopg.AsyncConnection[Any], limit: int = 50) -> list[RequestRow]:
     """Finished requests whose final report is due to be sent again, the longest due first."""
-    cur = await conn.execute(
+    return await fetch_all(
+        conn, RequestRow,
         """SELECT * FROM ledger.requests WHERE report_due IS NOT NULL AND report_due <= now()
              AND status NOT IN ('queued', 'running')
            ORDER BY report_due LIMIT %s""", (limit,))
-    return [dict(r) for r in await cur.fetchall()]
 
 
 async def claim_report(conn: psycopg.AsyncConnection[Any], request_id: int,
-                       hold_seconds: float = 300.0) -> Row | None:
+                       hold_seconds: float = 300.0) -> RequestRow | None:
     """Take a due report for one job: it is pushed `hold_seconds` ahead, so the reconciler
     does not hand it to another job meanwhile (and a job that dies leaves it due again)."""
-    cur = await conn.execute(
+    return await fetch_one(
+        conn, RequestRow,
         """UPDATE ledger.requests SET report_due = now() + make_interval(secs => %s)
            WHERE id = %s AND report_due IS NOT NULL AND report_due <= now()
            RETURNING *""", (hold_seconds, request_id))
-    row = await cur.fetchone()
-    return dict(row) if row is not None else None

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.ledger.deployments import Ledger, Row
+from service.ledger.deployments import Ledger
+from service.ledger.rows import DeploymentRow
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class NotUndoable:
     message: str  # what is wrong and what to do
 
 
-async def why_not(ledger: Ledger, target: Row) -> NotUndoable | None:
+async def why_not(ledger: Ledger, target: DeploymentRow) -> NotUndoable | None:
     """None when `target` can be rolled back now; otherwise why not."""
     dep = f"#{target['id']}"
     if target["kind"] != "deploy" or target["status"] != "succeeded":
@@ -39,7 +40,7 @@ async def why_not(ledger: Ledger, target: Row) -> NotUndoable | None:
 
 
 async def candidates(ledger: Ledger, repo: str, environment: str, limit: int = 100
-                     ) -> list[Row]:
+                     ) -> list[DeploymentRow]:
     """The deployments a rollback could undo, newest first: each becomes undoable once
     the ones before it in this list are undone."""
     return [d for d in await ledger.history(repo=repo, environment=environment,
@@ -49,11 +50,11 @@ async def candidates(ledger: Ledger, repo: str, environment: str, limit: int = 1
 
 @dataclass(frozen=True)
 class RollbackChoice:
-    targets: list[Row]  # to undo, newest first
-    earlier: list[Row]  # what stays: the environment runs the newest of these afterwards
+    targets: list[DeploymentRow]  # to undo, newest first
+    earlier: list[DeploymentRow]  # what stays: the environment runs the newest of these afterwards
 
 
-def choose(candidates_: list[Row], *, after: int | None) -> RollbackChoice:
+def choose(candidates_: list[DeploymentRow], *, after: int | None) -> RollbackChoice:
     """The latest deployment, or every one after deployment `after`, from `candidates`
     (newest first)."""
     targets = ([d for d in candidates_ if d["id"] > after] if after is not None

@@ -13,7 +13,17 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-Row = dict[str, Any]
+from service.ledger.db import fetch_all, fetch_one
+from service.ledger.rows import (
+    DeploymentStateRow,
+    DueSampleRow,
+    IdKindRow,
+    IdRow,
+    WatchBreachRow,
+    WatchRow,
+    WatchSampleRow,
+)
+
 FINAL = ("passed", "breached", "stopped")
 
 
@@ -57,11 +67,10 @@ async def create(conn: psycopg.AsyncConnection[Any], *, deployment_id: int,
     return cur.rowcount == 1
 
 
-async def get(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> Row | None:
-    cur = await conn.execute("SELECT * FROM ledger.watches WHERE deployment_id = %s",
-                             (deployment_id,))
-    row = await cur.fetchone()
-    return _dict(cur, row)
+async def get(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> WatchRow | None:
+    return await fetch_one(conn, WatchRow,
+                           "SELECT * FROM ledger.watches WHERE deployment_id = %s",
+                           (deployment_id,))
 
 
 async def record_sample(conn: psycopg.AsyncConnection[Any], deployment_id: int,
@@ -127,22 +136,22 @@ async def ended_by(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> st
     """Why watching `deployment_id` has no point any more, or None: it was rolled back, a
     newer deployment or rollback of its environment succeeded, or it is not a deployment
     that succeeded."""
-    cur = await conn.execute(
+    dep = await fetch_one(
+        conn, DeploymentStateRow,
         "SELECT repo, environment, status, details FROM ledger.deployments WHERE id = %s",
         (deployment_id,))
-    dep = _dict(cur, await cur.fetchone())
     if dep is None:
         return f"deployment #{deployment_id} is gone"
     if dep["status"] != "succeeded":
         return f"deployment #{deployment_id} is {dep['status']}"
     if (dep["details"] or {}).get("rolled_back_by"):
         return f"rolled back by #{dep['details']['rolled_back_by']}"
-    cur = await conn.execute(
+    newer = await fetch_one(
+        conn, IdKindRow,
         """SELECT id, kind FROM ledger.deployments
            WHERE repo = %s AND environment = %s AND id > %s AND status = 'succeeded'
              AND kind IN ('deploy', 'rollback')
            ORDER BY id LIMIT 1""", (dep["repo"], dep["environment"], deployment_id))
-    newer = _dict(cur, await cur.fetchone())
     if newer is not None:
         what = "a rollback" if newer["kind"] == "rollback" else "a newer deployment"
         return f"superseded by {what} (#{newer['id']})"
@@ -152,24 +161,26 @@ async def ended_by(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> st
 async def environment_busy(conn: psycopg.AsyncConnection[Any], repo: str,
                            environment: str) -> int | None:
     """The request running in the environment now, if any."""
-    cur = await conn.execute(
+    row = await fetch_one(
+        conn, IdRow,
         """SELECT id FROM ledger.requests WHERE repo = %s AND environment = %s
              AND status = 'running' ORDER BY id LIMIT 1""", (repo, environment))
-    row = _dict(cur, await cur.fetchone())
     return int(row["id"]) if row else None
 
 
-async def samples(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> list[Row]:
-    cur = await conn.execute(
+async def samples(conn: psycopg.AsyncConnection[Any], deployment_id: int
+                  ) -> list[WatchSampleRow]:
+    return await fetch_all(
+        conn, WatchSampleRow,
         "SELECT * FROM ledger.watch_samples WHERE deployment_id = %s ORDER BY seq",
         (deployment_id,))
-    return [d for r in await cur.fetchall() if (d := _dict(cur, r)) is not None]
 
 
-async def breach(conn: psycopg.AsyncConnection[Any], deployment_id: int) -> Row | None:
-    cur = await conn.execute("SELECT * FROM ledger.watch_breaches WHERE deployment_id = %s",
-                             (deployment_id,))
-    return _dict(cur, await cur.fetchone())
+async def breach(conn: psycopg.AsyncConnection[Any], deployment_id: int
+                 ) -> WatchBreachRow | None:
+    return await fetch_one(conn, WatchBreachRow,
+                           "SELECT * FROM ledger.watch_breaches WHERE deployment_id = %s",
+                           (deployment_id,))
 
 
 async def set_rollback_request(conn: psycopg.AsyncConnection[Any], deployment_id: int,
@@ -194,11 +205,12 @@ async def mark_handled(conn: psycopg.AsyncConnection[Any], deployment_id: int) -
         (deployment_id,))
 
 
-async def overdue(conn: psycopg.AsyncConnection[Any], grace_s: float) -> list[Row]:
+async def overdue(conn: psycopg.AsyncConnection[Any], grace_s: float) -> list[DueSampleRow]:
     """Watches whose next sample is late by more than an interval and `grace_s` (its job was
     lost), and breaches not fully reported `grace_s` after they were found (retried for an
     hour, then left to people): rows of (deployment_id, seq)."""
-    cur = await conn.execute(
+    return await fetch_all(
+        conn, DueSampleRow,
         """SELECT deployment_id, next_sample AS seq FROM ledger.watches
            WHERE status = 'watching'
              AND next_at < now() - make_interval(secs => interval_s + %(grace)s)
@@ -207,14 +219,3 @@ async def overdue(conn: psycopg.AsyncConnection[Any], grace_s: float) -> list[Ro
            WHERE handled_at IS NULL AND at < now() - make_interval(secs => %(grace)s)
              AND at > now() - interval '1 hour'
            ORDER BY deployment_id""", {"grace": grace_s})
-    return [d for r in await cur.fetchall() if (d := _dict(cur, r)) is not None]
-
-
-def _dict(cur: psycopg.AsyncCursor[Any], row: Any) -> Row | None:
-    """Rows as dicts whatever the connection's row factory (the worker's pool gives dicts)."""
-    if row is None:
-        return None
-    if isinstance(row, dict):
-        return row
-    names = [c.name for c in cur.description or []]
-    return dict(zip(names, row, strict=True))

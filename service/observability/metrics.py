@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, LiteralString
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -24,7 +24,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.access import metrics_refusal
+from service.ledger.db import fetch_all
 from service.ledger.deployments import FINAL_STATUSES
+from service.ledger.rows import (
+    DeliveryCountRow,
+    DeploymentCountRow,
+    DurationHistogramRow,
+    QueueDepthRow,
+    RepoEnvironmentRow,
+)
 from service.observability import shared
 from service.queue import queue_name
 from service.web_state import web_state
@@ -34,51 +42,58 @@ log = logging.getLogger(__name__)
 BUCKETS = shared.DURATION_BUCKETS
 
 
-def _bucket_columns(expr: str) -> str:
+def _bucket_counts(expr: str) -> str:
     # Constant bucket bounds, not input: safe to format into the query.
-    return ", ".join(f"count(*) FILTER (WHERE {expr} <= {b!r}) AS b{i}"
-                     for i, b in enumerate(BUCKETS))
+    return "ARRAY[" + ", ".join(f"count(*) FILTER (WHERE {expr} <= {b!r})"
+                                for b in BUCKETS) + "] AS buckets"
 
 
-def _histogram(name: str, doc: str, labels: Sequence[str], rows: Iterable[dict[str, Any]]
-               ) -> HistogramMetricFamily:
+def _histogram(name: str, doc: str, labels: Sequence[str],
+               rows: Iterable[DurationHistogramRow]) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, doc, labels=list(labels))
     for row in rows:
-        buckets = [(repr(float(b)), float(row[f"b{i}"])) for i, b in enumerate(BUCKETS)]
+        buckets = [(repr(float(b)), float(count)) for b, count in zip(BUCKETS, row["buckets"],
+                                                                      strict=True)]
         buckets.append(("+Inf", float(row["n"])))
-        family.add_metric([str(row[k]) for k in labels], buckets, float(row["s"] or 0.0))
+        family.add_metric(row["labels"], buckets, float(row["s"] or 0.0))
     return family
 
 
 async def from_ledger(db: Any) -> list[Metric]:
     async with db.connection(timeout=5) as conn:
-        async def rows(query: str) -> list[dict[str, Any]]:
-            return list(await (await conn.execute(query)).fetchall())
-
-        deliveries = await rows("""SELECT event, status, count(*) AS n FROM ledger.deliveries
-                                   GROUP BY event, status ORDER BY 1, 2""")
-        deployments = await rows("""SELECT repo, environment, kind, status, count(*) AS n
-                                    FROM ledger.deployments GROUP BY 1, 2, 3, 4
-                                    ORDER BY 1, 2, 3, 4""")
-        dep_seconds = "extract(epoch FROM finished_at - started_at)"
-        dep_durations = await rows(
-            f"""SELECT environment, kind, count(*) AS n, sum({dep_seconds}) AS s,
-                       {_bucket_columns(dep_seconds)}
+        deliveries = await fetch_all(
+            conn, DeliveryCountRow,
+            """SELECT event, status, count(*) AS n FROM ledger.deliveries
+               GROUP BY event, status ORDER BY 1, 2""")
+        deployments = await fetch_all(
+            conn, DeploymentCountRow,
+            """SELECT repo, environment, kind, status, count(*) AS n
+               FROM ledger.deployments GROUP BY 1, 2, 3, 4
+               ORDER BY 1, 2, 3, 4""")
+        dep_seconds: LiteralString = "extract(epoch FROM finished_at - started_at)"
+        dep_durations = await fetch_all(
+            conn, DurationHistogramRow,
+            f"""SELECT ARRAY[environment, kind] AS labels, count(*) AS n,
+                       sum({dep_seconds}) AS s, {_bucket_counts(dep_seconds)}
                 FROM ledger.deployments
                 WHERE started_at IS NOT NULL AND finished_at IS NOT NULL
-                GROUP BY 1, 2 ORDER BY 1, 2""")
-        step_seconds = "duration_ms / 1000.0"
-        step_durations = await rows(
-            f"""SELECT name AS step, status, count(*) AS n, sum({step_seconds}) AS s,
-                       {_bucket_columns(step_seconds)}
+                GROUP BY environment, kind ORDER BY environment, kind""")
+        step_seconds: LiteralString = "duration_ms / 1000.0"
+        step_durations = await fetch_all(
+            conn, DurationHistogramRow,
+            f"""SELECT ARRAY[name, status] AS labels, count(*) AS n,
+                       sum({step_seconds}) AS s, {_bucket_counts(step_seconds)}
                 FROM ledger.deployment_steps WHERE duration_ms IS NOT NULL
-                GROUP BY 1, 2 ORDER BY 1, 2""")
-        queue = await rows("""SELECT repo, environment,
-                                     count(*) FILTER (WHERE status = 'queued') AS queued,
-                                     count(*) FILTER (WHERE status = 'running') AS running
-                              FROM ledger.requests WHERE status IN ('queued', 'running')
-                              GROUP BY 1, 2 ORDER BY 1, 2""")
-        locks = await rows("SELECT repo, environment FROM ledger.locks ORDER BY 1, 2")
+                GROUP BY name, status ORDER BY name, status""")
+        queue = await fetch_all(
+            conn, QueueDepthRow,
+            """SELECT repo, environment,
+                      count(*) FILTER (WHERE status = 'queued') AS queued,
+                      count(*) FILTER (WHERE status = 'running') AS running
+               FROM ledger.requests WHERE status IN ('queued', 'running')
+               GROUP BY 1, 2 ORDER BY 1, 2""")
+        locks = await fetch_all(conn, RepoEnvironmentRow,
+                                "SELECT repo, environment FROM ledger.locks ORDER BY 1, 2")
 
     # Counters count what ended (they must never go down); what is under way is a gauge.
     out: list[Metric] = []
@@ -97,12 +112,12 @@ async def from_ledger(db: Any) -> list[Metric]:
                             labels=["repo", "environment", "kind", "outcome"])
     active = GaugeMetricFamily("deploybot_deployments_active", "Deployments queued or running.",
                                labels=["repo", "environment", "kind", "state"])
-    for r in deployments:
-        labels = [r["repo"], r["environment"], r["kind"], r["status"]]
-        if r["status"] in FINAL_STATUSES:
-            c.add_metric(labels, float(r["n"]))
+    for dep in deployments:
+        labels = [dep["repo"], dep["environment"], dep["kind"], dep["status"]]
+        if dep["status"] in FINAL_STATUSES:
+            c.add_metric(labels, float(dep["n"]))
         else:
-            active.add_metric(labels, float(r["n"]))
+            active.add_metric(labels, float(dep["n"]))
     out += [c, active]
     out.append(_histogram("deploybot_deployment_duration_seconds",
                           "Duration of finished deployments.", ["environment", "kind"],
@@ -114,14 +129,14 @@ async def from_ledger(db: Any) -> list[Metric]:
                           "environment.", labels=["repo", "environment"])
     running = GaugeMetricFamily("deploybot_requests_running", "Deployment requests running now.",
                                 labels=["repo", "environment"])
-    for r in queue:
-        g.add_metric([r["repo"], r["environment"]], float(r["queued"]))
-        running.add_metric([r["repo"], r["environment"]], float(r["running"]))
+    for q in queue:
+        g.add_metric([q["repo"], q["environment"]], float(q["queued"]))
+        running.add_metric([q["repo"], q["environment"]], float(q["running"]))
     out += [g, running]
     g = GaugeMetricFamily("deploybot_environment_locked", "1 while an environment is locked "
                           "with /lock.", labels=["repo", "environment"])
-    for r in locks:
-        g.add_metric([r["repo"], r["environment"]], 1.0)
+    for lock in locks:
+        g.add_metric([lock["repo"], lock["environment"]], 1.0)
     out.append(g)
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from service.ledger import requests, undoable
 from service.ledger.deployments import Ledger
+from service.ledger.rows import DeploymentRow
 from workers import messages
 from workers.accept import accept
 from workers.commands.base import CommandRequest
@@ -17,7 +18,7 @@ async def run_rollback(req: CommandRequest) -> str:
     async with req.ctx.db.connection() as conn:
         ledger = Ledger(conn)
         if req.command.deployment_id is not None:
-            target = await ledger.get(req.command.deployment_id)
+            target: DeploymentRow | None = await ledger.get(req.command.deployment_id)
             if target is None or target["repo"] != req.repo or target["environment"] != env.name:
                 return await req.refuse(
                     messages.NO_SUCH_DEPLOYMENT.format(deployment=req.command.deployment_id,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from service.ledger import requests
+from service.ledger.db import fetch_all
+from service.ledger.rows import DeploymentRow
 from workers import messages
 from workers.commands.base import CommandRequest
 
@@ -13,10 +15,10 @@ async def run_status(req: CommandRequest) -> str:
                   if r["pr_number"] == req.pr_number]
         positions = {r["id"]: await requests.position(conn, r["id"]) for r in active
                      if r["status"] == "queued"}
-        cur = await conn.execute(
+        recent = await fetch_all(
+            conn, DeploymentRow,
             """SELECT * FROM ledger.deployments WHERE repo = %s AND pr_number = %s
                ORDER BY id DESC LIMIT 10""", (req.repo, req.pr_number))
-        recent = await cur.fetchall()
     lines = [messages.STATUS_REQUEST.format(
         kind=messages.kind_words(r["kind"]).capitalize(), sha=r["commit_sha"][:7],
         environment=r["environment"],

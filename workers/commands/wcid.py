@@ -3,15 +3,14 @@ running there now and its active release, apart (what runs there vs. what is cha
 
 from __future__ import annotations
 
-from typing import Any
-
 from service.ledger import leases, locks, requests
 from service.ledger.deployments import Ledger
+from service.ledger.rows import DeploymentRow, RequestRow
 from workers import messages
 from workers.commands.base import CommandRequest
 
 
-def _running(r: dict[str, Any]) -> str:
+def _running(r: RequestRow) -> str:
     return messages.WCID_RUNNING.format(
         kind=messages.kind_words(r["kind"]), sha=r["commit_sha"][:7],
         pr=f" from #{r['pr_number']}" if r["pr_number"] else "",
@@ -19,7 +18,7 @@ def _running(r: dict[str, Any]) -> str:
         since=f" since {r['started_at']:%H:%M} UTC" if r.get("started_at") else "")
 
 
-def _release(last: dict[str, Any] | None) -> str:
+def _release(last: DeploymentRow | None) -> str:
     if last is None:
         return messages.NOTHING
     return messages.WCID_RELEASE.format(

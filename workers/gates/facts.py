@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired
+
+from service.ledger.rows import ConfirmationRow, DeploymentRow
+
+
+class StagingRecord(DeploymentRow):
+    """A deployment with its steps as {name: status}; a no-op carries `tested_in`, the
+    deployment that made the state it found (None when that was none)."""
+
+    steps: dict[str, str]
+    tested_in: NotRequired[StagingRecord | None]
 
 
 @dataclass
@@ -14,7 +24,7 @@ class GateFacts:
     now: datetime
     # The latest deployment of the same commit to the environment it must pass first, with
     # its steps ({name: status}); None when there is none.
-    staging: dict[str, Any] | None = None
+    staging: StagingRecord | None = None
     staging_env: str | None = None
     # Pull-request facts; None where they cannot be known (the CLI has no GitHub).
     pr_number: int | None = None
@@ -28,7 +38,7 @@ class GateFacts:
     # Leaked password protection: True/False from the Supabase Management API, or a
     # recorded confirmation {by, at}; None when neither is known.
     hibp_enabled: bool | None = None
-    hibp_confirmation: dict[str, Any] | None = None
+    hibp_confirmation: ConfirmationRow | None = None
     hibp_error: str | None = None
     hibp_enabled_now: bool = False  # turned on by deploybot while gathering
     hibp_unavailable: str | None = None  # the project's plan cannot have it (402)

@@ -3,53 +3,56 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from service.config.model import EnvironmentConfig
 from service.github.client import InstallationClient
 from service.ledger import confirmations
+from service.ledger.db import fetch_one
 from service.ledger.deployments import Ledger
+from service.ledger.rows import IdKindRow, IdRow
 from service.settings import Settings
 from workers.drivers.supabase_api import SupabaseApiError
 from workers.gates.approvals import approvers
-from workers.gates.facts import GateFacts
+from workers.gates.facts import GateFacts, StagingRecord
 from workers.gates.supabase_auth import leaked_password_protection
 
 
-async def _with_steps(ledger: Ledger, deployment_id: int) -> dict[str, Any]:
+async def _with_steps(ledger: Ledger, deployment_id: int) -> StagingRecord:
     d = await ledger.get(deployment_id)
     assert d is not None
-    d["steps"] = {s["name"]: s["status"] for s in d["steps"]}
-    return d
+    steps = {s["name"]: s["status"] for s in d["steps"]}
+    # No `tested_in` yet (staging_record adds it): mypy cannot know that a row from
+    # Ledger.get lacks the key, hence the ignore.
+    return {**d, "steps": steps}  # type: ignore[typeddict-item]
 
 
 async def staging_record(ledger: Ledger, repo: str, environment: str, commit: str
-                         ) -> dict[str, Any] | None:
+                         ) -> StagingRecord | None:
     """The latest deployment of `commit` to `environment` (a successful one first), with
     its steps. A no-op ran no tests: it carries `tested_in`, the deployment that made the
     state it found (whose tests are the ones that ran on it), or None when that was none."""
-    cur = await ledger.conn.execute(
+    row = await fetch_one(
+        ledger.conn, IdRow,
         """SELECT id FROM ledger.deployments
            WHERE repo = %s AND environment = %s AND commit_sha = %s AND kind = 'deploy'
              AND status IN ('succeeded', 'up_to_date')
            ORDER BY id DESC LIMIT 1""", (repo, environment, commit))
-    row = await cur.fetchone()
     if row is None:
-        cur = await ledger.conn.execute(
+        row = await fetch_one(
+            ledger.conn, IdRow,
             """SELECT id FROM ledger.deployments
                WHERE repo = %s AND environment = %s AND commit_sha = %s AND kind = 'deploy'
                ORDER BY id DESC LIMIT 1""", (repo, environment, commit))
-        row = await cur.fetchone()
     if row is None:
         return None
     d = await _with_steps(ledger, int(row["id"]))
     if d["status"] == "up_to_date":
-        cur = await ledger.conn.execute(
+        maker = await fetch_one(
+            ledger.conn, IdKindRow,
             """SELECT id, kind FROM ledger.deployments
                WHERE repo = %s AND environment = %s AND id < %s
                  AND kind IN ('deploy', 'rollback') AND status = 'succeeded'
                ORDER BY id DESC LIMIT 1""", (repo, environment, d["id"]))
-        maker = await cur.fetchone()
         # A rollback made it: its tests were not the runbook's RLS and smoke tests.
         d["tested_in"] = (await _with_steps(ledger, int(maker["id"]))
                           if maker is not None and maker["kind"] == "deploy" else None)

@@ -17,6 +17,7 @@ from service.config.model import Config
 from service.github.client import InstallationClient
 from service.ledger import requests
 from service.ledger.deployments import Ledger
+from service.ledger.rows import DeploymentWithSteps, RequestRow
 from service.observability.jobs import observed_job
 from service.retrying import backoff
 from workers.gates.promotion import promotion_for
@@ -82,16 +83,18 @@ async def deliver_report(arq_ctx: dict[str, Any], request_id: int) -> str:
     return f"request {request_id}: {', '.join(missing)} not delivered; next try in {delay:.0f} s"
 
 
-async def send_parts(ctx: WorkerContext, req: dict[str, Any], dep: dict[str, Any],
+async def send_parts(ctx: WorkerContext, req: RequestRow, dep: DeploymentWithSteps,
                      progress: Progress, parts: list[str]) -> tuple[list[str], str]:
     """Send each part as the ledger says the deployment ended; the parts still missing and
     the first error. Each part is safe to send again."""
     assert progress.outcome is not None
+    assert req["installation_id"] is not None  # deliver_report sends nothing without one
     client = ctx.github.installation(req["installation_id"])
     try:
         config = await _config(client, req["repo"])
         reporters = _reporters(ctx, client, req, dep, config, parts)
         if DEPLOYMENT_STATUS in reporters:
+            assert req["gh_deployment_id"] is not None  # _reporters made it for one
             statuses = await client.list_deployment_statuses(req["repo"],
                                                              int(req["gh_deployment_id"]))
             if statuses and statuses[0].get("state") == STATES[progress.outcome]:
@@ -124,7 +127,7 @@ async def _config(client: InstallationClient, repo: str) -> Config | None:
 
 
 def _reporters(ctx: WorkerContext, client: InstallationClient,
-               req: dict[str, Any], dep: dict[str, Any],
+               req: RequestRow, dep: DeploymentWithSteps,
                config: Config | None, parts: list[str]) -> dict[str, Reporter]:
     repo, log_url = req["repo"], ctx.log_url(int(dep["id"]))
     env = config.environments.get(dep["environment"]) if config else None

@@ -16,6 +16,7 @@ from service.config.model import Config
 from service.github.client import InstallationClient
 from service.ledger import deliveries, leases, requests
 from service.ledger.deployments import Ledger
+from service.ledger.rows import DeploymentWithSteps, LeaseRow, RequestRow
 from service.observability.jobs import observed_job
 from workers import messages
 from workers.jobs.context import WorkerContext
@@ -66,7 +67,7 @@ async def reconcile(arq_ctx: dict[str, Any]) -> str:
             f"recovered {recovered} leases, resent {len(reports)} reports")
 
 
-async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
+async def recover(ctx: WorkerContext, lease: LeaseRow) -> bool:
     """A worker died holding a lease: conclude its run honestly and free the environment."""
     async with ctx.db.connection() as conn:
         taken = await leases.acquire(conn, lease["repo"], lease["environment"],
@@ -74,8 +75,8 @@ async def recover(ctx: WorkerContext, lease: dict[str, Any]) -> bool:
                                      ttl=ctx.lease_ttl)
         if taken is None:
             return False  # someone else recovered it first
-        finished: tuple[dict[str, Any], int, Config | None] | None = None
-        report_now: dict[str, Any] | None = None  # a request whose report is due at once
+        finished: tuple[RequestRow, int, Config | None] | None = None
+        report_now: RequestRow | None = None  # a request whose report is due at once
         req = await requests.get(conn, lease["request_id"]) if lease["request_id"] else None
         if req is not None and req["status"] == "running":
             ledger = Ledger(conn)
@@ -128,8 +129,8 @@ class Stopped:
     step: str | None
 
 
-async def _recover_run(ctx: WorkerContext, ledger: Ledger, req: dict[str, Any],
-                dep: dict[str, Any]) -> tuple[Outcome | None, Config | None]:
+async def _recover_run(ctx: WorkerContext, ledger: Ledger, req: RequestRow,
+                dep: DeploymentWithSteps) -> tuple[Outcome | None, Config | None]:
     """Put the environment back as it was from the dead run's journal, or finish the run
     where only `report` was left (None: not tried); and the configuration it ran under."""
     if req["kind"] == "dry_run" or req["installation_id"] is None:
@@ -141,8 +142,8 @@ async def _recover_run(ctx: WorkerContext, ledger: Ledger, req: dict[str, Any],
         return Outcome.ROLLBACK_FAILED, None
 
 
-async def _conclude(ledger: Ledger, dep: dict[str, Any], outcome: Outcome | None = None,
-                    before: dict[str, Any] | None = None) -> Stopped:
+async def _conclude(ledger: Ledger, dep: DeploymentWithSteps, outcome: Outcome | None = None,
+                    before: DeploymentWithSteps | None = None) -> Stopped:
     """Mark the dead run's steps and the deployment concluded, saying where it stopped and
     what recovery did: the ledger (history, dashboard) must not show a step running
     forever."""
@@ -191,7 +192,7 @@ async def _conclude(ledger: Ledger, dep: dict[str, Any], outcome: Outcome | None
     return Stopped(reason, where, step)
 
 
-def _summary(dep: dict[str, Any], stop: Stopped, log_url: str | None) -> str:
+def _summary(dep: DeploymentWithSteps, stop: Stopped, log_url: str | None) -> str:
     """The dead run as the check run and the PR's summary comment show it."""
     progress = Progress.from_ledger(dep)
     parts = [f"### ⚠️ Deploying `{dep['commit_sha'][:7]}` to **{dep['environment']}** "
@@ -203,7 +204,7 @@ def _summary(dep: dict[str, Any], stop: Stopped, log_url: str | None) -> str:
     return "\n\n".join(parts)
 
 
-async def _report_abandoned(ctx: WorkerContext, req: dict[str, Any], dep: dict[str, Any],
+async def _report_abandoned(ctx: WorkerContext, req: RequestRow, dep: DeploymentWithSteps,
                             stop: Stopped, config: Config | None) -> bool:
     """Conclude the dead run on GitHub; whether it must also be escalated now (written down
     as due at once: deliver_report sends the post-mortem issue and the incident summary,
@@ -232,8 +233,8 @@ async def _report_abandoned(ctx: WorkerContext, req: dict[str, Any], dep: dict[s
     return escalate
 
 
-async def _send_abandoned(ctx: WorkerContext, client: InstallationClient, req: dict[str, Any],
-                          dep: dict[str, Any], stop: Stopped, summary: str,
+async def _send_abandoned(ctx: WorkerContext, client: InstallationClient, req: RequestRow,
+                          dep: DeploymentWithSteps, stop: Stopped, summary: str,
                           environment_url: str | None) -> list[str]:
     """Conclude the check run, the GitHub deployment and the summary comment, each tried
     even when one before it failed; the parts GitHub did not take."""

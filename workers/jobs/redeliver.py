@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.ledger.db import fetch_all
+from service.ledger.rows import DeliveryIdRow
 from service.observability.jobs import observed_job
 from workers.jobs.context import WorkerContext
 
@@ -54,7 +55,7 @@ async def redeliver_failed(arq_ctx: dict[str, Any]) -> str:
         return "no failed deliveries"
     async with ctx.db.connection() as conn:
         recorded = {r["id"] for r in await fetch_all(
-            conn, "SELECT id FROM ledger.deliveries WHERE id = ANY(%s)", (todo,))}
+            conn, DeliveryIdRow, "SELECT id FROM ledger.deliveries WHERE id = ANY(%s)", (todo,))}
     asked = 0
     for guid in todo:
         if guid in recorded:

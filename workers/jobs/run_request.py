@@ -19,6 +19,7 @@ from service.dashboard import repo_config
 from service.github.client import InstallationClient
 from service.ledger import leases, requests
 from service.ledger.deployments import Ledger
+from service.ledger.rows import RequestRow
 from service.observability import logs
 from service.observability.jobs import observed_job
 from workers import messages
@@ -128,7 +129,7 @@ async def run_request(arq_ctx: dict[str, Any], request_id: int) -> str:
 
 
 async def _take_turn(ctx: WorkerContext, request_id: int
-                     ) -> tuple[dict[str, Any], leases.Lease] | str:
+                     ) -> tuple[RequestRow, leases.Lease] | str:
     """The request and its environment's lease when it is the request's turn; else why not.
     Kicks (outside any held connection) make sure the request whose turn it is has a job."""
     fresh = True
@@ -170,7 +171,7 @@ class _Withdrawn(Exception):
 
 
 async def _show_not_started(ctx: WorkerContext, client: InstallationClient, repo: str,
-                            req: dict[str, Any], exc: Exception) -> None:
+                            req: RequestRow, exc: Exception) -> None:
     why = str(exc) if isinstance(exc, SourceError | ConfigError) else \
         messages.NOT_STARTED_FETCH.format(error=type(exc).__name__)
     output = messages.not_started_output(req["commit_sha"], why)
@@ -186,13 +187,13 @@ async def _show_not_started(ctx: WorkerContext, client: InstallationClient, repo
         log.warning("could not report request %s as not started", req["id"], exc_info=True)
 
 
-async def _show_withdrawn(client: InstallationClient, repo: str, req: dict[str, Any],
-                          conn: Any) -> None:
+async def _show_withdrawn(client: InstallationClient, repo: str, req: RequestRow,
+                          check_run_id: int, conn: Any) -> None:
     now = await requests.get(conn, req["id"])
     status = now["status"] if now else "cancelled"
     try:
         await client.update_check_run(
-            repo, req["check_run_id"], status="completed",
+            repo, check_run_id, status="completed",
             conclusion="cancelled" if status == "cancelled" else "skipped",
             output=messages.withdrawn_output(status, req["requested_by"]))
     except Exception:
@@ -200,28 +201,31 @@ async def _show_withdrawn(client: InstallationClient, repo: str, req: dict[str, 
                     exc_info=True)
 
 
-async def _show_started(client: InstallationClient, repo: str, req: dict[str, Any]) -> None:
+async def _show_started(client: InstallationClient, repo: str, req: RequestRow,
+                        check_run_id: int) -> None:
     """Mark the check run in progress with its start time. Best effort: the first step's
     report says it again, so a failure here costs only the early sight of it."""
     try:
         await client.update_check_run(
-            repo, req["check_run_id"], status="in_progress", started_at=datetime.now(UTC),
+            repo, check_run_id, status="in_progress", started_at=datetime.now(UTC),
             output=messages.starting_output(req["kind"], req["commit_sha"]))
     except Exception as exc:
         log.warning("request %s: could not mark the check run in progress yet (%s)",
                     req["id"], type(exc).__name__)
 
 
-async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> str:
+async def _execute(ctx: WorkerContext, req: RequestRow, beat: Heartbeat) -> str:
     repo, env_name = req["repo"], req["environment"]
+    assert req["installation_id"] is not None  # requests run by a worker came through GitHub
     client = ctx.github.installation(req["installation_id"])
     # The commit and the configuration are fetched side by side; a configuration error
     # still wins (it is said first, as before).
     fetching = asyncio.create_task(fetch_source(client, repo, req["commit_sha"],
                                                 ctx.settings.data_dir / "checkouts"))
-    started = req["check_run_id"] is not None
-    if started:  # in progress from now: the person sees it picked up, not after the fetch
-        await _show_started(client, repo, req)
+    early_run = req["check_run_id"]  # shown in progress from now, not after the fetch
+    started = early_run is not None
+    if early_run is not None:
+        await _show_started(client, repo, req, early_run)
     try:
         try:
             info = await client.get_repo(repo)
@@ -276,8 +280,8 @@ async def _execute(ctx: WorkerContext, req: dict[str, Any], beat: Heartbeat) -> 
             # /cancel or a newer request from the same pull request took it back while we
             # fetched the source; it was reported withdrawn, so it must not run
             # (tests/queue/test_run_request_races.py).
-            if started:  # our "in progress" may have landed after that report: say it again
-                await _show_withdrawn(client, repo, req, conn)
+            if early_run is not None:  # our "in progress" may have come after that report
+                await _show_withdrawn(client, repo, req, early_run, conn)
             return "withdrawn before it started"
         logs.bind(deployment_id=deployment_id, delivery_id=req["delivery_id"])
         log_url = ctx.log_url(deployment_id)

@@ -25,6 +25,8 @@ import httpx
 from service import queue
 from service.config.model import Config, EnvironmentConfig, Paths
 from service.ledger import watches
+from service.ledger.db import fetch_one
+from service.ledger.rows import CommitRow, RequestRow, WatchRow
 from service.observability.jobs import observed_job
 from workers.environments import resolve
 from workers.github_source import fetch_source
@@ -59,7 +61,7 @@ async def _enqueue(ctx: WorkerContext, deployment_id: int, seq: int, at: datetim
     return job is not None
 
 
-async def start_watch(ctx: WorkerContext, req: dict[str, Any], deployment_id: int,
+async def start_watch(ctx: WorkerContext, req: RequestRow, deployment_id: int,
                       config: Config) -> None:
     """Begin watching a deployment that succeeded (the first sample one interval on).
     Never raises: the deployment succeeded whatever happens to its watch."""
@@ -101,9 +103,10 @@ async def watch_deployment(arq_ctx: dict[str, Any], deployment_id: int, seq: int
             turn = await _obstacle(conn, watch)
             if turn is not None and turn.ended:
                 return turn.why
-            cur = await conn.execute(
-                "SELECT commit_sha FROM ledger.deployments WHERE id = %s", (deployment_id,))
-            commit = str((await cur.fetchone() or {"commit_sha": ""})["commit_sha"])
+            deployed = await fetch_one(
+                conn, CommitRow, "SELECT commit_sha FROM ledger.deployments WHERE id = %s",
+                (deployment_id,))
+            commit = deployed["commit_sha"] if deployed is not None else ""
     if watch["status"] == "breached":
         return await handle_breach(ctx, watch)
     if turn is not None:
@@ -152,7 +155,7 @@ class Obstacle:
     why: str
 
 
-async def _obstacle(conn: Any, watch: dict[str, Any]) -> Obstacle | None:
+async def _obstacle(conn: Any, watch: WatchRow) -> Obstacle | None:
     """Why this sample is not taken — the watch has no point any more, or another request
     runs in the environment — or None to go on."""
     deployment_id = int(watch["deployment_id"])
@@ -166,7 +169,7 @@ async def _obstacle(conn: Any, watch: dict[str, Any]) -> Obstacle | None:
     return None
 
 
-async def _skip(ctx: WorkerContext, watch: dict[str, Any], seq: int, why: str) -> str:
+async def _skip(ctx: WorkerContext, watch: WatchRow, seq: int, why: str) -> str:
     """Let this turn pass (another deployment of the environment runs): the next sample one
     interval on, or the end of the watch if its window is over."""
     deployment_id = int(watch["deployment_id"])
@@ -187,7 +190,7 @@ async def _skip(ctx: WorkerContext, watch: dict[str, Any], seq: int, why: str) -
     return f"sample {seq} skipped: {why}"
 
 
-async def _probe(ctx: WorkerContext, watch: dict[str, Any], paths: Paths, commit: str
+async def _probe(ctx: WorkerContext, watch: WatchRow, paths: Paths, commit: str
                  ) -> tuple[Probe | None, str]:
     """The probe from the smoke file at the deployed commit (unpacked by the deployment on
     this machine; fetched again elsewhere)."""
@@ -202,7 +205,7 @@ async def _probe(ctx: WorkerContext, watch: dict[str, Any], paths: Paths, commit
     return load_probe(source.root, paths.smoke)
 
 
-async def _take(ctx: WorkerContext, watch: dict[str, Any], env: EnvironmentConfig,
+async def _take(ctx: WorkerContext, watch: WatchRow, env: EnvironmentConfig,
                 paths: Paths, commit: str) -> Sample:
     probe, why = await _probe(ctx, watch, paths, commit)
     since = watch["last_sample_at"] or watch["started_at"]

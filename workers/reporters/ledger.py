@@ -4,9 +4,9 @@ worker all read what happened from PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from service.ledger.deployments import Ledger
+from service.ledger.rows import StepUpdate
 from workers.runbook.events import Event, EventKind, Outcome
 
 _STATUS = {
@@ -62,7 +62,7 @@ class LedgerReporter:
         elif k is EventKind.OUTPUT:
             await led.append_output(self.id, step, event.message)
         elif k in (EventKind.FINISHED, EventKind.SKIPPED, EventKind.FAILED):
-            fields: dict[str, Any] = {
+            fields: StepUpdate = {
                 "status": {EventKind.FINISHED: "succeeded", EventKind.SKIPPED: "skipped",
                            EventKind.FAILED: "failed"}[k],
                 "finished_at": _at(event), "duration_ms": _ms(event),

@@ -6,8 +6,8 @@ Progress and render it; they never need the engine's internals."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from service.ledger.rows import DeploymentWithSteps
 from workers.runbook.events import Annotation, Event, EventKind, Outcome
 
 
@@ -94,7 +94,7 @@ class Progress:
             step.undo, step.undo_note = "undo_failed", event.message
 
     @classmethod
-    def from_ledger(cls, dep: dict[str, Any]) -> Progress:
+    def from_ledger(cls, dep: DeploymentWithSteps) -> Progress:
         """A deployment as its ledger row holds it (`Ledger.get`, steps included), for a
         report sent after the worker that ran it has gone. Annotations are not kept there."""
         status = str(dep.get("status") or "")

@@ -5,14 +5,13 @@ this step states the outcome in the log so every reporter shows the same summary
 
 from __future__ import annotations
 
-from typing import Any
-
+from service.ledger.rows import DeploymentDetails
 from workers.runbook.context import DeployContext
 from workers.runbook.run_state import RunState
 from workers.runbook.step import Step
 
 
-def summary(state: RunState) -> dict[str, Any]:
+def summary(state: RunState) -> DeploymentDetails:
     """What the deployment did, as plain data for the ledger and the reporters."""
     backup, new, prev = state.backup, state.new_release, state.previous_release
     pending, applied = state.pending or [], state.applied

@@ -17,6 +17,7 @@ from typing import Any
 from service.github.client import InstallationClient
 from service.ledger import requests, watches
 from service.ledger.deployments import Ledger
+from service.ledger.rows import WatchRow
 from workers.accept import accept
 from workers.jobs.context import WorkerContext
 from workers.reporters.github_check_run import ROLLBACK
@@ -32,7 +33,7 @@ def rollback_delivery_id(deployment_id: int) -> str:
     return f"watch:{deployment_id}"
 
 
-async def handle_breach(ctx: WorkerContext, watch: dict[str, Any]) -> str:
+async def handle_breach(ctx: WorkerContext, watch: WatchRow) -> str:
     dep_id = int(watch["deployment_id"])
     env, paths = from_json(watch["config"])
     async with ctx.db.connection() as conn:
@@ -64,12 +65,12 @@ async def handle_breach(ctx: WorkerContext, watch: dict[str, Any]) -> str:
             await watches.set_rollback_request(conn, dep_id, rollback_id)
     log_url = ctx.log_url(dep_id)
     reports: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
-    if req is not None and req["gh_deployment_id"]:
+    if req is not None and (gh_deployment_id := req["gh_deployment_id"]):
         reports.append(("deployment status", lambda: client.create_deployment_status(
-            repo, int(req["gh_deployment_id"]), state="failure", log_url=log_url,
+            repo, int(gh_deployment_id), state="failure", log_url=log_url,
             environment_url=ctx.environment_url(repo, env, env.name),
             description=f"watch: {summary}")))
-    if req is not None and req["check_run_id"]:
+    if req is not None and (check_run_id := req["check_run_id"]):
         section = messages.breach_section(
             summary=summary, seq=int(found["seq"]), at=found["at"], cfg=env.watch,
             environment=env.name, deployment_id=dep_id, rollback_request=rollback_id,
@@ -78,15 +79,15 @@ async def handle_breach(ctx: WorkerContext, watch: dict[str, Any]) -> str:
         # promoted with one click. The Roll back button only where no rollback is on its
         # way already.
         reports.append(("check run", lambda: add_section(
-            client, repo, int(req["check_run_id"]), section, title=f"Watch: {summary}",
+            client, repo, int(check_run_id), section, title=f"Watch: {summary}",
             conclusion="failure", actions=[] if env.watch.auto_rollback else [ROLLBACK])))
-    if dep["pr_number"]:
+    if pr_number := dep["pr_number"]:
         body = messages.breach_comment(
             deployment_id=dep_id, environment=env.name, commit=dep["commit_sha"],
             summary_items=[b["text"] for b in found["breaches"]], cfg=env.watch,
             lead=env.lead, rollback_request=rollback_id, samples=samples, log_url=log_url)
         reports.append(("comment", lambda: _comment(
-            client, repo, int(dep["pr_number"]), messages.comment_marker(dep_id), body)))
+            client, repo, int(pr_number), messages.comment_marker(dep_id), body)))
     failed: list[str] = []
     for name, report in reports:
         if name in found["reported"]:

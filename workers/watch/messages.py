@@ -4,9 +4,10 @@ breach leaves on the pull request."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from service.config.model import WatchConfig
+from service.ledger.rows import WatchSampleRow
 from workers import messages
 from workers.watch.thresholds import percent
 
@@ -46,7 +47,7 @@ def _num(value: Any, unit: str = "") -> str:
     return "–" if value is None else f"{float(value):.0f}{unit}"
 
 
-def samples_table(samples: list[dict[str, Any]]) -> str:
+def samples_table(samples: list[WatchSampleRow]) -> str:
     """The latest samples as a Markdown table (ledger.watch_samples rows)."""
     if not samples:
         return "_no samples_"
@@ -83,7 +84,7 @@ def next_step(environment: str, deployment_id: int, auto_rollback: bool,
 
 def breach_section(*, summary: str, seq: int, at: datetime, cfg: WatchConfig,
                    environment: str, deployment_id: int, rollback_request: int | None,
-                   samples: list[dict[str, Any]]) -> str:
+                   samples: list[WatchSampleRow]) -> str:
     return "\n\n".join([
         SECTION_MARKER + "\n### Watch",
         f"**Breach** at sample {seq} ({_time(at)}): {summary}.",
@@ -93,9 +94,9 @@ def breach_section(*, summary: str, seq: int, at: datetime, cfg: WatchConfig,
     ])
 
 
-def passed_section(*, cfg: WatchConfig, samples: list[dict[str, Any]]) -> str:
-    def most(key: str) -> Any:
-        values = [s[key] for s in samples if s[key] is not None]
+def passed_section(*, cfg: WatchConfig, samples: list[WatchSampleRow]) -> str:
+    def most(key: Literal["error_rate", "latency_p95_ms", "connections"]) -> float | None:
+        values = [v for s in samples if (v := s[key]) is not None]
         return max(values) if values else None
 
     worst_rate = most("error_rate")
@@ -118,7 +119,7 @@ def with_section(summary: str, section: str) -> str:
 
 def breach_comment(*, deployment_id: int, environment: str, commit: str, summary_items: list[str],
                    cfg: WatchConfig, lead: str | None, rollback_request: int | None,
-                   samples: list[dict[str, Any]], log_url: str | None) -> str:
+                   samples: list[WatchSampleRow], log_url: str | None) -> str:
     who = mention(lead)
     head = (f"{who + ' ' if who else ''}**`{environment}` is over the watch thresholds** "
             f"after deployment #{deployment_id} of `{commit[:7]}`:")

@@ -10,6 +10,7 @@ from typing import Any
 from service.github.client import CheckConclusion, InstallationClient
 from service.ledger import requests, watches
 from service.ledger.deployments import Ledger
+from service.ledger.rows import WatchRow
 from workers.jobs.context import WorkerContext
 from workers.watch import messages
 from workers.watch.stored_config import from_json
@@ -32,7 +33,7 @@ async def add_section(client: InstallationClient, repo: str, check_run_id: int, 
                                   actions=actions)
 
 
-async def report_passed(ctx: WorkerContext, watch: dict[str, Any]) -> None:
+async def report_passed(ctx: WorkerContext, watch: WatchRow) -> None:
     """The window ended without a breach: say so in the check run and the ledger."""
     env, _ = from_json(watch["config"])
     dep_id = int(watch["deployment_id"])
