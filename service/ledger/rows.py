@@ -74,7 +74,9 @@ class InstallationRow(TypedDict):
 # ledger.deployments and ledger.deployment_steps
 
 
-class DeploymentRow(TypedDict):
+class _DeploymentColumns(TypedDict):
+    """ledger.deployments' stored columns."""
+
     id: int
     repo: str
     environment: str
@@ -94,6 +96,9 @@ class DeploymentRow(TypedDict):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class DeploymentRow(_DeploymentColumns):
     record_kind: str  # generated: deployments.RECORD_KINDS
 
 
@@ -136,29 +141,10 @@ class CommitRow(TypedDict):
     commit_sha: str
 
 
-class DeploymentListRow(TypedDict):
+class DeploymentListRow(_DeploymentColumns):
     """A deployment as GET /api/deployments lists it: its columns but the generated
     `record_kind`, and how long it ran (numeric seconds; None until it finished)."""
 
-    id: int
-    repo: str
-    environment: str
-    kind: str
-    commit_sha: str
-    ref: str | None
-    status: str
-    trigger: str
-    requested_by: str | None
-    pr_number: int | None
-    rollback_of: int | None
-    failed_step: str | None
-    reason: str | None
-    stop_the_line: str | None
-    forced_reason: str | None
-    details: DeploymentDetails
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
     duration_seconds: Decimal | None
 
 
