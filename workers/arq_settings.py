@@ -8,7 +8,8 @@ from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from service.github import internal
@@ -49,6 +50,7 @@ def worker_settings(settings: Settings, app: GitHubAppSettings, database_url: st
         # deployment in every slot cannot renew its leases, and they expire under live
         # deployments (tests/queue/test_lease_renewal.py).
         pool = AsyncConnectionPool(database_url, min_size=1, max_size=2 * MAX_JOBS, open=False,
+                                   connection_class=AsyncConnection[DictRow],
                                    kwargs={"autocommit": True, "row_factory": dict_row})
         await pool.open(wait=True, timeout=30)
         github = GitHubApp(app.app_id, app.private_key, app.api_url, redis=arq_ctx["redis"],

@@ -7,10 +7,11 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlencode
 
 from arq import ArqRedis
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
 from service.config.model import EnvironmentConfig
@@ -32,7 +33,7 @@ def new_worker_id() -> str:
 @dataclass
 class WorkerContext:
     settings: Settings
-    db: AsyncConnectionPool[Any]
+    db: AsyncConnectionPool[AsyncConnection[DictRow]]  # autocommit, rows as dicts
     redis: ArqRedis
     github: GitHubApp
     database_url: str = field(repr=False, default="")
