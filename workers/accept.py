@@ -9,6 +9,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from service import queue
 from service.config.model import Config
 from service.github.client import InstallationClient
@@ -152,7 +154,7 @@ async def _deployment(client: InstallationClient, req: RequestRow, production: b
 
 
 async def _conclude_superseded(ctx: WorkerContext, client: InstallationClient,
-                               conn: Any, old_id: int,
+                               conn: psycopg.AsyncConnection[Any], old_id: int,
                                new_id: int, environment_url: str | None) -> None:
     old = await requests.get(conn, old_id)
     if old is None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -58,7 +59,7 @@ class Allowed:
     unlock: bool = False
 
 
-async def allowed_actions(request: Request, conn: Any, viewer: Viewer,
+async def allowed_actions(request: Request, conn: psycopg.AsyncConnection[Any], viewer: Viewer,
                           view: EnvironmentView) -> Allowed:
     state = web_state(request)
     level = viewer.level(view.repo)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+
+from redis.asyncio import Redis
 
 from service.commands import authorization
 from service.commands.grammar import Command
@@ -32,7 +33,7 @@ def _key(prefix: str, repo: str) -> str:
     return f"{prefix}config:{repo.lower()}"
 
 
-async def remember(redis: Any, prefix: str, repo: str, config: Config) -> None:
+async def remember(redis: Redis, prefix: str, repo: str, config: Config) -> None:
     data = {"source": config.source, "read_at": time.time(), "environments": {
         name: {"required_permission": env.required_permission, "production": env.production}
         for name, env in config.environments.items()}}
@@ -42,7 +43,7 @@ async def remember(redis: Any, prefix: str, repo: str, config: Config) -> None:
         log.warning("could not cache the configuration of %s", repo, exc_info=True)
 
 
-async def load(redis: Any, prefix: str, repo: str) -> Config | None:
+async def load(redis: Redis, prefix: str, repo: str) -> Config | None:
     try:
         raw = await redis.get(_key(prefix, repo))
         data = json.loads(raw) if raw else None
@@ -60,7 +61,7 @@ async def load(redis: Any, prefix: str, repo: str) -> Config | None:
     return Config(environments=envs, source=str(data.get("source") or "cached"))
 
 
-async def required(redis: Any, prefix: str, repo: str, command: str, environment: str
+async def required(redis: Redis, prefix: str, repo: str, command: str, environment: str
                    ) -> str:
     """The permission `/<command> <environment>` needs on `repo`."""
     config = await load(redis, prefix, repo)
@@ -71,7 +72,7 @@ async def required(redis: Any, prefix: str, repo: str, command: str, environment
     return authorization.required(Command(command, environment), config)
 
 
-async def environments(redis: Any, prefix: str, repo: str) -> list[str]:
+async def environments(redis: Redis, prefix: str, repo: str) -> list[str]:
     """Environments the configuration names (empty until a worker has read it)."""
     config = await load(redis, prefix, repo)
     return sorted(config.environments) if config is not None else []

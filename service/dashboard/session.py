@@ -11,7 +11,8 @@ import json
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+
+from redis.asyncio import Redis
 
 from service.permissions import LEVELS, rank
 
@@ -53,7 +54,7 @@ def _key(prefix: str, session_id: str) -> str:
     return f"{prefix}session:{hashlib.sha256(session_id.encode()).hexdigest()}"
 
 
-async def create(redis: Any, prefix: str, viewer: Viewer, ttl: float) -> str:
+async def create(redis: Redis, prefix: str, viewer: Viewer, ttl: float) -> str:
     session_id = secrets.token_urlsafe(32)
     viewer.csrf = secrets.token_urlsafe(24)
     viewer.checked_at = viewer.checked_at or time.time()
@@ -61,7 +62,7 @@ async def create(redis: Any, prefix: str, viewer: Viewer, ttl: float) -> str:
     return session_id
 
 
-async def load(redis: Any, prefix: str, session_id: str | None) -> Viewer | None:
+async def load(redis: Redis, prefix: str, session_id: str | None) -> Viewer | None:
     if not session_id or len(session_id) > 100:
         return None
     raw = await redis.get(_key(prefix, session_id))
@@ -74,11 +75,11 @@ async def load(redis: Any, prefix: str, session_id: str | None) -> Viewer | None
         return None
 
 
-async def save(redis: Any, prefix: str, session_id: str, viewer: Viewer) -> None:
+async def save(redis: Redis, prefix: str, session_id: str, viewer: Viewer) -> None:
     """Store changes (flash messages) without extending the session's life."""
     await redis.set(_key(prefix, session_id), json.dumps(asdict(viewer)), keepttl=True)
 
 
-async def destroy(redis: Any, prefix: str, session_id: str | None) -> None:
+async def destroy(redis: Redis, prefix: str, session_id: str | None) -> None:
     if session_id:
         await redis.delete(_key(prefix, session_id))

@@ -21,13 +21,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import psycopg
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from service.dashboard import queries
 from service.dashboard.web import current_viewer, env
-from service.ledger.db import fetch_all, fetch_one
+from service.ledger.db import LedgerPool, fetch_all, fetch_one
 from service.ledger.deployments import FINAL_STATUSES
 from service.ledger.rows import DeploymentRow, StepProgressRow, StepRow, TextRow
 from service.observability.redact import redact
@@ -60,7 +61,7 @@ def _head_html(dep: DeploymentRow, now: datetime, github: str) -> str:
     return env.get_template("_dep_head.html").render(dep=dep, now=now, github=github)
 
 
-async def _meta(conn: Any, dep_id: int
+async def _meta(conn: psycopg.AsyncConnection[Any], dep_id: int
                 ) -> tuple[DeploymentRow | None, list[StepProgressRow]]:
     dep = await fetch_one(conn, DeploymentRow, "SELECT * FROM ledger.deployments WHERE id = %s",
                           (dep_id,))
@@ -72,7 +73,8 @@ async def _meta(conn: Any, dep_id: int
     return dep, steps
 
 
-async def _output_since(conn: Any, dep_id: int, name: str, offset: int) -> str:
+async def _output_since(conn: psycopg.AsyncConnection[Any], dep_id: int, name: str,
+                        offset: int) -> str:
     row = await fetch_one(
         conn, TextRow,
         """SELECT substr(output, %s) AS text FROM ledger.deployment_steps
@@ -80,7 +82,7 @@ async def _output_since(conn: Any, dep_id: int, name: str, offset: int) -> str:
     return str(row["text"]) if row else ""
 
 
-async def follow(db: Any, dep_id: int, *, github: str = "https://github.com",
+async def follow(db: LedgerPool, dep_id: int, *, github: str = "https://github.com",
                  poll: float = POLL_SECONDS) -> AsyncIterator[str]:
     now = datetime.now(UTC)
     async with db.connection() as conn:

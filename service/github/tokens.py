@@ -17,7 +17,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+
+from redis.asyncio import Redis
+
+from service.redis_calls import awaited
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ Mint = Callable[[int], Awaitable[InstallationToken]]
 class TokenCache:
     """Redis-backed cache of installation tokens of one App on one GitHub host."""
 
-    def __init__(self, redis: Any, prefix: str, *, app_id: str, api_url: str, mint: Mint,
+    def __init__(self, redis: Redis, prefix: str, *, app_id: str, api_url: str, mint: Mint,
                  margin: float = 300.0, clock: Callable[[], float] = time.time,
                  lock_timeout: float = 10.0) -> None:
         self._redis = redis
@@ -106,7 +109,7 @@ class TokenCache:
             return token.token
         finally:
             if locked:
-                await self._redis.eval(_DELETE_IF_SAME, 1, lock_key, lock_value)
+                await awaited(self._redis.eval(_DELETE_IF_SAME, 1, lock_key, lock_value))
 
     async def _store(self, installation_id: int, token: InstallationToken) -> None:
         ttl = token.expires_at - self.margin - self._clock()
@@ -124,4 +127,4 @@ class TokenCache:
             return
         cached = InstallationToken.loads(raw)
         if cached is None or cached.token == token:
-            await self._redis.eval(_DELETE_IF_SAME, 1, key, raw)
+            await awaited(self._redis.eval(_DELETE_IF_SAME, 1, key, raw))

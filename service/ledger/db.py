@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import DictRow, class_row, dict_row
+from psycopg_pool import AsyncConnectionPool
 
 Params = Sequence[Any] | Mapping[str, Any]
 R = TypeVar("R")  # a row type: a TypedDict of service/ledger/rows.py
+# The pools of the web process and the worker: autocommit connections, rows as dicts.
+LedgerPool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 _SCHEMA_LOCK = 7_210_001  # advisory lock id: one process migrates the ledger at a time

@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from redis.asyncio import Redis
+
 from service.observability import logs, shared
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ async def _record(arq_ctx: dict[str, Any], name: str, outcome: str, seconds: flo
     await flush_github(ctx.github, redis, prefix)
 
 
-async def flush_github(github: Any, redis: Any, prefix: str) -> None:
+async def flush_github(github: Any, redis: Redis, prefix: str) -> None:
     """Move the process's GitHub call counts into Redis, and publish the rate limit left."""
     counter = getattr(github, "counter", None)
     if counter is None or not hasattr(counter, "drain"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any, LiteralString
+from typing import LiteralString
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -20,11 +20,12 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
 from service.access import metrics_refusal
-from service.ledger.db import fetch_all
+from service.ledger.db import LedgerPool, fetch_all
 from service.ledger.deployments import FINAL_STATUSES
 from service.ledger.rows import (
     DeliveryCountRow,
@@ -59,7 +60,7 @@ def _histogram(name: str, doc: str, labels: Sequence[str],
     return family
 
 
-async def from_ledger(db: Any) -> list[Metric]:
+async def from_ledger(db: LedgerPool) -> list[Metric]:
     async with db.connection(timeout=5) as conn:
         deliveries = await fetch_all(
             conn, DeliveryCountRow,
@@ -141,7 +142,7 @@ async def from_ledger(db: Any) -> list[Metric]:
     return out
 
 
-async def from_redis(redis: Any, prefix: str) -> list[Metric]:
+async def from_redis(redis: Redis, prefix: str) -> list[Metric]:
     out: list[Metric] = []
     g = GaugeMetricFamily("deploybot_jobs_queued", "Jobs waiting in the arq queue.")
     g.add_metric([], float(await redis.zcard(queue_name(prefix))))
@@ -192,7 +193,7 @@ class _Prepared:
         return iter(self.families)
 
 
-async def render(db: Any, redis: Any, prefix: str) -> bytes:
+async def render(db: LedgerPool, redis: Redis, prefix: str) -> bytes:
     families: list[Metric] = []
     up = GaugeMetricFamily("deploybot_up", "1 when the scrape could read the source.",
                            labels=["source"])

@@ -15,6 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio import Redis
+
+from service.redis_calls import awaited
+
 log = logging.getLogger(__name__)
 
 DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
@@ -29,11 +33,11 @@ def _field(labels: Mapping[str, str], **extra: str) -> str:
     return json.dumps({**labels, **extra}, sort_keys=True, separators=(",", ":"))
 
 
-async def count(redis: Any, prefix: str, metric: str, labels: Mapping[str, str],
+async def count(redis: Redis, prefix: str, metric: str, labels: Mapping[str, str],
                 amount: float = 1.0) -> None:
     """Add to a counter. Metrics must never break the work they measure: errors are logged."""
     try:
-        await redis.hincrbyfloat(key(prefix, metric), _field(labels), amount)
+        await awaited(redis.hincrbyfloat(key(prefix, metric), _field(labels), amount))
     except Exception:
         log.warning("could not record metric %s", metric, exc_info=True)
 
@@ -57,7 +61,7 @@ class BufferedCounters:
         slot = (metric, field)
         self._pending[slot] = self._pending.get(slot, 0.0) + amount
 
-    async def flush(self, redis: Any, prefix: str) -> None:
+    async def flush(self, redis: Redis, prefix: str) -> None:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
@@ -71,7 +75,7 @@ class BufferedCounters:
             for slot, amount in pending.items():
                 self._pending[slot] = self._pending.get(slot, 0.0) + amount
 
-    async def flush_every(self, redis: Any, prefix: str, seconds: float = 1.0) -> None:
+    async def flush_every(self, redis: Redis, prefix: str, seconds: float = 1.0) -> None:
         """Run until cancelled, flushing every `seconds` (and once more at the end)."""
         try:
             while True:
@@ -81,7 +85,7 @@ class BufferedCounters:
             await self.flush(redis, prefix)
 
 
-async def count_many(redis: Any, prefix: str, metric: str,
+async def count_many(redis: Redis, prefix: str, metric: str,
                      items: Sequence[tuple[Mapping[str, str], float]]) -> None:
     if not items:
         return
@@ -94,15 +98,15 @@ async def count_many(redis: Any, prefix: str, metric: str,
         log.warning("could not record metric %s", metric, exc_info=True)
 
 
-async def set_gauge(redis: Any, prefix: str, metric: str, labels: Mapping[str, str],
+async def set_gauge(redis: Redis, prefix: str, metric: str, labels: Mapping[str, str],
                     value: float) -> None:
     try:
-        await redis.hset(key(prefix, metric), _field(labels), repr(float(value)))
+        await awaited(redis.hset(key(prefix, metric), _field(labels), repr(float(value))))
     except Exception:
         log.warning("could not record metric %s", metric, exc_info=True)
 
 
-async def observe(redis: Any, prefix: str, metric: str, labels: Mapping[str, str],
+async def observe(redis: Redis, prefix: str, metric: str, labels: Mapping[str, str],
                   value: float, buckets: Sequence[float] = DURATION_BUCKETS) -> None:
     """Record one observation of a histogram (cumulative buckets, as Prometheus wants)."""
     try:
@@ -124,8 +128,8 @@ class Series:
     value: float
 
 
-async def read(redis: Any, prefix: str, metric: str) -> list[Series]:
-    raw: dict[Any, Any] = await redis.hgetall(key(prefix, metric))
+async def read(redis: Redis, prefix: str, metric: str) -> list[Series]:
+    raw: dict[Any, Any] = await awaited(redis.hgetall(key(prefix, metric)))
     out = []
     for field, value in raw.items():
         name = field.decode() if isinstance(field, bytes) else str(field)
@@ -146,7 +150,7 @@ class HistogramSeries:
     total: float
 
 
-async def read_histogram(redis: Any, prefix: str, metric: str,
+async def read_histogram(redis: Redis, prefix: str, metric: str,
                          buckets: Sequence[float] = DURATION_BUCKETS) -> list[HistogramSeries]:
     grouped: dict[str, dict[str, float]] = {}
     label_sets: dict[str, dict[str, str]] = {}

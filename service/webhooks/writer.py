@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from arq.connections import ArqRedis
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -58,7 +59,7 @@ class DeliveryWriter:
     """`await writer.record(delivery)` → True when new, False for a redelivery; returns
     once the delivery is durable in PostgreSQL."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], redis: Any, prefix: str) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], redis: ArqRedis, prefix: str) -> None:
         self._pool = pool
         self._redis = redis
         self._prefix = prefix

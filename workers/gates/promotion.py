@@ -11,11 +11,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from service.config.model import Config, EnvironmentConfig
+from service.github.client import InstallationClient
 from workers.gates.precheck import precheck
 from workers.gates.result import GateResult, unmet
+from workers.jobs.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,9 @@ def production_of(config: Config | None) -> EnvironmentConfig | None:
     return next((e for e in config.environments.values() if e.production), None)
 
 
-def promotion_for(ctx: Any, client: Any, config: Config | None, *, environment: str,
-                  kind: str, repo: str, commit: str, pr_number: int | None
-                  ) -> Promotion | None:
+def promotion_for(ctx: WorkerContext, client: InstallationClient, config: Config | None, *,
+                  environment: str, kind: str, repo: str, commit: str,
+                  pr_number: int | None) -> Promotion | None:
     """The promotion a deployment of `kind` to `environment` may offer; None when there is
     nothing to promote to (no production, or it is production, or not a deployment)."""
     production = production_of(config)

@@ -12,6 +12,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+
 from service import queue
 from service.config.layout import for_tree
 from service.config.load import ConfigError
@@ -188,7 +190,8 @@ async def _show_not_started(ctx: WorkerContext, client: InstallationClient, repo
 
 
 async def _show_withdrawn(client: InstallationClient, repo: str, req: RequestRow,
-                          check_run_id: int, conn: Any) -> None:
+                          check_run_id: int,
+                          conn: psycopg.AsyncConnection[Any]) -> None:
     now = await requests.get(conn, req["id"])
     status = now["status"] if now else "cancelled"
     try:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import psycopg
 
 from service import queue
 from service.config.model import Config, EnvironmentConfig, Paths
@@ -155,7 +156,7 @@ class Obstacle:
     why: str
 
 
-async def _obstacle(conn: Any, watch: WatchRow) -> Obstacle | None:
+async def _obstacle(conn: psycopg.AsyncConnection[Any], watch: WatchRow) -> Obstacle | None:
     """Why this sample is not taken — the watch has no point any more, or another request
     runs in the environment — or None to go on."""
     deployment_id = int(watch["deployment_id"])
