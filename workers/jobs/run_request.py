@@ -226,23 +226,20 @@ async def _execute(ctx: WorkerContext, req: RequestRow, beat: Heartbeat) -> str:
     fetching = asyncio.create_task(fetch_source(client, repo, req["commit_sha"],
                                                 ctx.settings.data_dir / "checkouts"))
     early_run = req["check_run_id"]  # shown in progress from now, not after the fetch
-    started = early_run is not None
     if early_run is not None:
         await _show_started(client, repo, req, early_run)
     try:
-        try:
-            info = await client.get_repo(repo)
-            config = await load_config(client, repo, str(info.get("default_branch") or "main"))
-        except BaseException:
-            fetching.cancel()
-            with contextlib.suppress(BaseException):
-                await fetching
-            raise
+        info = await client.get_repo(repo)
+        config = await load_config(client, repo, str(info.get("default_branch") or "main"))
         await repo_config.remember(ctx.redis, ctx.prefix, repo, config)  # for the dashboard
         source = await fetching
-    except Exception as exc:
-        # Nothing ran and nothing will: say so where it was shown queued or in progress.
-        await _show_not_started(ctx, client, repo, req, exc)
+    except BaseException as exc:
+        fetching.cancel()  # a no-op once it has ended
+        with contextlib.suppress(BaseException):
+            await fetching
+        if isinstance(exc, Exception):
+            # Nothing ran and nothing will: say so where it was shown queued or in progress.
+            await _show_not_started(ctx, client, repo, req, exc)
         raise
     env = config.environment(env_name)
     if req["check_run_id"] is None or (req["gh_deployment_id"] is None
@@ -303,7 +300,7 @@ async def _execute(ctx: WorkerContext, req: RequestRow, beat: Heartbeat) -> str:
         if req["check_run_id"]:
             final.append(Tracked(CheckRunReporter(
                 client, repo, req["check_run_id"], log_url=log_url, promotion=promotion,
-                resumed=started), CHECK_RUN))
+                resumed=early_run is not None), CHECK_RUN))
         if req["gh_deployment_id"]:
             final.append(Tracked(DeploymentStatusReporter(
                 client, repo, req["gh_deployment_id"], log_url=log_url,
