@@ -22,6 +22,10 @@ async def test_a_commit_github_will_not_hand_over_concludes_the_check_run(
         await bot.send("issue_comment", post_comment(github_server, "/deploy staging", pr=82))
         run = await wait_for(lambda: [r for r in state.repo(REPO).check_runs.values()
                                       if r.get("status") == "completed"], what="the check run")
+        # The deployment's status is sent right after the check run's conclusion.
+        await wait_for(lambda: any(s["state"] == "error" for statuses in
+                                   state.repo(REPO).deployment_statuses.values()
+                                   for s in statuses), what="the deployment's error status")
     assert run[0]["conclusion"] == "failure"
     output = run[0]["output"]
     assert output["title"] == "Not started: nothing ran, nothing changed"
