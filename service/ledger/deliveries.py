@@ -5,14 +5,37 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import psycopg
 
 from service.ledger.db import fetch_all, fetch_one
-from service.ledger.rows import DeliveryIdRow, DeliveryRow
+from service.ledger.rows import DeliveryIdRow, DeliveryRow, JsonObject
 
-# The payload is stored as text (schema.sql); read, it is the JSON as jsonb gives it back.
-_COLUMNS = """id, event, action, installation_id, repo, payload::jsonb AS payload, status,
-              result, attempts, received_at, claimed_at, processed_at"""
+_COLUMNS = """id, event, action, installation_id, repo, payload, status, result, attempts,
+              received_at, claimed_at, processed_at"""
+
+# Python's int() refuses more digits than this (int_max_str_digits).
+_INT_DIGITS = 4000
+
+
+def _int(digits: str) -> int | float:
+    return int(digits) if len(digits) <= _INT_DIGITS else float(digits)
+
+
+def read_json(text: str) -> Any:
+    """Stored payload JSON (`ledger.deliveries.payload`: the text as the intake received
+    it, checked as JSON, its numbers of any size) as Python values."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # an integer past 64 bits, 1e999: the stdlib reads them
+        return json.loads(text, parse_int=_int)
+
+
+def read_payload(text: str) -> JsonObject:
+    data = read_json(text)
+    if not isinstance(data, dict):
+        raise ValueError("a stored payload is not a JSON object")
+    return data
 
 
 async def record(conn: psycopg.AsyncConnection[Any], *, delivery_id: str, event: str,

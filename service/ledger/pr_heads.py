@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from service.ledger.db import fetch_all
+from service.ledger.deliveries import read_json
 from service.ledger.rows import HeadRow, PendingHeadRow
 
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
@@ -64,7 +65,8 @@ async def history(conn: psycopg.AsyncConnection[Any], repo: str, pr_number: int
     records = [HeadRecord(str(r["head_sha"]), str(r["source"]), r["at"]) for r in heads]
     pending_rows = await fetch_all(
         conn, PendingHeadRow,
-        """SELECT action, payload::jsonb -> 'pull_request' AS pull, received_at
+        # json, not jsonb: the text as received, its numbers not converted (read_json)
+        """SELECT action, (payload::json -> 'pull_request')::text AS pull, received_at
            FROM ledger.deliveries
            WHERE status IN ('received', 'handling') AND event = 'pull_request'
              AND action IN ('opened', 'synchronize', 'reopened') AND repo = %s""", (repo,))
@@ -77,7 +79,7 @@ async def history(conn: psycopg.AsyncConnection[Any], repo: str, pr_number: int
 
 def _pending(row: PendingHeadRow, pr_number: int) -> HeadRecord | None:
     """A delivery's head, when its payload names this pull request and a commit."""
-    pull = row["pull"]
+    pull = read_json(row["pull"]) if row["pull"] is not None else None
     if not isinstance(pull, dict) or pull.get("number") != pr_number:
         return None
     sha = (pull.get("head") or {}).get("sha") if isinstance(pull.get("head"), dict) else None

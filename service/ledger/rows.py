@@ -281,7 +281,7 @@ class DeliveryRow(TypedDict):
     action: str | None
     installation_id: int | None
     repo: str | None
-    payload: JsonObject  # stored as text, read back as jsonb
+    payload: str  # the JSON as received: deliveries.read_payload reads it
     status: str
     result: str | None
     attempts: int
@@ -399,8 +399,8 @@ class HeadRow(TypedDict):
 
 class PendingHeadRow(TypedDict):
     """A `pull_request` delivery not handled yet: its action, the payload's pull request
-    (any JSON), and when it arrived."""
+    (its JSON text, or None), and when it arrived."""
 
     action: str | None
-    pull: object
+    pull: str | None
     received_at: datetime

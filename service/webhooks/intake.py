@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.webhooks.interest import is_handled, is_urgent
-from service.webhooks.payload import MAX_BODY, PayloadError, decode_with_text
+from service.webhooks.payload import MAX_BODY, PayloadError, decode
 from service.webhooks.signature import verify
 from service.webhooks.writer import Delivery, DeliveryWriter
 
@@ -42,19 +42,6 @@ def _error(status: int, message: str) -> Answer:
     return status, {"error": message}
 
 
-def _repo_of(payload: dict[str, Any]) -> str | None:
-    repo = payload.get("repository")
-    name = repo.get("full_name") if isinstance(repo, dict) else None
-    return name if isinstance(name, str) else None
-
-
-def _installation_of(payload: dict[str, Any]) -> int | None:
-    inst = payload.get("installation")
-    ident = inst.get("id") if isinstance(inst, dict) else None
-    ok = isinstance(ident, int) and not isinstance(ident, bool) and 0 < ident < 2**63
-    return ident if ok else None  # the column is a bigint
-
-
 async def receive(secret: str, writer: DeliveryWriter, headers: WebhookHeaders,
                   body: bytes) -> Answer:
     """The status and JSON answer of one delivery (whose body is within MAX_BODY)."""
@@ -67,21 +54,20 @@ async def receive(secret: str, writer: DeliveryWriter, headers: WebhookHeaders,
     if not event or not delivery_id or len(delivery_id) > 200:
         return _error(400, NO_IDS)
     try:
-        payload, text = decode_with_text(body, headers.content_type)
+        payload = decode(body, headers.content_type)
     except PayloadError as exc:
         return _error(400, str(exc))
     if event == "ping":
-        return 200, {"ok": True, "pong": payload.get("zen", "")}
-    raw_action = payload.get("action")
-    action = raw_action if isinstance(raw_action, str) else None
+        return 200, {"ok": True, "pong": payload.zen}
+    action = payload.action
     if not is_handled(event, action):
         return 202, {"ignored": f"{event}{'.' + action if action else ''}"}
     # Answered once the delivery is durable; the writer shares the commit with the
     # deliveries arriving meanwhile and enqueues the new ones right after (writer.py).
     new = await writer.record(Delivery(
-        id=delivery_id, event=event, action=action,
-        installation_id=_installation_of(payload), repo=_repo_of(payload), payload=payload,
-        payload_text=text, urgent=is_urgent(event, payload)))
+        id=delivery_id, event=event, action=action, installation_id=payload.installation_id,
+        repo=payload.repo, payload_text=payload.text,
+        urgent=is_urgent(event, payload.comment_body)))
     if not new:
         return 202, {"accepted": delivery_id, "duplicate": True}
     return 202, {"accepted": delivery_id}

@@ -4,8 +4,6 @@ this list by a test, so the two cannot drift apart."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from service.commands.grammar import Command, parse
 
 HANDLED: dict[str, frozenset[str] | None] = {
@@ -31,12 +29,10 @@ def is_handled(event: str, action: str | None) -> bool:
 _URGENT_COMMANDS = frozenset({"deploy", "rollback", "cancel"})
 
 
-def is_urgent(event: str, payload: dict[str, Any]) -> bool:
+def is_urgent(event: str, comment_body: str | None) -> bool:
     """A delivery that may start, stop or undo a deployment: in a burst of webhooks it goes
     ahead of comments and commands that only answer (benchmarks/webhook_burst.py)."""
     if event != "issue_comment":
         return True  # merges, pushes, Retry and Roll back buttons
-    comment = payload.get("comment")
-    body = comment.get("body") if isinstance(comment, dict) else None
-    command = parse(body) if isinstance(body, str) else None
+    command = parse(comment_body) if comment_body is not None else None
     return isinstance(command, Command) and command.name in _URGENT_COMMANDS

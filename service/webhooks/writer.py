@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,15 +43,10 @@ class Delivery:
     action: str | None
     installation_id: int | None
     repo: str | None
-    payload: dict[str, Any]
     # The payload's JSON as received, stored as it is: encoding 15 KB again per delivery
     # was a tenth of the intake's CPU.
-    payload_text: str | None = None
+    payload_text: str
     urgent: bool = False
-
-    def json_text(self) -> str:
-        text = self.payload_text
-        return json.dumps(self.payload) if text is None else text
 
 
 class DeliveryWriter:
@@ -110,7 +104,7 @@ class DeliveryWriter:
             await cur.execute(_INSERT, (
                 [d.id for d in batch], [d.event for d in batch], [d.action for d in batch],
                 [d.installation_id for d in batch], [d.repo for d in batch],
-                [d.json_text() for d in batch]))
+                [d.payload_text for d in batch]))
             inserted = {row[0] for row in await cur.fetchall()}
             if not conn.autocommit:
                 await conn.commit()

@@ -4,6 +4,7 @@ whether its delivery is new, and each new one is enqueued once."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -27,7 +28,7 @@ async def pool(fresh_db: str) -> AsyncIterator[AsyncConnectionPool]:  # type: ig
 
 def delivery(ident: str) -> Delivery:
     return Delivery(id=ident, event="issue_comment", action="created", installation_id=1,
-                    repo="o/r", payload={"n": ident})
+                    repo="o/r", payload_text=json.dumps({"n": ident}))
 
 
 async def test_a_burst_shares_one_commit_and_each_new_delivery_is_enqueued_once(

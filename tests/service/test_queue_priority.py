@@ -3,28 +3,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from service import queue
 from service.webhooks.interest import is_urgent
 from tests.conftest import REDIS_URL
 
 
-def comment(body: str) -> dict[str, Any]:
-    return {"action": "created", "comment": {"body": body}}
-
-
 def test_deploying_commands_and_merges_are_urgent_chatter_is_not() -> None:
-    assert is_urgent("issue_comment", comment("/deploy staging"))
-    assert is_urgent("issue_comment", comment("/rollback production"))
-    assert is_urgent("issue_comment", comment("/cancel"))
-    assert is_urgent("pull_request", {"action": "closed"})
-    assert is_urgent("push", {})
-    assert not is_urgent("issue_comment", comment("/help"))
-    assert not is_urgent("issue_comment", comment("/wcid"))
-    assert not is_urgent("issue_comment", comment("looks good, /deploy staging later"))
-    assert not is_urgent("issue_comment", comment("/deploy staging please"))  # not a command
-    assert not is_urgent("issue_comment", {"comment": None})
+    assert is_urgent("issue_comment", "/deploy staging")
+    assert is_urgent("issue_comment", "/rollback production")
+    assert is_urgent("issue_comment", "/cancel")
+    assert is_urgent("pull_request", None)
+    assert is_urgent("push", None)
+    assert not is_urgent("issue_comment", "/help")
+    assert not is_urgent("issue_comment", "/wcid")
+    assert not is_urgent("issue_comment", "looks good, /deploy staging later")
+    assert not is_urgent("issue_comment", "/deploy staging please")  # not a command
+    assert not is_urgent("issue_comment", None)
 
 
 async def test_ahead_jobs_run_before_those_already_waiting(redis_prefix: str) -> None:

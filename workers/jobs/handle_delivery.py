@@ -26,7 +26,7 @@ async def handle_delivery(arq_ctx: dict[str, Any], delivery_id: str) -> str:
         return "already handled"
     delivery = Delivery(id=row["id"], event=row["event"], action=row["action"],
                         installation_id=row["installation_id"], repo=row["repo"],
-                        payload=row["payload"])
+                        payload=deliveries.read_payload(row["payload"]))
     try:
         results = await ROUTER.dispatch(ctx, delivery)
     except Exception as exc:
