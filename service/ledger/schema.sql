@@ -81,7 +81,8 @@ CREATE TABLE IF NOT EXISTS ledger.deliveries (
     action          text,
     installation_id bigint,
     repo            text,
-    payload         text NOT NULL,  -- the JSON as received; read back as jsonb (deliveries.py)
+    payload         text NOT NULL,  -- the JSON as received, never cast to jsonb: its numbers
+                                    -- may be past numeric's range (deliveries.read_json)
     status          text NOT NULL DEFAULT 'received',
     result          text,
     attempts        integer NOT NULL DEFAULT 0,
