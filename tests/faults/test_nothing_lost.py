@@ -32,7 +32,7 @@ async def forget_queue(url: str, prefix: str) -> int:
     try:
         for pattern in (f"{prefix}*", f"arq:job:{prefix}*", f"arq:in-progress:{prefix}*",
                         f"arq:retry:{prefix}*"):
-            async for key in client.scan_iter(match=pattern):
+            async for key in client.scan_iter(match=pattern, count=1000):
                 n += await client.delete(key)
     finally:
         await client.aclose()
