@@ -21,7 +21,8 @@ import msgspec
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
-# PostgreSQL's jsonb holds neither U+0000 nor unpaired surrogates; JSON can spell both as
+# Neither U+0000 nor an unpaired surrogate survives what the worker does with a payload
+# (PostgreSQL's text and jsonb refuse the one, UTF-8 the other); JSON can spell both as
 # escapes. Only a body that contains such an escape is walked (and repaired).
 _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 _UNSTORABLE_ESCAPE_BYTES = re.compile(_UNSTORABLE_ESCAPE.pattern.encode())
@@ -69,7 +70,6 @@ class _Fields(msgspec.Struct):
 _FIELDS = msgspec.json.Decoder(_Fields)
 
 
-
 def _int_id(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
         return value  # the column is a bigint
@@ -92,7 +92,7 @@ def _no_constant(name: str) -> Any:
 
 
 def _storable(data: dict[str, Any]) -> dict[str, Any]:
-    """Replace what jsonb cannot store with U+FFFD (GitHub never sends it; a signed body
+    """Replace what PostgreSQL cannot hold with U+FFFD (GitHub never sends it; a signed body
     that does is still recorded rather than answered 500). Iterative: the depth is
     whatever json accepted."""
     def fix(s: str) -> str:
