@@ -80,9 +80,18 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _payload(text: str, *, action: object, installation_id: object, full_name: object,
+             comment_body: object, zen: object) -> Payload:
+    """The fields as the intake takes them, whichever path read them: a value of another
+    JSON type than the field's is None."""
+    return Payload(text=text, action=_str(action), installation_id=_int_id(installation_id),
+                   repo=_str(full_name), comment_body=_str(comment_body), zen=zen)
+
+
 def _finite(text: str) -> float:
     value = float(text)
-    if not math.isfinite(value):  # 1e999: PostgreSQL's JSON has no infinity
+    # 1e999 reads as infinity, which a repaired payload written back as JSON cannot spell
+    if not math.isfinite(value):
         raise PayloadError(f"number {text[:20]} is out of range")
     return value
 
@@ -124,7 +133,7 @@ def decode(body: bytes, content_type: str) -> Payload:
             raise PayloadError("body is not UTF-8") from None
         if "payload" not in fields:
             raise PayloadError("form-encoded body without a `payload` field")
-        body = fields["payload"][0].encode("utf-8", "surrogatepass")
+        body = fields["payload"][0].encode()
     elif ctype not in ("application/json", ""):
         raise PayloadError(f"unsupported content type {ctype!r}; "
                            "use application/json or application/x-www-form-urlencoded")
@@ -139,23 +148,23 @@ def _decode_fast(body: bytes) -> Payload | None:
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     # The numbers it skipped are not checked for size: the text is stored as it is and the
-    # worker reads numbers of any size (service/ledger/stored_json.py).
+    # worker reads numbers of any size (service/ledger/deliveries.read_json).
     if _unstorable(body):
         return None
     try:
         text = body.decode("utf-8")  # skipped strings are not checked for UTF-8
     except UnicodeDecodeError:
         return None
-    return Payload(
-        text=text, action=_str(fields.action),
-        installation_id=_int_id(fields.installation.id) if fields.installation else None,
-        repo=_str(fields.repository.full_name) if fields.repository else None,
-        comment_body=_str(fields.comment.body) if fields.comment else None, zen=fields.zen)
+    return _payload(
+        text, action=fields.action,
+        installation_id=fields.installation.id if fields.installation else None,
+        full_name=fields.repository.full_name if fields.repository else None,
+        comment_body=fields.comment.body if fields.comment else None, zen=fields.zen)
 
 
 def _decode_full(body: bytes) -> Payload:
     """Every other body: read whole by the stdlib, which says what is wrong with it or
-    repairs what jsonb could not store."""
+    repairs what PostgreSQL could not hold."""
     try:
         text = body.decode("utf-8")
         data = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
@@ -174,19 +183,18 @@ def _decode_full(body: bytes) -> Payload:
     if _unstorable(body):
         data = _storable(data)
         text = json.dumps(data)
-    installation, repository, comment = (data.get(k) for k in ("installation", "repository",
-                                                                "comment"))
-    return Payload(
-        text=text, action=_str(data.get("action")),
-        installation_id=_int_id(installation.get("id")) if isinstance(installation, dict)
-        else None,
-        repo=_str(repository.get("full_name")) if isinstance(repository, dict) else None,
-        comment_body=_str(comment.get("body")) if isinstance(comment, dict) else None,
-        zen=data.get("zen", ""))
+    def inner(name: str, key: str) -> object:
+        value = data.get(name)
+        return value.get(key) if isinstance(value, dict) else None
+
+    return _payload(text, action=data.get("action"),
+                    installation_id=inner("installation", "id"),
+                    full_name=inner("repository", "full_name"),
+                    comment_body=inner("comment", "body"), zen=data.get("zen", ""))
 
 
 def _unstorable(body: bytes) -> bool:
-    """Whether the JSON spells a character jsonb cannot hold (U+0000, a lone surrogate).
+    """Whether the JSON spells U+0000 or a lone surrogate (see _UNSTORABLE_ESCAPE).
     Checked on the bytes, a backslash first (a memchr): `b"\\u" in body` alone took longer
     than parsing half the payload."""
     return (b"\\" in body and _UNSTORABLE_ESCAPE_BYTES.search(body) is not None) \
